@@ -1,0 +1,7 @@
+"""``python -m nslang`` → :func:`nslang.cli.main`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,210 @@
+"""The one exception root of nslang and its hierarchy.
+
+Every error a NeuroScript user or a host application sees is an :class:`NSError`. The tree::
+
+    NSError                      root; has .code (ErrorCode), .message, .span
+    ├── NSSyntaxError            the source does not parse (code 15, Syntax)
+    ├── NSValidationError        it parses but cannot be loaded (code 15; duplicate procedure: 42)
+    ├── NSRuntimeError           evaluation failed; has .stack (NeuroScript call stack)
+    │   ├── ToolError            a tool refused its arguments (4) or failed (21, or the tool's own code)
+    │   ├── LLMError             a model provider failed (code 16, LLMError)
+    │   │   └── LLMHTTPError     ... with an HTTP status, provider name and the provider's message
+    │   └── ResourceLimitError   call depth, statement count or time limit (37 / 31); never handled
+    │                            by ``on error`` unless it is the call-depth limit
+    └── UsageError               the host Python program misused the API (not a script error)
+
+Control-flow signals (break, continue, return) are not exceptions at all: compiled statements
+return them as values (see ``nslang.compiler``).
+
+Error codes are the upstream ``ErrorCode`` constants (spec/language.md §5.5, 0.4.2 values, with
+HEAD's additions 37-43).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .source import Span
+
+__all__ = [
+    "CallFrame",
+    "ErrorCode",
+    "LLMError",
+    "LLMHTTPError",
+    "NSError",
+    "NSRuntimeError",
+    "NSSyntaxError",
+    "NSValidationError",
+    "ResourceLimitError",
+    "ToolError",
+    "UsageError",
+]
+
+
+class ErrorCode(enum.IntEnum):
+    """NeuroScript error codes (upstream ``pkg/lang/errors.go`` at d3495d6, plus HEAD's 37-43)."""
+
+    GENERIC = 0
+    FAIL_STATEMENT = 1
+    PROC_NOT_FOUND = 2
+    TOOL_NOT_FOUND = 3
+    ARG_MISMATCH = 4
+    MUST_FAILED = 5
+    INTERNAL = 6
+    TYPE = 7
+    BOUNDS = 8
+    KEY_NOT_FOUND = 9
+    SECURITY = 10
+    READ_ONLY = 11
+    RETURN_VIOLATION = 12
+    CLEAR_VIOLATION = 13
+    DIVISION_BY_ZERO = 14
+    SYNTAX = 15
+    LLM_ERROR = 16
+    EVALUATION = 17
+    CONFIGURATION = 18
+    PRECONDITION_FAILED = 19
+    RATE_LIMITED = 20
+    TOOL_EXECUTION_FAILED = 21
+    FILE_NOT_FOUND = 22
+    PATH_TYPE_MISMATCH = 23
+    PATH_EXISTS = 24
+    PERMISSION_DENIED = 25
+    IO_FAILED = 26
+    NOT_IMPLEMENTED = 30
+    TIMEOUT = 31
+    EXECUTION_FAILED = 32
+    PATH_VIOLATION = 34
+    COUNT_MISMATCH = 36
+    RESOURCE_EXHAUSTION = 37
+    NESTING_DEPTH_EXCEEDED = 38
+    CONTROL_FLOW = 39
+    PROVIDER_NOT_FOUND = 40
+    INVALID_VALUE = 41
+    DUPLICATE = 42
+    WRITE_VIOLATION = 43
+
+    @property
+    def title(self) -> str:
+        """The upstream CamelCase name, e.g. ``KeyNotFound``."""
+        return "".join(part.capitalize() for part in self.name.split("_")).replace("Llm", "LLM").replace(
+            "Io", "IO"
+        )
+
+
+@dataclass(frozen=True)
+class CallFrame:
+    """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
+
+    procedure: str
+    call_site: Span | None
+
+
+class NSError(Exception):
+    """Root of every nslang error.
+
+    Attributes:
+        code: the NeuroScript error code (:class:`ErrorCode` or a tool-specific int >= 1000).
+        message: the message without position.
+        span: where in the source it happened, or None.
+    """
+
+    default_code: int = ErrorCode.GENERIC
+
+    def __init__(self, message: str, *, code: int | None = None, span: Span | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = int(self.default_code if code is None else code)
+        self.span = span
+
+    @property
+    def code_name(self) -> str:
+        """The code's upstream name (``KeyNotFound``), or ``ToolSpecific`` for codes >= 1000."""
+        try:
+            return ErrorCode(self.code).title
+        except ValueError:
+            return "ToolSpecific" if self.code >= 1000 else "Unknown"
+
+    def __str__(self) -> str:
+        where = f" at {self.span.location()}" if self.span is not None else ""
+        return f"NeuroScript error {self.code} ({self.code_name}): {self.message}{where}"
+
+    def render(self) -> str:
+        """The full user-facing text: code, message, ``file:line:col``, source line with a caret."""
+        from .source import render_error
+
+        return render_error(self)
+
+
+class NSSyntaxError(NSError):
+    """Raised when source text does not parse (code 15)."""
+
+    default_code = ErrorCode.SYNTAX
+
+
+class NSValidationError(NSError):
+    """Raised when a parsed program cannot be loaded: bad metadata, duplicate procedure, bad escape."""
+
+    default_code = ErrorCode.SYNTAX
+
+
+class NSRuntimeError(NSError):
+    """Raised when evaluating a script fails; ``on error`` handlers see these.
+
+    Attributes:
+        stack: NeuroScript call stack, innermost call first.
+        handled_in: internal marker so one handler runs at most once per error per call.
+    """
+
+    default_code = ErrorCode.GENERIC
+    #: False for errors that ``on error`` must not swallow (time and step limits).
+    catchable = True
+
+    def __init__(self, message: str, *, code: int | None = None, span: Span | None = None) -> None:
+        super().__init__(message, code=code, span=span)
+        self.stack: list[CallFrame] = []
+        self.handled_in: object = None
+
+
+class ToolError(NSRuntimeError):
+    """Raised when a tool call fails: bad arguments (code 4) or a failure inside the tool (code 21)."""
+
+    default_code = ErrorCode.TOOL_EXECUTION_FAILED
+
+
+class LLMError(NSRuntimeError):
+    """Raised when a model provider call fails (code 16)."""
+
+    default_code = ErrorCode.LLM_ERROR
+
+
+class LLMHTTPError(LLMError):
+    """Raised when a provider answers with an HTTP error status.
+
+    Attributes:
+        status: HTTP status code.
+        provider: provider name (``openai``, ``anthropic``, ...).
+        body: the provider's own error message (never contains the API key).
+    """
+
+    def __init__(self, message: str, *, status: int, provider: str, body: str = "", code: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+        self.provider = provider
+        self.body = body
+
+
+class ResourceLimitError(NSRuntimeError):
+    """Raised when a run exceeds its call depth (37), statement budget (37) or wall-clock time (31)."""
+
+    default_code = ErrorCode.RESOURCE_EXHAUSTION
+    catchable = False
+
+
+class UsageError(NSError):
+    """Raised when host Python code misuses the embedding API (not a script error)."""
+
+    default_code = ErrorCode.CONFIGURATION

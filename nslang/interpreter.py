@@ -1,0 +1,584 @@
+"""The :class:`Interpreter` facade: owns every piece of state of one NeuroScript runtime.
+
+Procedures, global variables, event handlers, the tool registry, output streams, limits, the sandbox
+directory and (lazily) the AI worker manager all hang off one object; modules hold no state of their
+own (house rule 16). Several interpreters in one process are independent.
+
+Typical embedding::
+
+    from nslang import Interpreter
+
+    interp = Interpreter(sandbox_dir="work")
+    interp.load('func greet(needs who returns msg) means\\n  return "hi " + who\\nendfunc\\n')
+    interp.call("greet", "Ada")         # -> 'hi Ada'
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from . import ast as A
+from .compiler import CompiledProcedure, Compiler
+from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .source import Span
+from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
+from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_python
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .workers.manager import AIWorkerManager
+
+__all__ = ["Interpreter", "Limits", "LoadResult"]
+
+#: Variables every interpreter starts with (spec §4.10).
+TYPE_CONSTANTS = {
+    "TYPE_STRING": "string", "TYPE_NUMBER": "number", "TYPE_BOOLEAN": "boolean", "TYPE_LIST": "list",
+    "TYPE_MAP": "map", "TYPE_NIL": "nil", "TYPE_FUNCTION": "function", "TYPE_TOOL": "tool",
+    "TYPE_ERROR": "error", "TYPE_UNKNOWN": "unknown",
+}
+#: Resolver-only constants (not variables; step 4 of spec §4.7).
+RESOLVER_CONSTANTS = {"TYPE_EVENT": "event", "TYPE_TIMEDATE": "timedate", "TYPE_FUZZY": "fuzzy",
+                      "TYPE_BYTES": "bytes"}
+
+#: Tool groups shipped with nslang: group → module (imported on first use, keeping start-up light).
+BUILTIN_TOOL_MODULES = {
+    "script": "nslang.tools.core", "error": "nslang.tools.core", "event": "nslang.tools.core",
+    "fs": "nslang.tools.builtin.fs", "str": "nslang.tools.builtin.strings", "math": "nslang.tools.builtin.math_",
+    "list": "nslang.tools.builtin.lists", "map": "nslang.tools.builtin.maps", "json": "nslang.tools.builtin.json_",
+    "time": "nslang.tools.builtin.time_", "io": "nslang.tools.builtin.io", "meta": "nslang.tools.builtin.meta",
+}
+WORKER_TOOL_GROUPS = ("aiworkerdefinition", "aiworkerinstance", "aiworker")
+
+
+@dataclass
+class Limits:
+    """Resource limits of one interpreter.
+
+    Attributes:
+        max_call_depth: nested procedure calls before error 37 (ResourceExhaustion).
+        max_loop_iterations: passes of one ``while``/``for each`` before error 37 (upstream: 1,000,000);
+            0 means unlimited.
+        max_steps: statements a run may execute (counted at loop iterations and calls) before
+            error 37; None = unlimited. Not catchable by ``on error``.
+        timeout_s: wall-clock seconds a run may take before error 31 (Timeout); None = unlimited.
+            Not catchable by ``on error``.
+        max_file_bytes: largest file the ``fs`` tools read or write, in bytes.
+    """
+
+    max_call_depth: int = 1000
+    max_loop_iterations: int = 1_000_000
+    max_steps: int | None = None
+    timeout_s: float | None = None
+    max_file_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass
+class LoadResult:
+    """What :meth:`Interpreter.load` added: counts and the file's metadata."""
+
+    functions_loaded: int
+    event_handlers_loaded: int
+    commands_loaded: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    program: A.Program | None = field(default=None, repr=False)
+
+
+@dataclass
+class _EventHandler:
+    event: str
+    name: str | None
+    var: str | None
+    node: A.EventHandler
+    run: Callable[[dict[str, Any]], Any] | None = None
+
+
+class Interpreter:
+    """One NeuroScript runtime.
+
+    Args:
+        sandbox_dir: directory for file tools and AI-worker data; else env ``NSLANG_SANDBOX``, else the
+            platformdirs user data dir for "nslang" (spec ai_workers.md Part 1). Created if missing.
+        stdout: where ``emit`` and ``io.Print`` write (default ``sys.stdout``).
+        stdin: where ``io.Input`` reads (default ``sys.stdin``).
+        stderr: where event-handler errors and warnings go (default ``sys.stderr``).
+        limits: a :class:`Limits`; keyword overrides below win over it.
+        max_call_depth, max_loop_iterations, max_steps, timeout_s: shortcuts for :class:`Limits` fields.
+        load_stdlib: make the NeuroScript standard library (``stdlib/*.ns``) callable.
+        default_worker: AI worker definition name used by ``ask PROMPT`` without a worker.
+    """
+
+    def __init__(self, *, sandbox_dir: str | os.PathLike[str] | None = None, stdout: IO[str] | None = None,
+                 stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
+                 max_call_depth: int | None = None, max_loop_iterations: int | None = None,
+                 max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
+                 default_worker: str | None = None) -> None:
+        lim = replace(limits) if limits is not None else Limits()
+        for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
+                     ("max_steps", max_steps), ("timeout_s", timeout_s)):
+            if v is not None:
+                setattr(lim, k, v)
+        if lim.max_call_depth < 1:
+            raise UsageError("max_call_depth must be at least 1")
+        self.limits = lim
+        self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
+        self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
+        self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
+        self._sandbox_arg = sandbox_dir
+        self._sandbox: Path | None = None
+        self.globals: dict[str, Any] = dict(TYPE_CONSTANTS)
+        self.procedures_table: dict[str, CompiledProcedure] = {}
+        self.metadata: dict[str, str] = {}
+        self.events: list[_EventHandler] = []
+        self.tools = ToolRegistry()
+        self._tool_ctx = ToolContext(self)
+        self._pending_commands: list[tuple[A.CommandBlock, int]] = []
+        self._command_count = 0
+        self._workers: AIWorkerManager | None = None
+        self._providers: dict[str, Callable[..., Any]] = {}
+        self.default_worker = default_worker
+        self.load_stdlib = load_stdlib
+        self._stdlib_index: dict[str, Path] | None = None
+        # run-time state used by compiled code
+        self.depth = 0
+        self.handler_cleared = False
+        self._steps = 0
+        self._deadline: float | None = None
+        self._register_builtin_tools()
+
+    # ===================================================================================== setup
+
+    def _register_builtin_tools(self) -> None:
+        import importlib
+
+        by_module: dict[str, list[str]] = {}
+        for group, mod in BUILTIN_TOOL_MODULES.items():
+            by_module.setdefault(mod, []).append(group)
+
+        def loader_for(mod: str) -> Callable[[ToolRegistry], None]:
+            def load(reg: ToolRegistry) -> None:
+                try:
+                    module = importlib.import_module(mod)
+                except ModuleNotFoundError:  # an optional group not present in this build
+                    return
+                for fn in getattr(module, "TOOLS", ()):
+                    reg.register(fn, replace=True)
+
+            return load
+
+        for mod, groups in by_module.items():
+            loader = loader_for(mod)
+            for g in groups:
+                self.tools.register_lazy(g, loader)
+
+        def load_workers(reg: ToolRegistry) -> None:
+            from .workers.tools import register_worker_tools
+
+            register_worker_tools(reg)
+
+        self.tools.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
+
+    @property
+    def sandbox_dir(self) -> Path:
+        """The sandbox directory (absolute, created on first use)."""
+        if self._sandbox is None:
+            raw = self._sandbox_arg or os.environ.get("NSLANG_SANDBOX")
+            if raw:
+                path = Path(raw).expanduser()
+            else:
+                from platformdirs import user_data_dir
+
+                path = Path(user_data_dir("nslang", appauthor=False))
+            path.mkdir(parents=True, exist_ok=True)
+            self._sandbox = path.resolve()
+        return self._sandbox
+
+    @property
+    def workers(self) -> AIWorkerManager:
+        """The AI worker manager for this interpreter's sandbox (created on first use)."""
+        if self._workers is None:
+            from .workers import AIWorkerManager
+
+            mgr = AIWorkerManager(self.sandbox_dir)
+            for name, fn in self._providers.items():
+                mgr.register_custom_provider(name, fn)
+            if self.default_worker is not None:
+                mgr.default_worker = self.default_worker
+            self._workers = mgr
+        return self._workers
+
+    def register_provider(self, name: str, fn: Callable[..., Any]) -> None:
+        """Register a Python callable as the ``custom`` LLM provider ``name`` (see nslang.workers)."""
+        self._providers[name] = fn
+        if self._workers is not None:
+            self._workers.register_custom_provider(name, fn)
+
+    # ===================================================================================== tools
+
+    def register_tool(self, func: Callable[..., Any] | ToolSpec, impl: Callable[..., Any] | None = None, *,
+                      replace: bool = False) -> Tool:
+        """Make a Python function callable from scripts as ``tool.<group>.<Name>``.
+
+        Args:
+            func: a function decorated with :func:`nslang.tool` (or a plain function: group ``host``,
+                name from the function name in CamelCase), or a :class:`ToolSpec` with ``impl``.
+            impl: the implementation when ``func`` is a ToolSpec.
+            replace: replace an existing tool of the same name.
+
+        Raises:
+            UsageError: the name is taken or the spec is invalid.
+        """
+        return self.tools.register(func, impl, replace=replace)
+
+    def tool(self, group: str = "host", name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]],
+                                                                                           Callable[..., Any]]:
+        """Decorator form of :meth:`register_tool`: ``@interp.tool("text")``."""
+        from .tools.registry import tool as tool_deco
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            fn = tool_deco(group, name, **kwargs)(fn)
+            self.register_tool(fn)
+            return fn
+
+        return deco
+
+    def resolve_tool(self, path: str, span: Span | None = None) -> Tool:
+        """The tool for ``tool.<path>``; error code 3 (ToolNotFound) with suggestions when unknown."""
+        t = self.tools.lookup(path)
+        if t is None:
+            names = [x.spec.full_name for x in self.tools.all()]
+            t = self.tools.lookup(path)
+            if t is not None:
+                return t
+            close = difflib.get_close_matches(path.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
+            shown = [n for n in names if n.lower() in close]
+            hint = f"; did you mean {', '.join('tool.' + s for s in shown)}?" if shown else \
+                " (nslang tools lists them)"
+            raise NSRuntimeError(f"unknown tool 'tool.{path}'{hint}", code=ErrorCode.TOOL_NOT_FOUND, span=span)
+        return t
+
+    def invoke_tool(self, t: Tool, args: list[Any], named: dict[str, Any] | None = None) -> Any:
+        """Call a resolved tool with NeuroScript values (validated and coerced against its spec)."""
+        return self.tools.invoke(self._tool_ctx, t, args, named)
+
+    # ===================================================================================== loading
+
+    def load(self, source: str | os.PathLike[str], *, name: str | None = None) -> LoadResult:
+        """Load NeuroScript code: procedures and event handlers become callable, command blocks are
+        queued for :meth:`run`.
+
+        Args:
+            source: source text (``str``), or a path (``pathlib.Path`` / ``os.PathLike``) to read.
+            name: source name for positions in errors (default: the path, or ``<string>``).
+
+        Returns:
+            A :class:`LoadResult`.
+
+        Raises:
+            NSSyntaxError: it does not parse (code 15).
+            NSValidationError: it cannot be loaded: bad escape or metadata (15), a procedure that is
+                already defined (42). Nothing is loaded in that case.
+            OSError: the file cannot be read.
+        """
+        if isinstance(source, os.PathLike):
+            path = Path(source)
+            text = path.read_text(encoding="utf-8")
+            name = name or str(source)
+        else:
+            text = source
+            name = name or "<string>"
+        from .parser import parse
+
+        return self.load_program(parse(text, name=name))
+
+    def load_file(self, path: str | os.PathLike[str]) -> LoadResult:
+        """Load a source file (see :meth:`load`)."""
+        return self.load(Path(path))
+
+    def load_program(self, prog: A.Program) -> LoadResult:
+        """Load an already parsed program atomically (all or nothing; see :meth:`load`)."""
+        for p in prog.procedures:
+            if p.name in self.procedures_table:
+                old = self.procedures_table[p.name].node.span
+                raise NSValidationError(
+                    f"procedure '{p.name}' is already defined (at {old.location()})",
+                    code=ErrorCode.DUPLICATE, span=p.span,
+                )
+        for p in prog.procedures:
+            self.procedures_table[p.name] = CompiledProcedure(p, self)
+        n_events = 0
+        for h in prog.event_handlers:
+            if isinstance(h.event, A.Literal) and isinstance(h.event.value, str):
+                self.events.append(_EventHandler(h.event.value, h.handler_name, h.var, h))
+                n_events += 1
+            else:
+                self._warn(f"{h.span.location()}: 'on event' needs a string literal event name; handler ignored")
+        for c in prog.commands:
+            self._pending_commands.append((c, self._command_count))
+            self._command_count += 1
+        md = dict(prog.metadata)
+        for k, v in md.items():
+            self.metadata.setdefault(k, v)
+        return LoadResult(len(prog.procedures), n_events, len(prog.commands), md, prog)
+
+    def _warn(self, msg: str) -> None:
+        try:
+            self.stderr.write(f"warning: {msg}\n")
+        except (OSError, ValueError):
+            pass
+
+    # ===================================================================================== running
+
+    def run(self, target: str | None = None, args: Iterable[Any] = ()) -> Any:
+        """Run what was loaded: the queued command blocks in order; if there are none, the procedure
+        ``target`` (default ``main``) with ``args``.
+
+        A failing command block stops the run (its error is raised; later blocks do not run).
+
+        Returns:
+            The target procedure's return value as a Python value (None for command blocks).
+
+        Raises:
+            NSRuntimeError: the script failed (code, message, span and NeuroScript call stack).
+            UsageError: nothing to run (no command block and no such procedure).
+        """
+        if self._pending_commands and target is None:
+            pending, self._pending_commands = self._pending_commands, []
+            with self._running():
+                for block, index in pending:
+                    runner = Compiler(self).command(block, index)
+                    try:
+                        runner(self.globals)
+                    except NSRuntimeError as e:
+                        e.stack.append(CallFrame(f"command block #{index + 1}", block.span))
+                        raise
+            return None
+        target = target or "main"
+        if target not in self.procedures_table and self._stdlib_lookup(target) is None:
+            known = ", ".join(sorted(self.procedures_table)) or "none"
+            raise UsageError(f"nothing to run: no command block and no procedure '{target}' (procedures: {known})")
+        return self.call(target, *args)
+
+    def call(self, procedure: str, *args: Any) -> Any:
+        """Call a procedure with Python arguments; returns its result as a Python value.
+
+        Arguments are converted with :func:`nslang.values.from_python` (str, int, float, bool, None,
+        lists/tuples, dicts); the result with :func:`nslang.values.to_python`.
+
+        Raises:
+            NSRuntimeError: the procedure failed, or does not exist (code 2).
+            TypeError: an argument has no NeuroScript equivalent.
+        """
+        vals = [from_python(a) for a in args]
+        with self._running():
+            proc = self.resolve_procedure(procedure, None)
+            try:
+                result = proc.invoke(vals)
+            except NSRuntimeError as e:
+                e.stack.append(CallFrame(procedure, None))
+                raise
+        return to_python(result)
+
+    def _running(self) -> _RunGuard:
+        return _RunGuard(self)
+
+    # ----------------------------------------------------------------------------- globals
+
+    def set_global(self, name: str, value: Any) -> None:
+        """Define a global variable (readable from every procedure; Python value converted)."""
+        from ._transformer import KEYWORDS
+
+        if not name.isidentifier() or name in KEYWORDS:
+            raise UsageError(f"{name!r} is not a valid NeuroScript variable name")
+        self.globals[name] = from_python(value)
+
+    def get_global(self, name: str, default: Any = None) -> Any:
+        """A global variable's value as a Python value (``default`` when undefined)."""
+        return to_python(self.globals[name]) if name in self.globals else default
+
+    @property
+    def procedures(self) -> dict[str, A.Procedure]:
+        """Name → AST of every loaded procedure."""
+        return {n: p.node for n, p in self.procedures_table.items()}
+
+    # ----------------------------------------------------------------------------- used by compiled code
+
+    def write(self, text: str) -> None:
+        """Write to the output stream (``emit``); a broken stream is error 26 (IOFailed)."""
+        try:
+            self.stdout.write(text)
+        except (OSError, ValueError) as e:
+            raise NSRuntimeError(f"emit cannot write to the output: {e}", code=ErrorCode.IO_FAILED) from None
+
+    def lookup_global(self, name: str, span: Span | None) -> Any:
+        """Resolve a name that is not a local variable (spec §4.7 order): global variable, procedure,
+        dot-free tool, resolver constant; otherwise error 9 (KeyNotFound) with suggestions."""
+        try:
+            return self.globals[name]
+        except KeyError:
+            pass
+        if name in self.procedures_table:
+            return ProcedureRef(name)
+        if name in RESOLVER_CONSTANTS:
+            return RESOLVER_CONSTANTS[name]
+        if self.tools.lookup(name) is not None:
+            return ToolRef(name)
+        candidates = list(self.globals) + list(self.procedures_table)
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise NSRuntimeError(f"variable '{name}' is not defined{hint}", code=ErrorCode.KEY_NOT_FOUND, span=span)
+
+    def resolve_procedure(self, name: str, span: Span | None) -> CompiledProcedure:
+        """The procedure ``name`` (loading it from the stdlib if it lives there); else error 2."""
+        p = self.procedures_table.get(name)
+        if p is not None:
+            return p
+        path = self._stdlib_lookup(name)
+        if path is not None:
+            self.load(path, name=f"stdlib/{path.name}")
+            p = self.procedures_table.get(name)
+            if p is not None:
+                return p
+        close = difflib.get_close_matches(name, list(self.procedures_table), n=1, cutoff=0.7)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise NSRuntimeError(f"procedure '{name}' is not defined{hint}", code=ErrorCode.PROC_NOT_FOUND, span=span)
+
+    def _stdlib_lookup(self, name: str) -> Path | None:
+        if not self.load_stdlib:
+            return None
+        if self._stdlib_index is None:
+            self._stdlib_index = _stdlib_index()
+        path = self._stdlib_index.get(name)
+        if path is not None and name not in self.procedures_table:
+            # a file whose procedures are already loaded is not loaded again
+            return path
+        return None
+
+    def depth_error(self, name: str, span: Span | None = None) -> NSRuntimeError:
+        """Error 37 for exceeding the call-depth limit."""
+        return NSRuntimeError(
+            f"call depth limit of {self.limits.max_call_depth} exceeded calling '{name}' "
+            "(runaway recursion? the limit is Interpreter(max_call_depth=…))",
+            code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
+        )
+
+    def charge(self, steps: int) -> None:
+        """Count executed statements against ``limits.max_steps`` and check the deadline."""
+        self._steps += steps
+        lim = self.limits.max_steps
+        if lim is not None and self._steps > lim:
+            raise ResourceLimitError(f"the run exceeded its budget of {lim} statements",
+                                     code=ErrorCode.RESOURCE_EXHAUSTION)
+        self.check_deadline()
+
+    def check_deadline(self) -> None:
+        """Raise error 31 (Timeout) if the run's wall-clock limit has passed."""
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise ResourceLimitError(f"the run exceeded its time limit of {self.limits.timeout_s} s",
+                                     code=ErrorCode.TIMEOUT)
+
+    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
+        """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an
+        active instance's conversation (see :mod:`nslang.workers`)."""
+        try:
+            mgr = self.workers
+        except ImportError as e:  # pragma: no cover - workers package missing
+            raise NSRuntimeError(f"ask: AI workers are not available ({e})", code=ErrorCode.LLM_ERROR) from None
+        return mgr.ask(worker, prompt, options)
+
+    # ----------------------------------------------------------------------------- events
+
+    def emit_event(self, name: str, payload: Any = None, source: str = "host") -> int:
+        """Deliver an event to every ``on event "name"`` handler, in registration order.
+
+        Errors inside handlers are reported on ``stderr`` and never propagated (spec §5.2).
+
+        Returns:
+            How many handlers ran.
+        """
+        import datetime as _dt
+
+        ran = 0
+        value = EventValue(name=name, source=source, timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(),
+                           payload=from_python(payload))
+        with self._running():
+            for h in [h for h in self.events if h.event == name]:
+                if h.run is None:
+                    h.run = Compiler(self).event_body(h.node)
+                frame: dict[str, Any] = {}
+                if h.var:
+                    frame[h.var] = value
+                ran += 1
+                try:
+                    h.run(frame)
+                except NSRuntimeError as e:
+                    if not e.catchable:
+                        raise
+                    self._warn(f"error in 'on event {name}' handler:\n{e.render()}")
+        return ran
+
+    def clear_event_handlers(self, event: str | None, handler_name: str | None) -> int:
+        """Remove handlers by event name or by handler name (``clear event``). Returns how many."""
+        before = len(self.events)
+        self.events = [h for h in self.events
+                       if not ((event is not None and h.event == event)
+                               or (handler_name is not None and h.name == handler_name))]
+        return before - len(self.events)
+
+
+class _RunGuard:
+    """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
+    for the configured call depth, and turns a Python RecursionError into error 37."""
+
+    __slots__ = ("interp", "outer", "old_limit")
+
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+
+    def __enter__(self) -> None:
+        it = self.interp
+        self.outer = it.depth
+        if self.outer == 0:
+            it._steps = 0
+            it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
+        self.old_limit = sys.getrecursionlimit()
+        need = it.limits.max_call_depth * 60 + 10_000
+        if need > self.old_limit:
+            sys.setrecursionlimit(need)
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
+        it = self.interp
+        it.depth = self.outer
+        if self.outer == 0:
+            it._deadline = None
+            it.handler_cleared = False
+        if et is RecursionError:
+            raise it.depth_error("(nested code)") from None
+        return False
+
+
+def _stdlib_index() -> dict[str, Path]:
+    """Procedure name → stdlib file, read from the ``func`` lines of ``stdlib/*.ns`` (no parsing)."""
+    import re
+
+    from ._resources import stdlib_dir
+
+    out: dict[str, Path] = {}
+    try:
+        files = sorted(stdlib_dir().glob("*.ns"))
+    except FileNotFoundError:
+        return out
+    pat = re.compile(r"^\s*func\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+    for f in files:
+        for m in pat.finditer(f.read_text(encoding="utf-8")):
+            out.setdefault(m.group(1), f)
+    return out
+
+
+_ = (io, NSError, display)

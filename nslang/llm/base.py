@@ -1,0 +1,167 @@
+"""The provider-neutral model interface every LLM provider implements (pydantic-ai style).
+
+The AI worker manager (:mod:`nslang.workers`) never talks to a vendor API directly: it asks a
+provider factory for a :class:`Model` and calls :meth:`Model.request` with a list of
+:class:`Message` objects and a settings mapping (a definition's ``base_config`` merged with any
+overrides, spec ai_workers.md Part 1 "LLM providers"). A model answers with a :class:`ModelResponse`
+carrying the reply text and the provider's own token counts.
+
+Offline doubles live in :mod:`nslang.llm.testing`; HTTP providers (one module per wire format) are
+added beside this module and must call :func:`check_allow_model_requests` before any network request,
+so test suites can switch real requests off globally (house rule 11).
+
+Errors: a model raises :class:`~nslang.errors.LLMError` (code 16) for a failed call,
+:class:`LLMTimeoutError` (code 31) when the call ran out of time, and
+:class:`~nslang.errors.LLMHTTPError` for an HTTP error status. Messages never contain an API key.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ErrorCode, LLMError, UsageError
+
+__all__ = [
+    "ALLOW_MODEL_REQUESTS",
+    "LLMTimeoutError",
+    "Message",
+    "Model",
+    "ModelResponse",
+    "ProviderConfig",
+    "check_allow_model_requests",
+    "override_allow_model_requests",
+]
+
+#: Conversation roles (ai_workers.md §1.1 ``Role``).
+ROLES = ("system", "user", "assistant", "tool")
+
+#: When False, HTTP models refuse to send requests (:func:`check_allow_model_requests`). Offline
+#: models (``test``, ``custom``) ignore it. Test suites set it to False in an autouse fixture.
+ALLOW_MODEL_REQUESTS = True
+
+
+class LLMTimeoutError(LLMError):
+    """Raised when a model call did not finish in time (code 31, Timeout)."""
+
+    default_code = ErrorCode.TIMEOUT
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation sent to a model.
+
+    Attributes:
+        role: ``system``, ``user``, ``assistant`` or ``tool``.
+        content: the turn's text.
+    """
+
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        """``{"role": …, "content": …}``, the shape custom providers and ``GetHistory`` use."""
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelResponse:
+    """A model's answer to one request.
+
+    Attributes:
+        text: the reply text (may be empty; the worker manager treats an empty reply as a failure).
+        input_tokens: prompt tokens as the provider reported them, or None when it reported none.
+        output_tokens: completion tokens as reported, or None.
+        finish_reason: the provider's reason for stopping (``stop``, ``length``, …), or ``""``.
+        model: the model that answered, as the provider names it, or ``""``.
+    """
+
+    text: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    finish_reason: str = ""
+    model: str = ""
+
+    @property
+    def usage_reported(self) -> bool:
+        """True when the provider reported both token counts (they are then never estimated)."""
+        return self.input_tokens is not None and self.output_tokens is not None
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Everything a provider factory needs to build a :class:`Model` for one call.
+
+    Attributes:
+        provider: the definition's ``provider`` (``openai``, ``test``, ``custom``, …).
+        model_name: the definition's ``model_name``.
+        settings: the effective configuration (``base_config`` ⊕ overrides). Keys understood by
+            every provider: ``temperature``, ``top_p``, ``max_tokens``, ``base_url``, ``timeout_s``
+            (seconds), ``max_retries``; other keys are passed through to the provider request.
+        api_key: the resolved API key, or None. Never part of ``repr``; never log it.
+        http_client: returns the interpreter's one shared ``httpx.Client`` (created on first call).
+        definition_name: the worker definition's name, for error messages.
+    """
+
+    provider: str
+    model_name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    api_key: str | None = field(default=None, repr=False)
+    http_client: Callable[[], Any] | None = field(default=None, repr=False)
+    definition_name: str = ""
+
+
+class Model(abc.ABC):
+    """A configured model that answers requests. Implementations must be thread-safe."""
+
+    @property
+    @abc.abstractmethod
+    def provider(self) -> str:
+        """The provider name (``test``, ``custom``, ``openai``, …)."""
+
+    @property
+    @abc.abstractmethod
+    def model_name(self) -> str:
+        """The model name sent to the provider."""
+
+    @abc.abstractmethod
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
+        """Send the conversation and return the model's reply.
+
+        Args:
+            messages: the conversation so far; the last one is normally the new ``user`` turn.
+            settings: the effective configuration (see :class:`ProviderConfig`).
+
+        Returns:
+            The reply with the provider's token counts.
+
+        Raises:
+            LLMError: the call failed (code 16); LLMTimeoutError (code 31) when it timed out.
+        """
+
+
+def check_allow_model_requests() -> None:
+    """Raise :class:`~nslang.errors.UsageError` when real model requests are switched off.
+
+    HTTP providers call this before sending anything (house rule 11).
+    """
+    if not ALLOW_MODEL_REQUESTS:
+        raise UsageError(
+            "real LLM requests are disabled (nslang.llm.base.ALLOW_MODEL_REQUESTS is False); "
+            "use the offline 'test' provider or a 'custom' provider"
+        )
+
+
+@contextlib.contextmanager
+def override_allow_model_requests(allow: bool) -> Iterator[None]:
+    """Temporarily set :data:`ALLOW_MODEL_REQUESTS` (for tests)."""
+    global ALLOW_MODEL_REQUESTS
+    old = ALLOW_MODEL_REQUESTS
+    ALLOW_MODEL_REQUESTS = allow
+    try:
+        yield
+    finally:
+        ALLOW_MODEL_REQUESTS = old

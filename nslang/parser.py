@@ -1,0 +1,217 @@
+"""Source text → :class:`nslang.ast.Program`: Lark LALR parse, then the AST transformer.
+
+Lark's errors become :class:`~nslang.errors.NSSyntaxError` (code 15) with ``file:line:col`` and a
+readable list of what was expected. Parse results are cached by content hash in the platformdirs user
+cache directory (``parse_cache=False`` or env ``NSLANG_NO_CACHE=1`` to skip), so re-running an
+unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt.
+
+>>> prog = parse('func main() means\\n  emit "hi"\\nendfunc\\n', name="demo.ns", use_cache=False)
+>>> prog.procedures[0].name
+'main'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from . import ast as A
+from .errors import NSError, NSSyntaxError
+from .source import Span, remember_source
+
+__all__ = ["is_incomplete", "parse"]
+
+_CACHE_VERSION = b"nslang-ast-1"
+
+
+def parse(text: str, *, name: str = "<string>", use_cache: bool = True) -> A.Program:
+    """Parse NeuroScript source.
+
+    Args:
+        text: the source.
+        name: source name used in spans and error messages (usually the file path).
+        use_cache: look up / store the result in the on-disk parse cache.
+
+    Returns:
+        The :class:`~nslang.ast.Program`.
+
+    Raises:
+        NSSyntaxError: the text does not parse (code 15), with the position of the problem.
+        NSValidationError: it parses but the builder rejects it (bad escape, empty metadata key,
+            duplicate procedure: code 42).
+    """
+    remember_source(name, text)
+    if text.endswith("\\") or text.endswith("\\\r"):
+        lines = text.splitlines()
+        raise NSSyntaxError("line continuation '\\' at end of file", span=Span(name, len(lines), len(lines[-1])))
+    key = None
+    if use_cache and len(text) > 2000 and not os.environ.get("NSLANG_NO_CACHE"):
+        key = _cache_key(text, name)
+        cached = _cache_get(key)
+        if cached is not None:
+            return cached
+    prog = _parse_uncached(text, name)
+    if key is not None:
+        _cache_put(key, prog)
+    return prog
+
+
+def _parse_uncached(text: str, name: str) -> A.Program:
+    import lark
+
+    from ._lark import get_parser
+    from ._transformer import ToAST
+
+    if not text.endswith("\n"):
+        text += "\n"
+    parser = get_parser()
+    try:
+        tree = parser.parse(text)
+    except lark.exceptions.UnexpectedInput as e:
+        raise _syntax_error(e, text, name, parser) from None
+    except RecursionError:
+        raise NSSyntaxError("the source is nested too deeply to parse", code=38, span=Span(name, 1, 1)) from None
+    try:
+        prog: A.Program = ToAST(name).transform(tree)
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, NSError):
+            raise e.orig_exc from None
+        if isinstance(e.orig_exc, RecursionError):
+            raise NSSyntaxError("the source is nested too deeply", code=38, span=Span(name, 1, 1)) from None
+        raise
+    except RecursionError:
+        raise NSSyntaxError("the source is nested too deeply", code=38, span=Span(name, 1, 1)) from None
+    return prog
+
+
+_FRIENDLY = {"_NL": "end of line", "$END": "end of file", "NAME": "a name", "NUMBER": "a number",
+             "STRING": "a string", "METADATA": "a ':: key: value' line", "RAW_STRING": "a ``` string",
+             "RAW_STRING3": "a ''' string"}
+
+
+def _describe_terminal(name: str, parser: Any) -> str:
+    if name in _FRIENDLY:
+        return _FRIENDLY[name]
+    try:
+        term = parser.get_terminal(name)
+        if term.pattern.type == "str":
+            return repr(term.pattern.value)
+    except (KeyError, AttributeError):
+        pass
+    return name.lower()
+
+
+def _syntax_error(e: Any, text: str, name: str, parser: Any) -> NSSyntaxError:
+    import lark
+
+    line = getattr(e, "line", 1) or 1
+    col = getattr(e, "column", 1) or 1
+    expected: set[str] = set()
+    if isinstance(e, lark.exceptions.UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            what = "end of file"
+            lines = text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
+        elif tok.type == "_NL":
+            what = "end of line"
+        else:
+            what = repr(str(tok))
+        expected = set(e.expected or ())
+    elif isinstance(e, lark.exceptions.UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        what = "'\\' (a line continuation must be the last character of its line)" if ch == "\\" else repr(ch)
+        expected = set(e.allowed or ())
+    elif isinstance(e, lark.exceptions.UnexpectedEOF):
+        what = "end of file"
+        expected = set(e.expected or ())
+    else:
+        what = "input"
+    names = sorted({_describe_terminal(t, parser) for t in expected})
+    msg = f"unexpected {what}"
+    hint = _hint(text, line, what)
+    if names:
+        shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+        msg += f"; expected {shown}"
+    if hint:
+        msg += f" ({hint})"
+    return NSSyntaxError(msg, span=Span(name, line, col, line, col + 1))
+
+
+def _hint(text: str, line: int, what: str) -> str:
+    lines = text.splitlines()
+    src = lines[line - 1] if 0 < line <= len(lines) else ""
+    word = src.strip().split(" ", 1)[0] if src.strip() else ""
+    if word and word.lower() in {"func", "set", "emit", "endfunc", "if", "endif", "call", "return", "while"} \
+            and word != word.lower():
+        return f"keywords are lower-case: write '{word.lower()}'"
+    if what.startswith("'.'"):
+        return "dot access works only on the left of 'set'; use m[\"key\"]"
+    return ""
+
+
+def is_incomplete(text: str) -> bool:
+    """True when ``text`` fails to parse only because it ends too early (an unfinished block).
+
+    Used by the REPL to keep reading lines (spec: multiline-until-parses).
+    """
+    try:
+        _parse_uncached(text, "<repl>")
+    except NSSyntaxError as e:
+        return "end of file" in e.message.split(";")[0]
+    except NSError:
+        return False
+    return False
+
+
+# ---- the on-disk parse cache -----------------------------------------------------------------
+
+
+def _cache_dir() -> Path | None:
+    try:
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir("nslang", appauthor=False)) / "ast"
+    except Exception:  # pragma: no cover - platformdirs failure: no cache
+        return None
+
+
+def _cache_key(text: str, name: str) -> str:
+    from ._resources import grammar_path
+
+    h = hashlib.sha256(_CACHE_VERSION)
+    h.update(str(grammar_path().stat().st_mtime_ns).encode())
+    h.update(name.encode("utf-8", "surrogatepass") + b"\0")
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def _cache_get(key: str) -> A.Program | None:
+    d = _cache_dir()
+    if d is None:
+        return None
+    try:
+        with open(d / key, "rb") as f:
+            prog = pickle.load(f)
+    except FileNotFoundError:
+        return None
+    except Exception:  # corrupt or incompatible entry: ignore it, it is rebuilt
+        return None
+    return prog if isinstance(prog, A.Program) else None
+
+
+def _cache_put(key: str, prog: A.Program) -> None:
+    d = _cache_dir()
+    if d is None:
+        return
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{key}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            pickle.dump(prog, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, d / key)
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass

@@ -1,0 +1,86 @@
+"""Source positions and the one function that renders an error with a caret under it.
+
+Every AST node and every user-facing error carries a :class:`Span`. The text of each loaded source is
+kept in a small registry (keyed by source name) so errors can echo the offending line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import NSError
+
+__all__ = ["Span", "remember_source", "render_error", "source_line"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of one source: 1-based line and column of its start and end."""
+
+    source: str
+    line: int
+    column: int
+    end_line: int = 0
+    end_column: int = 0
+
+    def location(self) -> str:
+        """``file:line:col``."""
+        return f"{self.source}:{self.line}:{self.column}"
+
+
+# Source name -> text, for echoing lines in error messages. Bounded: sources are few per process.
+_SOURCES: dict[str, str] = {}
+
+
+def remember_source(name: str, text: str) -> None:
+    """Keep ``text`` so errors in source ``name`` can show their line."""
+    _SOURCES[name] = text
+
+
+def source_line(span: Span) -> str | None:
+    """The physical line ``span`` starts on, or None when the text is not known."""
+    text = _SOURCES.get(span.source)
+    if text is None:
+        return None
+    lines = text.splitlines()
+    if 1 <= span.line <= len(lines):
+        return lines[span.line - 1]
+    return None
+
+
+def render_error(err: NSError) -> str:
+    """Render an error for a person::
+
+        error 9 (KeyNotFound): variable 'x' not found
+          --> script.ns:3:8
+           |
+         3 |   emit x + 1
+           |        ^
+        call stack (innermost first):
+          in helper, called at script.ns:10:3
+    """
+    out = [f"error {err.code} ({err.code_name}): {err.message}"]
+    span = err.span
+    if span is not None:
+        out.append(f"  --> {span.location()}")
+        line = source_line(span)
+        if line is not None:
+            num = str(span.line)
+            pad = " " * len(num)
+            shown = line.replace("\t", " ")
+            width = 1
+            if span.end_line == span.line and span.end_column > span.column:
+                width = span.end_column - span.column
+            width = max(1, min(width, len(shown) - span.column + 1))
+            out.append(f"   {pad} |")
+            out.append(f"   {num} | {shown}")
+            out.append(f"   {pad} | {' ' * (span.column - 1)}{'^' * width}")
+    stack = getattr(err, "stack", None)
+    if stack:
+        out.append("call stack (innermost first):")
+        for frame in stack:
+            where = f", called at {frame.call_site.location()}" if frame.call_site else ""
+            out.append(f"  in {frame.procedure}{where}")
+    return "\n".join(out)

@@ -1,0 +1,113 @@
+"""The ``json`` tool group: JSON text to NeuroScript values and back.
+
+nslang additions (spec/language.md §8.5 has none; upstream HEAD has similar tools). JSON maps to
+values as: object - map (insertion order; a repeated key keeps the last value), array - list,
+string - string, integer - exact integer, other number - float, true/false - boolean, null - nil.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from typing import Any
+
+from ...errors import ErrorCode
+from ...values import Fuzzy, type_name
+from ..registry import tool
+from ._common import arg_error
+
+__all__ = ["TOOLS"]
+
+#: Deepest nesting accepted by Stringify (Parse is limited by Python's recursion limit).
+MAX_DEPTH = 500
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@tool("json", "Parse")
+def parse(json_string: str) -> Any:
+    """Parse JSON text into a value.
+
+    Args:
+        json_string: JSON text (any JSON value, not only objects).
+
+    Returns:
+        The value: map, list, string, number, boolean or nil.
+
+    Raises:
+        4 the text is not valid JSON (the message gives line and column), or it nests too deeply;
+        NaN and Infinity are refused.
+
+    Example:
+        set data = tool.json.Parse('{"name": "Ada", "tags": ["x", "y"]}')
+    """
+    try:
+        return json.loads(json_string, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise arg_error("json_string", f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except ValueError as e:
+        raise arg_error("json_string", f"is not valid JSON: {e}") from None
+    except RecursionError:
+        raise arg_error("json_string", "nests arrays or objects too deeply") from None
+
+
+def _plain(v: Any, path: str, depth: int, active: set[int]) -> Any:
+    """Convert a value to JSON-serialisable Python data, with clear errors for the rest."""
+    if depth > MAX_DEPTH:
+        raise arg_error("value", f"nests more than {MAX_DEPTH} levels deep (at {path})")
+    t = type(v)
+    if v is None or t is str or t is bool or t is int:
+        return v
+    if t is float:
+        if not math.isfinite(v):
+            raise arg_error("value", f"holds {v!r} at {path}, which JSON cannot represent")
+        return v
+    if t is list or isinstance(v, dict):
+        if id(v) in active:
+            raise arg_error("value", f"contains itself at {path} (a cycle)")
+        active.add(id(v))
+        try:
+            if t is list:
+                return [_plain(x, f"{path}[{i}]", depth + 1, active) for i, x in enumerate(v)]
+            return {str(k): _plain(x, f"{path}[{json.dumps(str(k))}]", depth + 1, active) for k, x in v.items()}
+        finally:
+            active.discard(id(v))
+    if isinstance(v, _dt.datetime):
+        return v.isoformat().replace("+00:00", "Z")
+    if t is Fuzzy:
+        return v.mu
+    raise arg_error("value", f"holds a {type_name(v)} at {path}, which JSON cannot represent",
+                    code=ErrorCode.ARG_MISMATCH)
+
+
+@tool("json", "Stringify")
+def stringify(value: Any = None, pretty: bool = False) -> str:
+    """Turn a value into JSON text.
+
+    Maps keep their key order; non-ASCII text is written as is (UTF-8), not as escapes. A timedate
+    becomes an RFC 3339 string, a fuzzy value its number, an error value its map.
+
+    Args:
+        value: the value (nil gives "null").
+        pretty: indent with two spaces and one entry per line.
+
+    Returns:
+        The JSON text.
+
+    Raises:
+        4 the value holds something JSON cannot represent (a function or tool reference, bytes,
+        NaN or an infinity), contains itself, or nests more than 500 levels.
+
+    Example:
+        call tool.fs.Write("data.json", tool.json.Stringify(data, true))
+    """
+    plain = _plain(value, "value", 0, set())
+    if pretty:
+        return json.dumps(plain, ensure_ascii=False, indent=2)
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
+
+
+TOOLS: list[Any] = [parse, stringify]

@@ -1,0 +1,509 @@
+"""The ``str`` tool group: text functions, ``{{name}}`` formatting and regular expressions.
+
+Upstream 0.4.2 registered these ungrouped (``Length``, ``Substring``, ``ToUpper`` …, spec/language.md
+§8.5); HEAD moved them to the ``str`` group. Scripts write ``tool.str.<Name>``; the 0.4.2 names
+are aliases. Lengths and indexes count Unicode code points (as ``len()`` does), never bytes.
+
+Regular expressions use Python's ``re`` syntax (close to Go's RE2 for common patterns; replacement
+strings use ``\\1`` or ``\\g<name>``, not ``$1``). A Python regex cannot be interrupted, so patterns
+are limited to 1000 characters and inputs to 1,000,000 characters; the run's time limit does not
+cut a running match short.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ...errors import ErrorCode
+from ...values import display, interpolation_display
+from ..registry import tool
+from ._common import arg_error
+
+__all__ = ["TOOLS"]
+
+#: Longest regular expression accepted, in characters.
+MAX_PATTERN_CHARS = 1000
+#: Longest input a regular expression is applied to, in characters.
+MAX_REGEX_INPUT_CHARS = 1_000_000
+
+
+def _text(v: Any) -> str:
+    return v if type(v) is str else display(v)
+
+
+@tool("str", "Length", aliases=("Length",))
+def length(input_string: str) -> int:
+    """The number of Unicode code points in a string.
+
+    Upstream 0.4.2 Length.
+
+    Args:
+        input_string: the text.
+
+    Returns:
+        Its length in code points ("héllo" has 5).
+
+    Example:
+        set n = tool.str.Length("héllo")
+    """
+    return len(input_string)
+
+
+@tool("str", "Substring", aliases=("Substring",))
+def substring(input_string: str, start_index: int, length: int | None = None) -> str:
+    """Part of a string, by code point index and length.
+
+    Upstream 0.4.2 Substring (``length`` was required there). A start beyond the end gives "",
+    and a length past the end stops at the end.
+
+    Args:
+        input_string: the text.
+        start_index: index of the first code point (0-based, not negative).
+        length: how many code points (not negative); omitted: up to the end.
+
+    Returns:
+        The substring.
+
+    Raises:
+        8 (Bounds) a negative start_index or length.
+
+    Example:
+        set word = tool.str.Substring("hello world", 6, 5)
+    """
+    if start_index < 0:
+        raise arg_error("start_index", f"must not be negative, got {start_index}", code=ErrorCode.BOUNDS)
+    if length is None:
+        return input_string[start_index:]
+    if length < 0:
+        raise arg_error("length", f"must not be negative, got {length}", code=ErrorCode.BOUNDS)
+    return input_string[start_index : start_index + length]
+
+
+@tool("str", "Split", aliases=("Split",))
+def split(input_string: str, delimiter: str) -> list[str]:
+    """Split a string at every occurrence of a delimiter.
+
+    Upstream 0.4.2 Split. An empty delimiter splits into single code points.
+
+    Args:
+        input_string: the text.
+        delimiter: the separator text.
+
+    Returns:
+        The parts, in order ("a,,b" split at "," gives ["a", "", "b"]; "" gives [""]).
+
+    Example:
+        set parts = tool.str.Split("a,b,c", ",")
+    """
+    if delimiter == "":
+        return list(input_string)
+    return input_string.split(delimiter)
+
+
+@tool("str", "SplitWords", aliases=("SplitWords",))
+def split_words(input_string: str) -> list[str]:
+    """Split a string at runs of whitespace, dropping empty parts.
+
+    Upstream 0.4.2 SplitWords.
+
+    Args:
+        input_string: the text.
+
+    Returns:
+        The words (an empty list for blank text).
+
+    Example:
+        set words = tool.str.SplitWords("  the quick  fox ")
+    """
+    return input_string.split()
+
+
+@tool("str", "Join", aliases=("Join",))
+def join(string_list: list[Any], separator: str = "") -> str:
+    """Join the elements of a list into one string.
+
+    Upstream 0.4.2 Join (which required a list of strings). Elements that are not strings are
+    joined by their display strings (as ``+`` and ``emit`` show them).
+
+    Args:
+        string_list: the elements to join.
+        separator: put between elements.
+
+    Returns:
+        The joined text.
+
+    Example:
+        set csv = tool.str.Join(["a", "b", 3], ",")
+    """
+    return separator.join(_text(x) for x in string_list)
+
+
+@tool("str", "Concat", aliases=("Concat",))
+def concat(strings_list: list[Any]) -> str:
+    """Concatenate the elements of a list (display strings for non-strings).
+
+    Upstream 0.4.2 Concat.
+
+    Args:
+        strings_list: the elements.
+
+    Returns:
+        All elements joined without a separator.
+
+    Example:
+        set s = tool.str.Concat(["ab", "cd", 1])
+    """
+    return "".join(_text(x) for x in strings_list)
+
+
+@tool("str", "Replace", aliases=("Replace",))
+def replace(input_string: str, old_substring: str, new_substring: str, count: int = -1) -> str:
+    """Replace occurrences of a substring.
+
+    Upstream 0.4.2 Replace (``count`` was required there).
+
+    Args:
+        input_string: the text.
+        old_substring: what to replace.
+        new_substring: what to put instead.
+        count: at most this many replacements, from the left; -1 (the default) replaces all.
+
+    Returns:
+        The new text.
+
+    Raises:
+        4 a count below -1.
+
+    Example:
+        set s = tool.str.Replace("a-b-c", "-", "+")
+    """
+    if count < -1:
+        raise arg_error("count", f"must be -1 (all) or a count of replacements, got {count}")
+    return input_string.replace(old_substring, new_substring, count)
+
+
+@tool("str", "Contains", aliases=("Contains",))
+def contains(input_string: str, substring: str) -> bool:
+    """Whether a string contains a substring.
+
+    Upstream 0.4.2 Contains.
+
+    Args:
+        input_string: the text.
+        substring: the text to look for (every string contains "").
+
+    Returns:
+        true or false.
+
+    Example:
+        if tool.str.Contains(line, "ERROR")
+            emit line
+        endif
+    """
+    return substring in input_string
+
+
+@tool("str", "HasPrefix", aliases=("HasPrefix",))
+def has_prefix(input_string: str, prefix: str) -> bool:
+    """Whether a string starts with a prefix.
+
+    Upstream 0.4.2 HasPrefix.
+
+    Args:
+        input_string: the text.
+        prefix: the expected beginning.
+
+    Returns:
+        true or false.
+
+    Example:
+        set is_comment = tool.str.HasPrefix(line, "#")
+    """
+    return input_string.startswith(prefix)
+
+
+@tool("str", "HasSuffix", aliases=("HasSuffix",))
+def has_suffix(input_string: str, suffix: str) -> bool:
+    """Whether a string ends with a suffix.
+
+    Upstream 0.4.2 HasSuffix.
+
+    Args:
+        input_string: the text.
+        suffix: the expected ending.
+
+    Returns:
+        true or false.
+
+    Example:
+        set is_md = tool.str.HasSuffix(name, ".md")
+    """
+    return input_string.endswith(suffix)
+
+
+@tool("str", "IndexOf")
+def index_of(input_string: str, substring: str) -> int:
+    """Position of the first occurrence of a substring, in code points.
+
+    nslang addition.
+
+    Args:
+        input_string: the text.
+        substring: the text to look for.
+
+    Returns:
+        The index of its first occurrence, or -1 when it does not occur.
+
+    Example:
+        set at = tool.str.IndexOf("key=value", "=")
+    """
+    return input_string.find(substring)
+
+
+@tool("str", "ToUpper", aliases=("ToUpper",))
+def to_upper(input_string: str) -> str:
+    """Upper-case a string (Unicode rules: "straße" becomes "STRASSE").
+
+    Upstream 0.4.2 ToUpper.
+
+    Args:
+        input_string: the text.
+
+    Returns:
+        The upper-case text.
+
+    Example:
+        set s = tool.str.ToUpper("hello")
+    """
+    return input_string.upper()
+
+
+@tool("str", "ToLower", aliases=("ToLower",))
+def to_lower(input_string: str) -> str:
+    """Lower-case a string (Unicode rules).
+
+    Upstream 0.4.2 ToLower.
+
+    Args:
+        input_string: the text.
+
+    Returns:
+        The lower-case text.
+
+    Example:
+        set s = tool.str.ToLower("HeLLo")
+    """
+    return input_string.lower()
+
+
+@tool("str", "TrimSpace", aliases=("TrimSpace",))
+def trim_space(input_string: str) -> str:
+    """Remove leading and trailing whitespace (spaces, tabs, newlines, Unicode spaces).
+
+    Upstream 0.4.2 TrimSpace.
+
+    Args:
+        input_string: the text.
+
+    Returns:
+        The trimmed text.
+
+    Example:
+        set s = tool.str.TrimSpace("  padded \\n")
+    """
+    return input_string.strip()
+
+
+@tool("str", "LineCount", aliases=("LineCount",))
+def line_count(content_string: str) -> int:
+    """Count the lines of a text.
+
+    Upstream 0.4.2 LineCount: "" has 0 lines, "a" and "a\\n" have 1, "a\\nb" has 2.
+
+    Args:
+        content_string: the text.
+
+    Returns:
+        The number of lines.
+
+    Example:
+        set n = tool.str.LineCount(text)
+    """
+    if not content_string:
+        return 0
+    n = content_string.count("\n")
+    return n if content_string.endswith("\n") else n + 1
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def _lookup(values: dict[str, Any], name: str) -> tuple[bool, Any]:
+    if name in values:
+        return True, values[name]
+    cur: Any = values
+    for part in name.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return False, None
+    return True, cur
+
+
+@tool("str", "Format")
+def format_(template: str, values: dict[str, Any] | None = None) -> str:
+    """Fill ``{{name}}`` placeholders in a template from a map.
+
+    nslang addition. Spaces inside the braces are ignored (``{{ name }}``); a dotted name
+    (``{{user.name}}``) looks into nested maps when the map has no key with the dots. Values are
+    shown by their display strings, with nil shown as "nil" (as in string interpolation).
+    Text outside placeholders is copied unchanged.
+
+    Args:
+        template: the text with placeholders.
+        values: a map from placeholder names to values.
+
+    Returns:
+        The filled-in text.
+
+    Raises:
+        9 (KeyNotFound) a placeholder names a key the map does not have; 4 an empty placeholder.
+
+    Example:
+        set msg = tool.str.Format("Hello {{name}}, you are {{age}}", {"name": "Ada", "age": 36})
+    """
+    vals = values or {}
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if not name:
+            raise arg_error("template", f"has an empty placeholder {m.group(0)!r} at index {m.start()}")
+        found, v = _lookup(vals, name)
+        if not found:
+            known = ", ".join(sorted(vals)) or "none"
+            raise arg_error("values", f"has no value for placeholder {{{{{name}}}}} (keys: {known})",
+                            code=ErrorCode.KEY_NOT_FOUND)
+        return interpolation_display(v)
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+# ----------------------------------------------------------------------------------------------
+# Regular expressions
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise arg_error("pattern", f"is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}")
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        where = f" at position {e.pos}" if e.pos is not None else ""
+        raise arg_error("pattern", f"is not a valid regular expression: {e.msg}{where}") from None
+    except (RecursionError, OverflowError) as e:
+        raise arg_error("pattern", f"is too complex: {type(e).__name__}") from None
+
+
+def _regex_input(input_string: str) -> str:
+    if len(input_string) > MAX_REGEX_INPUT_CHARS:
+        raise arg_error("input_string", f"is {len(input_string)} characters long; regular expressions are "
+                        f"applied to at most {MAX_REGEX_INPUT_CHARS}")
+    return input_string
+
+
+@tool("str", "Match")
+def match(input_string: str, pattern: str) -> bool:
+    """Whether a regular expression matches anywhere in a string.
+
+    nslang addition. Anchor with ^ and $ to match the whole string.
+
+    Args:
+        input_string: the text to search.
+        pattern: a Python ``re`` regular expression.
+
+    Returns:
+        true when the pattern matches somewhere.
+
+    Raises:
+        4 an invalid pattern, or a pattern or input over the length limits.
+
+    Example:
+        if tool.str.Match(email, "^[^@]+@[^@]+$")
+            emit "looks like an address"
+        endif
+    """
+    rx = _compile(pattern)
+    return rx.search(_regex_input(input_string)) is not None
+
+
+@tool("str", "FindAll")
+def find_all(input_string: str, pattern: str, limit: int = -1) -> list[str]:
+    """All non-overlapping matches of a regular expression, left to right.
+
+    nslang addition. Each element is the whole match (groups are not split out).
+
+    Args:
+        input_string: the text to search.
+        pattern: a Python ``re`` regular expression.
+        limit: at most this many matches; -1 (the default) for all.
+
+    Returns:
+        The matched texts (an empty list when nothing matches).
+
+    Raises:
+        4 an invalid pattern, a limit below -1, or a pattern or input over the length limits.
+
+    Example:
+        set numbers = tool.str.FindAll("a1 b22 c333", "[0-9]+")
+    """
+    if limit < -1:
+        raise arg_error("limit", f"must be -1 (all) or a number of matches, got {limit}")
+    rx = _compile(pattern)
+    out: list[str] = []
+    for m in rx.finditer(_regex_input(input_string)):
+        if limit != -1 and len(out) >= limit:
+            break
+        out.append(m.group(0))
+    return out
+
+
+@tool("str", "ReplaceRegex")
+def replace_regex(input_string: str, pattern: str, replacement: str, count: int = -1) -> str:
+    r"""Replace matches of a regular expression.
+
+    nslang addition. In the replacement, \1 or \g<name> insert a group and \\ a backslash.
+    Write the replacement as a raw string ('''…''') so that NeuroScript keeps the backslashes.
+
+    Args:
+        input_string: the text.
+        pattern: a Python ``re`` regular expression.
+        replacement: the replacement template.
+        count: at most this many replacements; -1 (the default) replaces all.
+
+    Returns:
+        The new text.
+
+    Raises:
+        4 an invalid pattern or replacement (e.g. a group that does not exist), a count below -1,
+        or a pattern or input over the length limits.
+
+    Example:
+        set s = tool.str.ReplaceRegex("2024-01-31", "([0-9]+)-([0-9]+)-([0-9]+)", '''\3.\2.\1''')
+    """
+    if count < -1:
+        raise arg_error("count", f"must be -1 (all) or a count of replacements, got {count}")
+    rx = _compile(pattern)
+    text = _regex_input(input_string)
+    try:
+        return rx.sub(replacement, text, count=0 if count == -1 else count) if count != 0 else text
+    except re.error as e:
+        raise arg_error("replacement", f"is not a valid replacement: {e.msg}") from None
+    except IndexError as e:  # bad group reference in some Python versions
+        raise arg_error("replacement", f"is not a valid replacement: {e}") from None
+
+
+TOOLS: list[Any] = [
+    length, substring, split, split_words, join, concat, replace, contains, has_prefix, has_suffix, index_of,
+    to_upper, to_lower, trim_space, line_count, format_, match, find_all, replace_regex,
+]

@@ -1,0 +1,83 @@
+"""Tools tied to the interpreter itself: ``script`` (LoadScript, ListFunctions), ``error`` (New) and
+``event`` (Emit). Upstream names (spec/language.md §8.5) are aliases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ErrorCode, NSError, ToolError
+from ..values import ErrorValue
+from .registry import ToolContext, tool
+
+
+@tool("script", "LoadScript", aliases=("LoadScript",),
+      error_conditions="15 (Syntax) if the text does not parse or load; 42 (Duplicate) if it redefines a "
+                       "loaded procedure; 21 if the text is empty. Nothing is loaded when it fails.",
+      example='tool.script.LoadScript("func helper() means\\n  emit 1\\nendfunc")')
+def load_script(ctx: ToolContext, script_content: str) -> dict[str, Any]:
+    """Parse NeuroScript source and load its procedures and event handlers into this interpreter.
+
+    Args:
+        script_content: the NeuroScript source text.
+
+    Returns:
+        A map {"functions_loaded": n, "event_handlers_loaded": m, "metadata": {file metadata}}
+        (upstream 0.4.2 LoadScript shape).
+    """
+    if not script_content.strip():
+        raise ToolError("script_content is empty; there is nothing to load", code=ErrorCode.TOOL_EXECUTION_FAILED)
+    interp = ctx.interpreter
+    try:
+        res = interp.load(script_content, name="<LoadScript>")
+    except NSError as e:
+        where = f" at line {e.span.line}, column {e.span.column}" if e.span else ""
+        code = e.code if e.code == ErrorCode.DUPLICATE else ErrorCode.SYNTAX
+        raise ToolError(f"cannot load script: {e.message}{where}", code=code) from None
+    return {"functions_loaded": res.functions_loaded, "event_handlers_loaded": res.event_handlers_loaded,
+            "metadata": res.metadata}
+
+
+@tool("script", "ListFunctions", aliases=("Script.ListFunctions",),
+      example="set procs = tool.script.ListFunctions()")
+def list_functions(ctx: ToolContext) -> dict[str, str]:
+    """List every loaded procedure with its signature.
+
+    Returns:
+        A map from procedure name to its signature, e.g. {"main": "procedure main()"}, sorted by name
+        (upstream HEAD format; 0.4.2 returned a sorted list of names, which are this map's keys).
+    """
+    procs = ctx.interpreter.procedures
+    return {name: procs[name].signature() for name in sorted(procs)}
+
+
+@tool("error", "New", aliases=("Error.New",), example='set e = tool.Error.New(404, "not found")')
+def error_new(code: Any, message: str) -> ErrorValue:
+    """Make an error value (it raises nothing; ``must`` turns it into a failure, ``is_error`` detects it).
+
+    Args:
+        code: a number or a string identifying the error.
+        message: what went wrong.
+
+    Returns:
+        An error value {"code": code, "message": message}; its display string is "error: <message>".
+    """
+    return ErrorValue(code=code, message=message)
+
+
+@tool("event", "Emit", aliases=("Event.Emit",), example='call tool.event.Emit("order.created", {"id": 7})')
+def event_emit(ctx: ToolContext, name: str, payload: Any = None, source: str = "script") -> int:
+    """Deliver an event to the ``on event "name"`` handlers (errors inside handlers are reported, not raised).
+
+    Args:
+        name: the event name.
+        payload: any value, available to handlers as ``v["payload"]`` with ``on event … as v``.
+        source: who sent it.
+
+    Returns:
+        How many handlers ran.
+    """
+    return ctx.interpreter.emit_event(name, payload, source)
+
+
+TOOLS = [load_script, list_functions, error_new, event_emit]

@@ -1,0 +1,601 @@
+"""Tool plumbing: ToolSpec/ArgSpec, the per-interpreter ToolRegistry, argument validation, ``@tool``.
+
+A tool is a Python function plus a :class:`ToolSpec` (spec/language.md §8). Scripts call it as
+``tool.<group>.<name>(…)``; look-up is case-insensitive and the upstream 0.4.2 flat names (``FS.Read``,
+``LoadScript``, ``Length``) are registered as aliases. Every call is validated and coerced against the
+spec: positional arguments fill ArgSpecs in order, named arguments (an nslang extension) by name;
+a wrong type, a missing required argument, too many arguments or an unknown name is a
+:class:`~nslang.errors.ToolError` with code 4 (ArgMismatch) that names the tool and the argument.
+Anything else a tool raises becomes code 21 (ToolExecutionFailed) unless it is already an NSError.
+
+The :func:`tool` decorator builds the spec from a Python function's signature, type hints and Google-style
+docstring, so host applications add tools with one line.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError
+from ..values import from_python, number_or_none, short_repr, type_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..interpreter import Interpreter
+
+__all__ = ["ArgSpec", "Tool", "ToolContext", "ToolRegistry", "ToolSpec", "tool"]
+
+#: Argument type names of spec §8.2 (plus ``number``/``boolean``/``list``, which upstream specs use).
+ARG_TYPES = (
+    "any", "string", "int", "float", "number", "bool", "boolean", "map", "list", "slice_any",
+    "slice_string", "slice_int", "slice_float", "slice_bool", "slice_map", "nil", "error", "timedate",
+)
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One argument of a tool.
+
+    Attributes:
+        name: argument name, used for named arguments and in error messages.
+        type: one of ``ARG_TYPES``; values are coerced to it (spec §8.3).
+        description: one line for help text.
+        required: a missing required argument is error code 4.
+        default: value used when an optional argument is missing (None means nil).
+    """
+
+    name: str
+    type: str = "any"
+    description: str = ""
+    required: bool = True
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool's full description, visible to scripts through ``tool.meta.ToolsHelp``.
+
+    Attributes:
+        group: tool group, e.g. ``fs`` (case-insensitive in look-ups).
+        name: tool name inside the group, e.g. ``Read``.
+        description: what it does.
+        args: the arguments in positional order.
+        return_type: an ARG_TYPES name, or ``nil``.
+        return_help: what the result holds.
+        variadic: extra positional arguments are passed through as a list in the last parameter.
+        example: a one-line NeuroScript example.
+        error_conditions: when it fails and with which code.
+        aliases: other accepted names (upstream flat names such as ``FS.Read`` or ``LoadScript``).
+    """
+
+    group: str
+    name: str
+    description: str = ""
+    args: tuple[ArgSpec, ...] = ()
+    return_type: str = "any"
+    return_help: str = ""
+    variadic: bool = False
+    example: str = ""
+    error_conditions: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def full_name(self) -> str:
+        """``group.Name`` as scripts write it after ``tool.``."""
+        return f"{self.group}.{self.name}" if self.group else self.name
+
+    def signature(self) -> str:
+        """E.g. ``tool.fs.Read(filepath: string, max_bytes?: int = 0) -> string``."""
+        parts = []
+        for a in self.args:
+            opt = "" if a.required else "?"
+            default = "" if a.required or a.default is None else f" = {a.default!r}"
+            parts.append(f"{a.name}{opt}: {a.type}{default}")
+        if self.variadic:
+            parts.append("...")
+        return f"tool.{self.full_name}({', '.join(parts)}) -> {self.return_type}"
+
+
+class ToolContext:
+    """What a tool function receives as its first argument when that parameter is named ``ctx``.
+
+    Attributes:
+        interpreter: the calling :class:`~nslang.Interpreter` (sandbox, output stream, loader, workers).
+    """
+
+    __slots__ = ("interpreter",)
+
+    def __init__(self, interpreter: Interpreter) -> None:
+        self.interpreter = interpreter
+
+
+Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered tool: its spec, its Python function and the prepared argument converters."""
+
+    spec: ToolSpec
+    func: Callable[..., Any]
+    takes_ctx: bool = False
+    converters: tuple[Converter, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.spec.full_name.lower()
+
+
+# ----------------------------------------------------------------------------------------------
+# Coercion (spec §8.3, the full table applied on every call)
+
+
+class _Bad(Exception):
+    """Internal: a converter rejects a value; the registry turns it into a ToolError naming the tool."""
+
+
+def _conv_any(v: Any) -> Any:
+    return v
+
+
+def _conv_string(v: Any) -> Any:
+    if type(v) is str:
+        return v
+    raise _Bad("a string")
+
+
+def _conv_int(v: Any) -> Any:
+    n = number_or_none(v) if type(v) is not bool else None
+    if n is None:
+        raise _Bad("an integer")
+    if type(n) is int:
+        return n
+    if isinstance(n, float) and n.is_integer():
+        return int(n)
+    raise _Bad("an integer")
+
+
+def _conv_float(v: Any) -> Any:
+    n = number_or_none(v) if type(v) is not bool else None
+    if n is None:
+        raise _Bad("a number")
+    return n
+
+
+def _conv_bool(v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    if type(v) in (int, float):
+        return v != 0
+    if type(v) is str:
+        low = v.strip().lower()
+        if low in ("true", "1"):
+            return True
+        if low in ("false", "0"):
+            return False
+    raise _Bad("a boolean")
+
+
+def _conv_map(v: Any) -> Any:
+    if isinstance(v, dict):
+        return v
+    raise _Bad("a map")
+
+
+def _conv_list(v: Any) -> Any:
+    if type(v) is list:
+        return v
+    raise _Bad("a list")
+
+
+def _slice_of(elem: Converter, what: str) -> Converter:
+    def conv(v: Any) -> Any:
+        if type(v) is not list:
+            raise _Bad(f"a list of {what}")
+        try:
+            return [elem(x) for x in v]
+        except _Bad:
+            raise _Bad(f"a list of {what}") from None
+
+    return conv
+
+
+def _conv_timedate(v: Any) -> Any:
+    if type(v) is _dt.datetime:
+        return v
+    if type(v) is str:
+        try:
+            return _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    raise _Bad("a timedate (or an RFC 3339 string)")
+
+
+_CONVERTERS: dict[str, Converter] = {
+    "any": _conv_any,
+    "nil": _conv_any,
+    "error": _conv_any,
+    "string": _conv_string,
+    "int": _conv_int,
+    "float": _conv_float,
+    "number": _conv_float,
+    "bool": _conv_bool,
+    "boolean": _conv_bool,
+    "map": _conv_map,
+    "list": _conv_list,
+    "slice_any": _conv_list,
+    "slice_string": _slice_of(_conv_string, "strings"),
+    "slice_int": _slice_of(_conv_int, "integers"),
+    "slice_float": _slice_of(_conv_float, "numbers"),
+    "slice_bool": _slice_of(_conv_bool, "booleans"),
+    "slice_map": _slice_of(_conv_map, "maps"),
+    "timedate": _conv_timedate,
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# The registry
+
+
+class ToolRegistry:
+    """The tools one interpreter can call, keyed case-insensitively by ``group.name`` and aliases.
+
+    Groups may be registered lazily (``register_lazy``) so that start-up does not import what a
+    script never uses (e.g. the AI worker tools and pydantic).
+    """
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+        self._aliases: dict[str, str] = {}
+        self._lazy: dict[str, Callable[[ToolRegistry], None]] = {}
+
+    # -- registration --------------------------------------------------------------------------
+
+    def register(self, spec_or_func: ToolSpec | Callable[..., Any], func: Callable[..., Any] | None = None, *,
+                 replace: bool = False) -> Tool:
+        """Register a tool.
+
+        Args:
+            spec_or_func: a :class:`ToolSpec` (then ``func`` is its implementation), or a function
+                decorated with :func:`tool` (or a plain function: its spec is derived, group ``host``).
+            func: the implementation when a spec is given. It receives the coerced arguments in
+                spec order, preceded by a :class:`ToolContext` if its first parameter is named ``ctx``.
+            replace: allow replacing a tool of the same name.
+
+        Returns:
+            The registered :class:`Tool`.
+
+        Raises:
+            UsageError: the name is taken (and ``replace`` is false) or a spec names an unknown type.
+        """
+        from ..errors import UsageError
+
+        if isinstance(spec_or_func, ToolSpec):
+            if func is None:
+                raise UsageError("register(spec, func): func is required with a ToolSpec")
+            spec = spec_or_func
+        else:
+            func = spec_or_func
+            spec = getattr(func, "__ns_tool_spec__", None) or build_spec(func, group="host")
+        for a in spec.args:
+            if a.type not in _CONVERTERS:
+                raise UsageError(f"tool {spec.full_name}: argument {a.name!r} has unknown type {a.type!r}")
+        t = Tool(spec, func, _takes_ctx(func), tuple(_CONVERTERS[a.type] for a in spec.args))
+        key = t.key
+        if not replace and (key in self._tools or key in self._aliases):
+            raise UsageError(f"a tool named tool.{spec.full_name} is already registered")
+        self._tools[key] = t
+        for alias in spec.aliases:
+            self._aliases.setdefault(alias.lower(), key)
+        return t
+
+    def register_lazy(self, group: str, loader: Callable[[ToolRegistry], None],
+                      aliases: Iterable[str] = ()) -> None:
+        """Register a group whose tools are created on first look-up (or listing) by ``loader``.
+
+        ``aliases`` are lower-case key prefixes (e.g. ``aiworkerdefinition``) that also trigger it.
+        """
+        self._lazy[group.lower()] = loader
+        for a in aliases:
+            self._lazy[a.lower()] = loader
+
+    def _load_lazy(self, prefix: str | None = None) -> None:
+        loaders = list(self._lazy.items()) if prefix is None else [(prefix, self._lazy[prefix])]
+        done: set[int] = set()
+        for _key, loader in loaders:
+            for k in [k for k, v in self._lazy.items() if v is loader]:
+                del self._lazy[k]
+            if id(loader) not in done:
+                done.add(id(loader))
+                loader(self)
+
+    # -- look-up ---------------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> Tool | None:
+        """The tool called ``name`` (``fs.Read``, ``FS.Read``, ``LoadScript``…), case-insensitively."""
+        key = name.lower()
+        t = self._tools.get(key)
+        if t is not None:
+            return t
+        target = self._aliases.get(key)
+        if target is not None:
+            return self._tools[target]
+        if self._lazy:
+            prefix = key.split(".", 1)[0]
+            if prefix in self._lazy:
+                self._load_lazy(prefix)
+                return self.lookup(name)
+        return None
+
+    def all(self) -> list[Tool]:
+        """Every tool (lazy groups are loaded), sorted by group and name."""
+        if self._lazy:
+            self._load_lazy()
+        return sorted(self._tools.values(), key=lambda t: (t.spec.group.lower(), t.spec.name.lower()))
+
+    def __contains__(self, name: str) -> bool:
+        return self.lookup(name) is not None
+
+    def __len__(self) -> int:
+        return len(self.all())
+
+    # -- calling ---------------------------------------------------------------------------------
+
+    def bind_arguments(self, t: Tool, args: list[Any], named: Mapping[str, Any] | None = None) -> list[Any]:
+        """Validate and coerce positional and named arguments against ``t``'s spec.
+
+        Returns:
+            The argument list in spec order (missing optional arguments get their defaults; for a
+            variadic tool, extra positional arguments are appended).
+
+        Raises:
+            ToolError: code 4 (ArgMismatch) naming the tool and the argument.
+        """
+        spec = t.spec
+        specs = spec.args
+        n = len(specs)
+        tname = f"tool.{spec.full_name}"
+        if len(args) > n and not spec.variadic:
+            raise ToolError(
+                f"{tname} takes at most {n} argument{'s' if n != 1 else ''}, got {len(args)}",
+                code=ErrorCode.ARG_MISMATCH,
+            )
+        values: list[Any] = list(args[:n])
+        extra = list(args[n:])
+        filled = [True] * len(values) + [False] * (n - len(values))
+        values += [None] * (n - len(values))
+        if named:
+            index = {a.name: i for i, a in enumerate(specs)}
+            lower = {a.name.lower(): i for i, a in enumerate(specs)}
+            for key, val in named.items():
+                i = index.get(key, lower.get(key.lower()))
+                if i is None:
+                    known = ", ".join(a.name for a in specs) or "none"
+                    raise ToolError(f"{tname} has no argument named '{key}' (arguments: {known})",
+                                    code=ErrorCode.ARG_MISMATCH)
+                if filled[i]:
+                    raise ToolError(f"{tname}: argument '{specs[i].name}' given twice",
+                                    code=ErrorCode.ARG_MISMATCH)
+                values[i] = val
+                filled[i] = True
+        convs = t.converters
+        for i, a in enumerate(specs):
+            v = values[i]
+            if v is None:
+                if a.required:
+                    why = "is missing" if not filled[i] else "must not be nil"
+                    raise ToolError(f"{tname}: required argument '{a.name}' ({a.type}) {why}",
+                                    code=ErrorCode.ARG_MISMATCH)
+                values[i] = a.default
+                continue
+            try:
+                values[i] = convs[i](v)
+            except _Bad as bad:
+                raise ToolError(
+                    f"{tname}: argument '{a.name}' must be {bad}, got {type_name(v)} {short_repr(v)}",
+                    code=ErrorCode.ARG_MISMATCH,
+                ) from None
+        if spec.variadic:
+            values.append(extra)
+        return values
+
+    def invoke(self, ctx: ToolContext, t: Tool, args: list[Any], named: Mapping[str, Any] | None = None) -> Any:
+        """Validate, coerce, call ``t`` and convert its result to a NeuroScript value.
+
+        Raises:
+            ToolError: bad arguments (code 4), a failure inside the tool (code 21), or a result that is
+                not a NeuroScript value. NSErrors raised by the tool pass through with the tool named.
+        """
+        values = self.bind_arguments(t, args, named)
+        tname = f"tool.{t.spec.full_name}"
+        try:
+            result = t.func(ctx, *values) if t.takes_ctx else t.func(*values)
+        except NSRuntimeError as e:
+            if not e.message.startswith(tname) and e.catchable:
+                e.message = f"{tname}: {e.message}"
+                e.args = (e.message,)
+            raise
+        except NSError:
+            raise
+        except RecursionError:
+            raise
+        except Exception as e:  # a tool's own failure, at the tool boundary: becomes code 21
+            raise ToolError(f"{tname} failed: {_describe(e)}", code=ErrorCode.TOOL_EXECUTION_FAILED) from e
+        try:
+            return from_python(result)
+        except TypeError as e:
+            raise ToolError(f"{tname} returned an unsupported value: {e}") from None
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror + (f": {e.filename}" if e.filename else "")
+    text = str(e)
+    return text or type(e).__name__
+
+
+def _takes_ctx(func: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0].name == "ctx"
+
+
+# ----------------------------------------------------------------------------------------------
+# The @tool decorator: a spec from a Python signature
+
+
+_HINT_TYPES: dict[Any, str] = {
+    str: "string", int: "int", float: "float", bool: "bool", dict: "map", list: "list",
+    Any: "any", type(None): "nil", _dt.datetime: "timedate",
+}
+_LIST_OF = {str: "slice_string", int: "slice_int", float: "slice_float", bool: "slice_bool", dict: "slice_map"}
+
+
+def _hint_to_type(hint: Any) -> tuple[str, bool]:
+    """(ARG_TYPES name, accepts None) for a type hint."""
+    if hint is inspect.Parameter.empty:
+        return "any", True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        nullable = len(members) != len(typing.get_args(hint))
+        if len(members) == 1:
+            return _hint_to_type(members[0])[0], nullable
+        if set(members) <= {int, float}:
+            return "float", nullable
+        return "any", nullable
+    if origin in (list, tuple, typing.Sequence, Iterable) or hint in (list, tuple):
+        args = typing.get_args(hint)
+        if args:
+            inner = typing.get_origin(args[0]) or args[0]
+            return _LIST_OF.get(inner, "slice_any"), False
+        return "slice_any", False
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return "map", False
+    return _HINT_TYPES.get(hint, "any"), hint is Any
+
+
+_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples):\s*$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
+    """(description, {arg: help}, returns, raises, example) from a Google-style docstring."""
+    lines = inspect.cleandoc(doc or "").splitlines()
+    desc: list[str] = []
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for line in lines:
+        m = _SECTION.match(line)
+        if m:
+            current = m.group(1)
+            sections[current] = []
+            continue
+        if current is None:
+            desc.append(line)
+        else:
+            sections[current].append(line)
+    args: dict[str, str] = {}
+    last: str | None = None
+    for line in sections.get("Args", sections.get("Arguments", sections.get("Parameters", []))):
+        m = re.match(r"^\s{0,8}(\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$", line)
+        if m and (line.startswith("    ") and not line.startswith("        ") or not line.startswith(" ")):
+            last = m.group(1)
+            args[last] = m.group(2).strip()
+        elif last and line.strip():
+            args[last] += " " + line.strip()
+
+    def text(name: str) -> str:
+        return " ".join(s.strip() for s in sections.get(name, []) if s.strip())
+
+    example = text("Example") or text("Examples")
+    return " ".join(s.strip() for s in desc if s.strip()), args, text("Returns"), text("Raises"), example
+
+
+def build_spec(func: Callable[..., Any], *, group: str, name: str | None = None, description: str | None = None,
+               aliases: Iterable[str] = (), return_type: str | None = None, example: str = "",
+               error_conditions: str = "", arg_types: Mapping[str, str] | None = None) -> ToolSpec:
+    """Derive a :class:`ToolSpec` from ``func``'s signature, type hints and docstring.
+
+    A parameter named ``ctx`` (first) is the :class:`ToolContext` and not a tool argument; a
+    parameter with a default is optional; ``*args`` makes the tool variadic.
+    """
+    sig = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to "any"
+        hints = {}
+    desc, arg_help, ret_help, raises, doc_example = _parse_docstring(func.__doc__ or "")
+    args: list[ArgSpec] = []
+    variadic = False
+    for i, p in enumerate(sig.parameters.values()):
+        if i == 0 and p.name == "ctx":
+            continue
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            variadic = True
+            continue
+        if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            continue
+        t, _nullable = _hint_to_type(hints.get(p.name, inspect.Parameter.empty))
+        if arg_types and p.name in arg_types:
+            t = arg_types[p.name]
+        required = p.default is inspect.Parameter.empty
+        args.append(ArgSpec(p.name, t, arg_help.get(p.name, ""), required, None if required else p.default))
+    if return_type is None:
+        rhint = hints.get("return", inspect.Parameter.empty)
+        return_type = "any" if rhint is inspect.Parameter.empty else _hint_to_type(rhint)[0]
+    return ToolSpec(
+        group=group,
+        name=name or _camel(func.__name__),
+        description=description if description is not None else desc,
+        args=tuple(args),
+        return_type=return_type,
+        return_help=ret_help,
+        variadic=variadic,
+        example=example or doc_example,
+        error_conditions=error_conditions or raises,
+        aliases=tuple(aliases),
+    )
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.strip("_").split("_")) or name
+
+
+def tool(group: str = "host", name: str | None = None, *, aliases: Iterable[str] = (), description: str | None = None,
+         return_type: str | None = None, example: str = "", error_conditions: str = "",
+         arg_types: Mapping[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator that attaches a :class:`ToolSpec` built from the function to the function.
+
+    Example::
+
+        @tool("text", "Shout")
+        def shout(text: str, times: int = 1) -> str:
+            '''Upper-case text.
+
+            Args:
+                text: what to shout.
+                times: how many exclamation marks.
+            '''
+            return text.upper() + "!" * times
+
+        interp.register_tool(shout)       # scripts call tool.text.Shout("hi", times: 3)
+
+    The function is returned unchanged (with ``__ns_tool_spec__`` set), so it stays callable from Python.
+    """
+
+    def deco(func: Callable[..., Any]) -> Callable[..., Any]:
+        func.__ns_tool_spec__ = build_spec(  # type: ignore[attr-defined]
+            func, group=group, name=name, description=description, aliases=aliases, return_type=return_type,
+            example=example, error_conditions=error_conditions, arg_types=arg_types,
+        )
+        return func
+
+    return deco

@@ -184,6 +184,21 @@ class Compiler:
                 )
             return v
 
+        if rt.limits.max_steps or rt.limits.timeout_s:  # resource limits: every call is counted
+            fast = self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, span, maxd, arity_error, finish)
+            charge = rt.charge
+
+            def charged(args: list[Any]) -> Any:
+                charge(1)
+                return fast(args)
+
+            return charged
+        return self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, span, maxd, arity_error, finish)
+
+    def _invoker(self, p: A.Procedure, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int,
+                 name: str, tracks_last: bool, span: Span, maxd: int, arity_error: Callable[[int], NSRuntimeError],
+                 finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
+        rt = self.rt
         if nreq == nmax == 1 and not tracks_last:
             p0 = params[0]
 
@@ -915,8 +930,7 @@ class Compiler:
                 try:
                     return p.invoke([arg])
                 except NSRuntimeError as err:
-                    if err.catchable or not err.stack or err.stack[-1].call_site is not span:
-                        err.stack.append(CallFrame(name, span))
+                    err.stack.append(CallFrame(name, span))
                     raise _at(err, span) from None
                 except RecursionError:
                     raise rt.depth_error(name, span) from None

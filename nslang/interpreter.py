@@ -441,7 +441,12 @@ class Interpreter:
             return p
         path = self._stdlib_lookup(name)
         if path is not None:
-            self.load(path, name=f"stdlib/{path.name}")
+            from .parser import parse
+
+            prog = parse(path.read_text(encoding="utf-8"), name=f"stdlib/{path.name}")
+            for node in prog.procedures:  # the script's own procedures win over the stdlib's
+                if node.name not in self.procedures_table:
+                    self.procedures_table[node.name] = CompiledProcedure(node, self)
             p = self.procedures_table.get(name)
             if p is not None:
                 return p

@@ -48,7 +48,7 @@ def parse(text: str, *, name: str = "<string>", use_cache: bool = True) -> A.Pro
         lines = text.splitlines()
         raise NSSyntaxError("line continuation '\\' at end of file", span=Span(name, len(lines), len(lines[-1])))
     key = None
-    if use_cache and len(text) > 2000 and not os.environ.get("NSLANG_NO_CACHE"):
+    if use_cache and not os.environ.get("NSLANG_NO_CACHE"):
         key = _cache_key(text, name)
         cached = _cache_get(key)
         if cached is not None:

@@ -80,7 +80,14 @@ def render_error(err: NSError) -> str:
     stack = getattr(err, "stack", None)
     if stack:
         out.append("call stack (innermost first):")
-        for frame in stack:
+        shown = list(stack)
+        if len(shown) > 14:
+            omitted = len(shown) - 12
+            shown = shown[:8] + [None] + shown[-4:]
+        for frame in shown:
+            if frame is None:
+                out.append(f"  ... {omitted} more calls ...")
+                continue
             where = f", called at {frame.call_site.location()}" if frame.call_site else ""
             out.append(f"  in {frame.procedure}{where}")
     return "\n".join(out)

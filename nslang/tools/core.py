@@ -80,4 +80,35 @@ def event_emit(ctx: ToolContext, name: str, payload: Any = None, source: str = "
     return ctx.interpreter.emit_event(name, payload, source)
 
 
-TOOLS = [load_script, list_functions, error_new, event_emit]
+@tool("script", "Call", example='set doubled = tool.script.Call("double", [21])')
+def call_procedure(ctx: ToolContext, procedure: str, args: list[Any] | None = None) -> Any:
+    """Call a procedure by name (how stdlib helpers such as ``map_list`` take a procedure argument).
+
+    Args:
+        procedure: the procedure's name.
+        args: the arguments, in order (default none).
+
+    Returns:
+        The procedure's return value.
+    """
+    proc = ctx.interpreter.resolve_procedure(procedure, None)
+    return proc.invoke(list(args or []))
+
+
+@tool("script", "CallTool", example='set n = tool.script.CallTool("str.Length", ["abc"])')
+def call_tool(ctx: ToolContext, name: str, args: list[Any] | None = None, named: dict[str, Any] | None = None) -> Any:
+    """Call a tool by name, e.g. ``"fs.Read"`` (how stdlib ``retry_tool`` wraps any tool).
+
+    Args:
+        name: the tool name after ``tool.``, e.g. ``"str.Length"``.
+        args: positional arguments.
+        named: named arguments.
+
+    Returns:
+        The tool's result.
+    """
+    interp = ctx.interpreter
+    return interp.invoke_tool(interp.resolve_tool(name), list(args or []), dict(named or {}) or None)
+
+
+TOOLS = [load_script, list_functions, error_new, event_emit, call_procedure, call_tool]

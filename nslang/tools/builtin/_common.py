@@ -12,7 +12,7 @@ Error-code conventions of the built-in tools (NeuroScript codes, spec/language.m
   than the interpreter's ``limits.max_file_bytes``).
 * 21 ToolExecutionFailed: anything else that fails inside a tool.
 
-Messages start with ``argument '<name>'`` where one argument is at fault; the registry puts
+Messages start with ``argument '<name>':`` where one argument is at fault; the registry puts
 ``tool.<group>.<Name>:`` in front, so every message names the tool and the argument.
 """
 
@@ -27,8 +27,8 @@ __all__ = ["arg_error", "describe", "variadic"]
 
 
 def arg_error(arg: str, message: str, code: int = ErrorCode.ARG_MISMATCH) -> ToolError:
-    """A :class:`ToolError` about one argument: ``argument '<arg>' <message>`` (code 4 by default)."""
-    return ToolError(f"argument '{arg}' {message}", code=code)
+    """A :class:`ToolError` about one argument: ``argument '<arg>': <message>`` (code 4 by default)."""
+    return ToolError(f"argument '{arg}': {message}", code=code)
 
 
 def describe(v: Any) -> str:

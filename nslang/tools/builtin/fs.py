@@ -384,9 +384,7 @@ def list_(ctx: ToolContext, path: str = ".", recursive: bool = False) -> list[An
         37 more than 100000 entries.
 
     Example:
-        for each entry in tool.fs.List("docs")
-            emit entry["name"]
-        endfor
+        set entries = tool.fs.List("docs", recursive: true)
     """
     sp = resolve(ctx.interpreter, "path", path, empty_is_root=True)
     return _collect(ctx, sp, recursive)

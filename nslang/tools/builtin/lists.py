@@ -140,9 +140,7 @@ def contains(list: list[Any], element: Any = None) -> bool:  # noqa: A002
         true or false.
 
     Example:
-        if tool.list.Contains(["a", "b"], "b")
-            emit "found"
-        endif
+        set found = tool.list.Contains(["a", "b"], "b")
     """
     return any(equal(x, element) for x in list)
 
@@ -298,9 +296,7 @@ def is_empty(list: list[Any]) -> bool:  # noqa: A002
         true for [].
 
     Example:
-        if tool.list.IsEmpty(queue)
-            emit "done"
-        endif
+        set done = tool.list.IsEmpty(queue)
     """
     return not list
 

@@ -26,9 +26,7 @@ def keys(map: dict[str, Any]) -> list[str]:  # noqa: A002
         A list of strings.
 
     Example:
-        for each k in tool.map.Keys(config)
-            emit k
-        endfor
+        set names = tool.map.Keys({"a": 1, "b": 2})
     """
     return [*map]
 
@@ -61,9 +59,7 @@ def has_key(map: dict[str, Any], key: str) -> bool:  # noqa: A002
         true or false.
 
     Example:
-        if tool.map.HasKey(config, "model")
-            emit config["model"]
-        endif
+        set configured = tool.map.HasKey(config, "model")
     """
     return key in map
 

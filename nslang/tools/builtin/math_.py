@@ -35,7 +35,7 @@ def _finite(arg: str, v: Number) -> None:
         raise arg_error(arg, f"must be a finite number, got {describe(v)}")
 
 
-@tool("math", "Add", aliases=("Add",), return_type="number")
+@tool("math", "Add", aliases=("Add",), return_type="number", arg_types={"num1": "number", "num2": "number"})
 def add(num1: int | float, num2: int | float) -> Number:
     """Add two numbers (exact for integers).
 
@@ -54,7 +54,7 @@ def add(num1: int | float, num2: int | float) -> Number:
     return num1 + num2
 
 
-@tool("math", "Subtract", aliases=("Subtract",), return_type="number")
+@tool("math", "Subtract", aliases=("Subtract",), return_type="number", arg_types={"num1": "number", "num2": "number"})
 def subtract(num1: int | float, num2: int | float) -> Number:
     """Subtract one number from another.
 
@@ -73,7 +73,7 @@ def subtract(num1: int | float, num2: int | float) -> Number:
     return num1 - num2
 
 
-@tool("math", "Multiply", aliases=("Multiply",), return_type="number")
+@tool("math", "Multiply", aliases=("Multiply",), return_type="number", arg_types={"num1": "number", "num2": "number"})
 def multiply(num1: int | float, num2: int | float) -> Number:
     """Multiply two numbers.
 
@@ -92,7 +92,7 @@ def multiply(num1: int | float, num2: int | float) -> Number:
     return num1 * num2
 
 
-@tool("math", "Divide", aliases=("Divide",), return_type="number")
+@tool("math", "Divide", aliases=("Divide",), return_type="number", arg_types={"num1": "number", "num2": "number"})
 def divide(num1: int | float, num2: int | float) -> Number:
     """Divide two numbers: an integer when two integers divide exactly, else a float.
 
@@ -138,7 +138,7 @@ def modulo(num1: int, num2: int) -> int:
     return mod(num1, num2)  # type: ignore[no-any-return]
 
 
-@tool("math", "Abs", return_type="number")
+@tool("math", "Abs", return_type="number", arg_types={"value": "number"})
 def abs_(value: int | float) -> Number:
     """Absolute value.
 
@@ -212,7 +212,7 @@ def max_(values: Any, *more: Any) -> Number:
     return max(_numbers("values", values, more))
 
 
-@tool("math", "Round", return_type="number")
+@tool("math", "Round", return_type="number", arg_types={"value": "number"})
 def round_(value: int | float, digits: int = 0) -> Number:
     """Round half away from zero to a number of decimal places.
 
@@ -248,7 +248,7 @@ def round_(value: int | float, digits: int = 0) -> Number:
     return float(q)
 
 
-@tool("math", "Floor")
+@tool("math", "Floor", arg_types={"value": "number"})
 def floor(value: int | float) -> int:
     """The largest integer not greater than a number.
 
@@ -270,7 +270,7 @@ def floor(value: int | float) -> int:
     return math.floor(value)
 
 
-@tool("math", "Ceil")
+@tool("math", "Ceil", arg_types={"value": "number"})
 def ceil(value: int | float) -> int:
     """The smallest integer not less than a number.
 
@@ -292,7 +292,7 @@ def ceil(value: int | float) -> int:
     return math.ceil(value)
 
 
-@tool("math", "Sqrt", return_type="number")
+@tool("math", "Sqrt", return_type="number", arg_types={"value": "number"})
 def sqrt(value: int | float) -> Number:
     """Square root; exact for perfect squares (Sqrt(16) is the integer 4).
 
@@ -319,7 +319,7 @@ def sqrt(value: int | float) -> Number:
     return math.sqrt(value)
 
 
-@tool("math", "Pow", return_type="number")
+@tool("math", "Pow", return_type="number", arg_types={"base": "number", "exponent": "number"})
 def pow_(base: int | float, exponent: int | float) -> Number:
     """Raise a number to a power, like the ``**`` operator.
 
@@ -342,7 +342,7 @@ def pow_(base: int | float, exponent: int | float) -> Number:
     return power(base, exponent)  # type: ignore[no-any-return]
 
 
-@tool("math", "Random", return_type="number")
+@tool("math", "Random", return_type="number", arg_types={"min": "number", "max": "number"})
 def random(min: int | float | None = None, max: int | float | None = None, seed: int | None = None) -> Number:
     """A random number: a float in [0, 1), or a number between min and max.
 

@@ -197,9 +197,7 @@ def contains(input_string: str, substring: str) -> bool:
         true or false.
 
     Example:
-        if tool.str.Contains(line, "ERROR")
-            emit line
-        endif
+        set failed = tool.str.Contains(line, "ERROR")
     """
     return substring in input_string
 
@@ -429,9 +427,7 @@ def match(input_string: str, pattern: str) -> bool:
         4 an invalid pattern, or a pattern or input over the length limits.
 
     Example:
-        if tool.str.Match(email, "^[^@]+@[^@]+$")
-            emit "looks like an address"
-        endif
+        set valid = tool.str.Match(email, "^[^@]+@[^@]+$")
     """
     rx = _compile(pattern)
     return rx.search(_regex_input(input_string)) is not None

@@ -114,7 +114,7 @@ def parse(text: str, layout: str = "") -> _dt.datetime:
     return _aware(t)
 
 
-@tool("time", "Sleep", aliases=("Time.Sleep",))
+@tool("time", "Sleep", aliases=("Time.Sleep",), arg_types={"duration_seconds": "number"})
 def sleep(ctx: ToolContext, duration_seconds: int | float) -> bool:
     """Pause the script for a number of seconds (at most 60), within the run's time limit.
 
@@ -141,14 +141,15 @@ def sleep(ctx: ToolContext, duration_seconds: int | float) -> bool:
     interp = ctx.interpreter
     check: Callable[[], None] | None = getattr(interp, "check_deadline", None)
     pause: Callable[[float], None] = getattr(interp, "sleep", None) or _time.sleep
-    end = _time.monotonic() + secs
+    left = secs
     while True:
         if check is not None:
             check()
-        left = end - _time.monotonic()
         if left <= 0:
             return True
-        pause(min(left, SLEEP_SLICE_S))
+        step = min(left, SLEEP_SLICE_S)
+        pause(step)
+        left -= step
 
 
 @tool("time", "Since", return_type="number")
@@ -184,7 +185,7 @@ def diff(start: _dt.datetime, end: _dt.datetime) -> float:
     return (_aware(end) - _aware(start)).total_seconds()
 
 
-@tool("time", "Add")
+@tool("time", "Add", arg_types={"seconds": "number"})
 def add(time: _dt.datetime, seconds: int | float) -> _dt.datetime:
     """A timedate moved by a number of seconds.
 

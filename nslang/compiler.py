@@ -118,20 +118,22 @@ def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
 class CompiledProcedure:
     """A procedure ready to call: ``invoke(args) -> value`` (compiled on first call)."""
 
-    __slots__ = ("node", "interp", "_invoke", "name")
+    __slots__ = ("node", "interp", "invoke", "name")
 
     def __init__(self, node: A.Procedure, interp: Interpreter) -> None:
         self.node = node
         self.name = node.name
         self.interp = interp
-        self._invoke: Callable[[list[Any]], Any] | None = None
+        #: ``invoke(args: list) -> value``; compiles the procedure on the first call, then is replaced.
+        self.invoke: Callable[[list[Any]], Any] = self._first_call
 
-    @property
-    def invoke(self) -> Callable[[list[Any]], Any]:
-        inv = self._invoke
-        if inv is None:
-            inv = self._invoke = Compiler(self.interp).procedure(self.node)
-        return inv
+    def _first_call(self, args: list[Any]) -> Any:
+        try:
+            self.invoke = Compiler(self.interp).procedure(self.node)
+        except RecursionError:
+            raise NSRuntimeError(f"procedure '{self.name}' is nested too deeply to compile",
+                                 code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=self.node.span) from None
+        return self.invoke(args)
 
 
 class Compiler:
@@ -154,7 +156,7 @@ class Compiler:
         ctx = _Ctx(p.name, "procedure", _reads_last(p.body))
         if handler_node is not None:
             ctx.handler = self._handler(handler_node, ctx)
-        body = self.block(p.body, ctx)
+        body = self.body(p.body, ctx, p.name)
         params = p.needs + p.optional
         nreq, nmax = len(p.needs), len(params)
         nret = len(p.returns)
@@ -249,7 +251,7 @@ class Compiler:
         ctx = _Ctx(f"command #{index}", "command", _reads_last(c.body))
         if handler_node is not None:
             ctx.handler = self._handler(handler_node, ctx)
-        body = self.block(c.body, ctx)
+        body = self.body(c.body, ctx, ctx.name)
 
         def run(f: Frame) -> Any:
             r = body(f)
@@ -290,6 +292,18 @@ class Compiler:
 
     # =========================================================================================
     # Blocks
+
+    def body(self, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> StmtFn:
+        """A procedure or command body: generated Python code when it has no ``on error`` handler
+        (see :mod:`nslang._codegen`), else closures; both implement the same semantics."""
+        if ctx.handler is None and self.rt.codegen:
+            from ._codegen import generate_body
+
+            try:
+                return generate_body(self, stmts, ctx, name)
+            except (SyntaxError, RecursionError, MemoryError, ValueError):
+                pass  # e.g. nesting deeper than Python allows in one function: use closures
+        return self.block(stmts, ctx)
 
     def block(self, stmts: tuple[A.Stmt, ...], ctx: _Ctx) -> StmtFn:
         """A statement list → one function; stops at the first signal and returns it."""
@@ -739,7 +753,7 @@ class Compiler:
 
     def expr_Eval(self, e: A.Eval, ctx: _Ctx) -> ExprFn:  # noqa: N802
         inner = self.expr(e.expr, ctx)
-        return self._interpolator(lambda f: display(inner(f)), e.span, ctx)
+        return self._interpolator(lambda f: interpolation_display(inner(f)), e.span, ctx)
 
     def expr_Placeholder(self, e: A.Placeholder, ctx: _Ctx) -> ExprFn:  # noqa: N802
         if e.name == "last":
@@ -1047,15 +1061,21 @@ def _new_container(k: Any, is_field: bool = False) -> Any:
 def _fits(c: Any, is_field: bool, k: Any) -> bool:
     if isinstance(c, dict):
         return True
-    if type(c) is list:
-        return not is_field and _is_index(k)
-    return False
+    # an existing list is never replaced: a bad step on it is an error (spec §3), raised by _child/_store
+    return type(c) is list
 
 
 def _child(c: Any, is_field: bool, k: Any, span: Span) -> Any:
     if type(c) is list:
+        if is_field:
+            raise _err(f"cannot use .{k} on a list", ErrorCode.TYPE, span)
+        if not _is_index(k):
+            raise _err(f"list index must be a non-negative integer, got {type_name(k)} {V.short_repr(k)}",
+                       ErrorCode.TYPE, span)
         i = int(k)
-        return c[i] if 0 <= i < len(c) else None
+        if i < 0:
+            raise _err(f"list index must not be negative, got {i}", ErrorCode.BOUNDS, span)
+        return c[i] if i < len(c) else None
     return c.get(k if type(k) is str else display(k))
 
 

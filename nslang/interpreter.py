@@ -143,6 +143,8 @@ class Interpreter:
         self._workers: AIWorkerManager | None = None
         self._providers: dict[str, Callable[..., Any]] = {}
         self.default_worker = default_worker
+        #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
+        self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
         self.load_stdlib = load_stdlib
         self._stdlib_index: dict[str, Path] | None = None
         # run-time state used by compiled code
@@ -178,8 +180,12 @@ class Interpreter:
                 self.tools.register_lazy(g, loader)
 
         def load_workers(reg: ToolRegistry) -> None:
-            from .workers.tools import register_worker_tools
-
+            try:
+                from .workers.tools import register_worker_tools
+            except ModuleNotFoundError as e:  # a build without the AI worker subsystem
+                if not (e.name or "").startswith("nslang.workers"):
+                    raise
+                return
             register_worker_tools(reg)
 
         self.tools.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
@@ -553,7 +559,9 @@ class _RunGuard:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
         self.old_limit = sys.getrecursionlimit()
-        need = it.limits.max_call_depth * 60 + 10_000
+        # A NeuroScript call takes 2 Python frames (generated code) to ~10 (closures). Python-to-Python
+        # calls use no C stack, so this is safe; C-recursive work on deep data (json, ==) stays bounded.
+        need = min(it.limits.max_call_depth * 10 + 3_000, 250_000)
         if need > self.old_limit:
             sys.setrecursionlimit(need)
 
@@ -563,6 +571,8 @@ class _RunGuard:
         if self.outer == 0:
             it._deadline = None
             it.handler_cleared = False
+        if sys.getrecursionlimit() != self.old_limit:
+            sys.setrecursionlimit(self.old_limit)
         if et is RecursionError:
             raise it.depth_error("(nested code)") from None
         return False

@@ -208,9 +208,9 @@ def display(v: Any) -> str:
     if v is None:
         return ""
     if t is list:
-        return "[" + ", ".join(_display_inner(x) for x in v) + "]"
+        return "[" + ", ".join([_display_inner(x) for x in v]) + "]"
     if t is dict:
-        return "{" + ", ".join(f"{_quote(str(k))}: {_display_inner(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join([f"{_quote(str(k))}: {_display_inner(x)}" for k, x in v.items()]) + "}"
     if t is ErrorValue:
         return "error: " + v.message
     if t is EventValue:

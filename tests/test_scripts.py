@@ -5,7 +5,8 @@ Inline expectations (Crafting Interpreters style), written as NeuroScript commen
 * ``# expect: <line>``: the next expected line of stdout (in file order; one space after the colon
   is dropped, the rest is exact; ``# expect:`` alone is an empty line).
 * ``# expect error <code> at <line>:<col>`` or ``# expect error <code>``: the run fails with that
-  NeuroScript error code (and position). The exit code is derived: 65 for codes 15 (Syntax) and
+  NeuroScript error code (and position). ``at <file>:<line>:<col>`` names another file (relative to
+  the script) when the error is in a file loaded with ``load-first``. The exit code is derived: 65 for codes 15 (Syntax) and
   42 (Duplicate), raised while loading, else 70.
 * ``# expect exit <n>``: overrides the derived exit code (e.g. a code-15 error raised at run time by
   ``tool.LoadScript`` exits with 70).
@@ -36,7 +37,7 @@ from nslang.cli import main
 SCRIPTS = Path(__file__).parent / "scripts"
 
 _EXPECT_OUT = re.compile(r"#\s*expect:( ?)(.*)$")
-_EXPECT_ERR = re.compile(r"#\s*expect error (\d+)(?: at (\d+):(\d+))?\s*$")
+_EXPECT_ERR = re.compile(r"#\s*expect error (\d+)(?: at (?:([^\s:]+):)?(\d+):(\d+))?\s*$")
 _EXPECT_EXIT = re.compile(r"#\s*expect exit (\d+)\s*$")
 _EXPECT_STDERR = re.compile(r"#\s*expect stderr: (.*)$")
 _ARGS = re.compile(r"#\s*args:(.*)$")
@@ -50,6 +51,7 @@ class Expectation:
     stdout: list[str] = field(default_factory=list)
     error_code: int | None = None
     error_pos: tuple[int, int] | None = None
+    error_file: str | None = None
     exit_code: int | None = None
     stderr: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
@@ -73,8 +75,9 @@ def parse_expectations(text: str) -> Expectation:
         elif m := _EXPECT_ERR.search(line):
             assert exp.error_code is None, "only one '# expect error' per script"
             exp.error_code = int(m.group(1))
-            if m.group(2):
-                exp.error_pos = (int(m.group(2)), int(m.group(3)))
+            exp.error_file = m.group(2)
+            if m.group(3):
+                exp.error_pos = (int(m.group(3)), int(m.group(4)))
         elif m := _EXPECT_EXIT.search(line):
             exp.exit_code = int(m.group(1))
         elif m := _EXPECT_STDERR.search(line):
@@ -111,7 +114,8 @@ def test_script(path: Path) -> None:
         assert f"error {exp.error_code} (" in stderr, stderr
         if exp.error_pos is not None:
             line, col = exp.error_pos
-            assert f"--> {path}:{line}:{col}\n" in stderr, stderr
+            where = path.parent / exp.error_file if exp.error_file else path
+            assert f"--> {where}:{line}:{col}\n" in stderr, stderr
     for text in exp.stderr:
         assert text in stderr, stderr
     if exp.error_code is None and not exp.stderr:

@@ -65,7 +65,7 @@ def error_new(code: Any, message: str) -> ErrorValue:
     return ErrorValue(code=code, message=message)
 
 
-@tool("event", "Emit", aliases=("Event.Emit",), example='call tool.event.Emit("order.created", {"id": 7})')
+@tool("event", "Emit", aliases=("Event.Emit",), example='call tool.Event.Emit("order.created", {"id": 7})')
 def event_emit(ctx: ToolContext, name: str, payload: Any = None, source: str = "script") -> int:
     """Deliver an event to the ``on event "name"`` handlers (errors inside handlers are reported, not raised).
 

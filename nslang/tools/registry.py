@@ -330,7 +330,9 @@ class ToolRegistry:
             prefix = key.split(".", 1)[0]
             if prefix in self._lazy:
                 self._load_lazy(prefix)
-                return self.lookup(name)
+            else:  # a flat alias (``Length``, ``LoadScript``) may live in any group
+                self._load_lazy()
+            return self.lookup(name)
         return None
 
     def all(self) -> list[Tool]:

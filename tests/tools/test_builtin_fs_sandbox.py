@@ -291,3 +291,25 @@ def test_a_file_growing_after_the_size_check_is_still_capped(
 
     monkeypatch.setattr(fs, "_open_regular_for_reading", open_then_grow)
     assert fails("fs.Read", "f.txt").code == ErrorCode.RESOURCE_EXHAUSTION
+
+
+def test_recursive_delete_removes_links_but_never_their_targets(
+    call: Any, sandbox: pathlib.Path, outside: pathlib.Path
+) -> None:
+    d = sandbox / "tree" / "deeper" / "deepest"
+    d.mkdir(parents=True)
+    (d / "f.txt").write_text("x")
+    (sandbox / "tree" / "out_dir").symlink_to(outside, target_is_directory=True)
+    (sandbox / "tree" / "deeper" / "out_file").symlink_to(outside / "secret.txt")
+    before = _snapshot(outside)
+    assert call("fs.Delete", "tree", recursive=True) == "deleted tree"
+    assert not (sandbox / "tree").exists()
+    assert _snapshot(outside) == before
+
+
+def test_recursive_delete_checks_the_deadline(interp: Any, fails: Any, sandbox: pathlib.Path) -> None:
+    for i in range(5):
+        (sandbox / "t" / str(i)).mkdir(parents=True)
+    interp.deadline_after = 2
+    err = fails("fs.Delete", "t", True)
+    assert err.code == ErrorCode.TIMEOUT

@@ -28,10 +28,27 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["MODULES", "all_tools"]
+__all__ = ["LAZY_PREFIXES", "MODULES", "all_tools"]
 
 #: Module names of the built-in groups, in registration order.
 MODULES: tuple[str, ...] = ("fs", "strings", "math_", "lists", "maps", "json_", "time_", "io", "meta")
+
+#: For lazy registration (``ToolRegistry.register_lazy(group, loader, aliases=...)``): per module, the
+#: lower-case first segments of alias names that are not the module's group, i.e. the upstream
+#: ungrouped names (``Length``, ``Add``, ``Print`` ...). Without them, ``tool.Length`` would not
+#: trigger loading the ``str`` group. Kept in sync with the specs by a test.
+LAZY_PREFIXES: dict[str, tuple[str, ...]] = {
+    "fs": (),
+    "strings": ("concat", "contains", "hasprefix", "hassuffix", "join", "length", "linecount", "replace", "split",
+                "splitwords", "substring", "tolower", "toupper", "trimspace"),
+    "math_": ("add", "divide", "modulo", "multiply", "subtract"),
+    "lists": (),
+    "maps": (),
+    "json_": (),
+    "time_": (),
+    "io": ("input", "print"),
+    "meta": (),
+}
 
 
 def all_tools() -> list[Any]:

@@ -28,8 +28,9 @@ import errno
 import os
 import posixpath
 import re
+import shutil
 import stat as _stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +40,7 @@ from ._common import arg_error
 
 __all__ = [
     "DirRef", "SPath", "kind", "lstat", "max_file_bytes", "open_dir", "open_file", "open_subdir", "os_error",
-    "resolve", "sandbox_root", "too_large",
+    "resolve", "rmtree_at", "sandbox_root", "too_large",
 ]
 
 O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
@@ -108,7 +109,7 @@ def _violation(arg: str, path: str, why: str) -> ToolError:
 
 def sandbox_root(interp: Any) -> str:
     """The resolved sandbox directory of ``interp``."""
-    return os.path.realpath(os.fspath(interp.sandbox_dir))
+    return str(os.path.realpath(os.fspath(interp.sandbox_dir)))
 
 
 def resolve(interp: Any, arg: str, path: str, *, follow: bool = True, empty_is_root: bool = False,
@@ -227,6 +228,41 @@ def open_dir(sp: SPath, parts: tuple[str, ...] | None = None, *, create: bool = 
         yield DirRef(fd, os.path.join(sp.root, *parts))
     finally:
         os.close(fd)
+
+
+def rmtree_at(d: DirRef, name: str, tick: Callable[[], None] | None = None) -> None:
+    """Delete directory ``name`` in ``d`` with everything below it, never following symbolic links.
+
+    Descriptor-relative like ``shutil.rmtree(dir_fd=…)`` (which needs Python 3.11); ``tick`` is called
+    once per entry (the run's deadline check).
+    """
+    if d.fd is None:
+        shutil.rmtree(d.child(name))
+        return
+    # Iterative depth-first walk: (parent fd, name, own fd or None before the directory is listed).
+    stack: list[tuple[int, str, int | None]] = [(d.fd, name, None)]
+    try:
+        while stack:
+            parent, sub, fd = stack.pop()
+            if fd is None:
+                fd = open_subdir(parent, sub)
+                stack.append((parent, sub, fd))
+                with os.scandir(fd) as it:
+                    entries = list(it)
+                for e in entries:
+                    if tick is not None:
+                        tick()
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append((fd, e.name, None))
+                    else:
+                        os.unlink(e.name, dir_fd=fd)
+            else:
+                os.close(fd)
+                os.rmdir(sub, dir_fd=parent)
+    finally:
+        for _parent, _sub, fd in stack:
+            if fd is not None:
+                os.close(fd)
 
 
 def open_file(d: DirRef, name: str, flags: int, mode: int = 0o666) -> int:

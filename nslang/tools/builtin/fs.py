@@ -30,7 +30,6 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 import stat as _stat
 import unicodedata
 from typing import Any
@@ -50,6 +49,7 @@ from ._sandbox import (
     open_subdir,
     os_error,
     resolve,
+    rmtree_at,
     too_large,
 )
 
@@ -564,7 +564,7 @@ def delete(ctx: ToolContext, path: str, recursive: bool = False) -> str:
                 raise FileNotFoundError(2, "No such file or directory")
             if _stat.S_ISDIR(st.st_mode):
                 if recursive:
-                    shutil.rmtree(d.child(sp.name), dir_fd=d.fd)
+                    rmtree_at(d, sp.name, tick=lambda: _deadline(ctx))
                 else:
                     os.rmdir(d.child(sp.name), dir_fd=d.fd)
             else:

@@ -280,7 +280,7 @@ def tail(list: list[Any], count: int) -> list[Any]:  # noqa: A002
     """
     if count < 0:
         raise arg_error("count", f"must not be negative, got {count}")
-    return list[len(list) - count :] if count else []
+    return list[max(0, len(list) - count) :] if count else []
 
 
 @tool("list", "IsEmpty", aliases=("List.IsEmpty",))
@@ -362,8 +362,8 @@ def unique(list: list[Any]) -> list[Any]:  # noqa: A002
         set tags = tool.list.Unique(["a", "b", "a"])
     """
     seen: set[Any] = set()
-    others: list[Any] = []
-    out: list[Any] = []
+    others: builtins.list[Any] = []
+    out: builtins.list[Any] = []
     for x in list:
         k = _key(x)
         if k is not None:

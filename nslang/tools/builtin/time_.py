@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 import time as _time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,18 @@ def _now(ctx: ToolContext) -> _dt.datetime:
     clock: Callable[[], _dt.datetime] | None = getattr(ctx.interpreter, "clock", None)
     now = clock() if clock is not None else _dt.datetime.now(_dt.timezone.utc)
     return now if now.tzinfo is not None else now.replace(tzinfo=_dt.timezone.utc)
+
+
+_FRACTION = re.compile(r"(\d\d:\d\d:\d\d)[.,](\d+)")
+
+
+def _fromiso(text: str) -> _dt.datetime:
+    """``datetime.fromisoformat`` that also takes ``Z`` and 1-9 fraction digits on Python 3.10."""
+    s = text.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    s = _FRACTION.sub(lambda m: f"{m.group(1)}.{(m.group(2) + '000000')[:6]}", s, count=1)
+    return _dt.datetime.fromisoformat(s)
 
 
 def _aware(t: _dt.datetime) -> _dt.datetime:
@@ -107,7 +120,7 @@ def parse(text: str, layout: str = "") -> _dt.datetime:
         if layout:
             t = _dt.datetime.strptime(text, layout)
         else:
-            t = _dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+            t = _fromiso(text)
     except ValueError as e:
         want = f"layout {layout!r}" if layout else "RFC 3339 (e.g. 2024-05-01T12:30:00Z)"
         raise arg_error("text", f"{text!r} does not match {want}: {e}") from None

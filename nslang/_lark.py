@@ -15,9 +15,11 @@ __all__ = ["get_parser"]
 
 
 def _cache_file() -> str | bool:
-    """Where Lark keeps its compiled tables: the platformdirs user cache dir, or no cache."""
-    if os.environ.get("NSLANG_NO_CACHE"):
-        return False
+    """Where Lark keeps its compiled parse tables: the platformdirs user cache dir, or no cache.
+
+    This is not the parse cache of scripts (``--no-cache`` does not affect it): the tables depend only
+    on the grammar, and Lark keys the file by the grammar's hash.
+    """
     try:
         from platformdirs import user_cache_dir
 
@@ -37,7 +39,9 @@ def get_parser(strict: bool = False) -> Any:
     import lark
 
     text = grammar_path().read_text(encoding="utf-8")
-    options: dict[str, Any] = dict(parser="lalr", lexer="contextual", propagate_positions=True,
+    # keep_all_tokens: keyword and punctuation tokens stay in the tree so the transformer can compute
+    # rule positions from them (much cheaper than propagate_positions); it drops them itself.
+    options: dict[str, Any] = dict(parser="lalr", lexer="contextual", keep_all_tokens=True,
                                    maybe_placeholders=True)
     if strict:
         return lark.Lark(text, strict=True, **options)

@@ -97,6 +97,50 @@ def parse_metadata(text: str, span: Span) -> tuple[str, str]:
     return key, value.strip() if sep else ""
 
 
+#: Token types that carry data; every other token (keywords, punctuation, newlines) is only kept by the
+#: parser (``keep_all_tokens``) for its position and is dropped before the rule callbacks run.
+_DATA_TOKENS = frozenset({"NAME", "NUMBER", "STRING", "RAW_STRING", "RAW_STRING3", "METADATA"})
+
+
+class _Meta:
+    """Position of a rule, computed from its children (cheaper than Lark's propagate_positions)."""
+
+    __slots__ = ("line", "column", "end_line", "end_column", "empty")
+
+    def __init__(self, first: tuple[int, int] | None, last: tuple[int, int] | None) -> None:
+        self.empty = first is None
+        self.line, self.column = first or (1, 1)
+        self.end_line, self.end_column = last or first or (0, 0)
+
+
+def _start_of(c: Any) -> tuple[int, int] | None:
+    if isinstance(c, Token):
+        return (c.line, c.column) if c.line is not None else None
+    span = getattr(c, "span", None)
+    if span is not None:
+        return (span.line, span.column)
+    if isinstance(c, list):
+        for x in c:
+            pos = _start_of(x)
+            if pos is not None:
+                return pos
+    return None
+
+
+def _end_of(c: Any) -> tuple[int, int] | None:
+    if isinstance(c, Token):
+        return (c.end_line, c.end_column) if c.end_line is not None else None
+    span = getattr(c, "span", None)
+    if span is not None:
+        return (span.end_line, span.end_column) if span.end_line else (span.line, span.column + 1)
+    if isinstance(c, list):
+        for x in reversed(c):
+            pos = _end_of(x)
+            if pos is not None:
+                return pos
+    return None
+
+
 class ToAST(Transformer):  # type: ignore[type-arg]
     """The Lark transformer. One instance per parse (it knows the source name)."""
 
@@ -104,6 +148,34 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         super().__init__(visit_tokens=False)
         self.source = source
         self.hoisted_events: list[A.EventHandler] = []
+
+    def _call_userfunc(self, tree: Tree, new_children: list[Any] | None = None) -> Any:  # type: ignore[override]
+        children = tree.children if new_children is None else new_children
+        data = tree.data
+        if data == "builtin_name":
+            return str(children[0])
+        first = last = None
+        for c in children:
+            first = _start_of(c)
+            if first is not None:
+                break
+        for c in reversed(children):
+            last = _end_of(c)
+            if last is not None:
+                break
+        items = [c for c in children if type(c) is not Token or c.type in _DATA_TOKENS]
+        try:
+            f = getattr(self, data)
+        except AttributeError:
+            return self.__default__(data, items, _Meta(first, last))
+        base = getattr(f, "base_func", None)
+        if base is not None:  # decorated with v_args(meta=True)
+            return base(_Meta(first, last), items)
+        return f(items)
+
+    def primary(self, items: list[Any]) -> Any:
+        """``( expr )``: the parentheses only group."""
+        return items[0]
 
     # -- helpers -------------------------------------------------------------------------------
 

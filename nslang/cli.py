@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 
             return run_repl(sandbox_dir=args.sandbox, default_worker=args.worker, debug=debug)
         if args.command == "workers":
-            from .workers.cli import workers_command
+            from .cli_workers import workers_command
 
             return workers_command(args, out, err)
     except UsageError as e:

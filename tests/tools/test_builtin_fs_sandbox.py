@@ -313,3 +313,25 @@ def test_recursive_delete_checks_the_deadline(interp: Any, fails: Any, sandbox: 
     interp.deadline_after = 2
     err = fails("fs.Delete", "t", True)
     assert err.code == ErrorCode.TIMEOUT
+
+
+def test_path_based_fallback_without_dir_fd(
+    call: Any, fails: Any, links: pathlib.Path, outside: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Platforms without ``dir_fd`` (Windows) use resolved paths; the sandbox rules still hold."""
+    monkeypatch.setattr(_sandbox, "FD_MODE", False)
+    before = _snapshot(outside)
+    call("fs.Write", "w/x.txt", "one")
+    call("fs.Append", "w/x.txt", "+two")
+    assert call("fs.Read", "w/x.txt") == "one+two"
+    assert call("fs.Stat", "w/x.txt")["size_bytes"] == 7
+    assert call("fs.Mkdir", "w/sub/deeper")["created"] is True
+    assert [e["path"] for e in call("fs.Walk", "w")] == ["w/sub", "w/sub/deeper", "w/x.txt"]
+    call("fs.Move", "w/x.txt", "w/sub/y.txt")
+    assert call("fs.Hash", "w/sub/y.txt") == call("fs.Hash", "w/sub/y.txt", "sha256")
+    call("fs.Delete", "w", True)
+    assert not (links / "w").exists()
+    for tool, args in [("fs.Read", ["file_link"]), ("fs.Write", ["dir_link/n.txt", "x"]),
+                       ("fs.Delete", ["a/b/secret.txt"]), ("fs.Read", ["../outside/secret.txt"])]:
+        assert fails(tool, *args).code == PV
+    assert _snapshot(outside) == before

@@ -139,3 +139,10 @@ def test_specifications_json(call: Any, interp: Any) -> None:
                              "description": "file path relative to the sandbox directory."}]
     hash_ = next(s for s in specs if s["name"] == "fs.Hash")
     assert hash_["args"][1]["default"] == "sha256" and hash_["args"][1]["required"] is False
+
+
+@pytest.mark.parametrize("f", all_tools(), ids=lambda f: f.__ns_tool_spec__.full_name)
+def test_every_example_parses(f: Any) -> None:
+    parser = pytest.importorskip("nslang.parser")
+    example = f.__ns_tool_spec__.example
+    parser.parse(f"command\n  {example}\nendcommand\n", name="example")

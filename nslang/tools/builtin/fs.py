@@ -32,6 +32,8 @@ import re
 import secrets
 import stat as _stat
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ...errors import ErrorCode
@@ -109,7 +111,7 @@ def _open_regular_for_reading(ctx: ToolContext, sp: SPath) -> tuple[int, os.stat
     return fd, st
 
 
-def _iter_chunks(ctx: ToolContext, sp: SPath, fd: int) -> Any:
+def _iter_chunks(ctx: ToolContext, sp: SPath, fd: int) -> Iterator[bytes]:
     """Yield the file's bytes in chunks, at most ``max_file_bytes`` in total (code 37 beyond)."""
     limit = max_file_bytes(ctx.interpreter)
     total = 0
@@ -180,7 +182,7 @@ def _atomic_replace(d: DirRef, name: str, data: bytes, old: os.stat_result | Non
     fd = open_file(d, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:
-            if old is not None:
+            if old is not None and os.chmod in os.supports_fd:
                 os.chmod(fd, _stat.S_IMODE(old.st_mode))
             _write_all(fd, data)
             os.fsync(fd)
@@ -322,43 +324,51 @@ def stat(ctx: ToolContext, path: str) -> dict[str, Any]:
     return _entry(sp.display.rsplit("/", 1)[-1], sp.display, st)
 
 
+@contextmanager
+def _open_below(top: DirRef, rel: tuple[str, ...]) -> Iterator[DirRef]:
+    """Open directory ``rel`` below the open directory ``top``, one component at a time (no links)."""
+    if top.fd is None or not rel:
+        yield top if not rel else DirRef(None, os.path.join(top.path, *rel))
+        return
+    opened: list[int] = []
+    try:
+        cur = top.fd
+        for part in rel:
+            cur = open_subdir(cur, part)
+            opened.append(cur)
+        yield DirRef(cur, os.path.join(top.path, *rel))
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
 def _collect(ctx: ToolContext, sp: SPath, recursive: bool) -> list[dict[str, Any]]:
-    """Entries of directory ``sp`` (and below when ``recursive``), sorted; never follows links."""
+    """Entries of directory ``sp`` (and below when ``recursive``), sorted; never follows links.
+
+    Directories are visited from an explicit stack, each opened afresh from the top directory, so
+    the number of open descriptors stays bounded by the depth of the tree.
+    """
     out: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     try:
         with open_dir(sp) as top:
-            # Each stack item: (DirRef, relative components, whether we own the descriptor).
-            stack: list[tuple[DirRef, tuple[str, ...], bool]] = [(top, (), False)]
-            try:
-                while stack:
-                    d, rel, owned = stack.pop()
-                    try:
-                        with os.scandir(d.listing_target()) as it:
-                            entries = list(it)
-                        for e in entries:
-                            _deadline(ctx)
-                            st = e.stat(follow_symlinks=False)
-                            parts = (*rel, e.name)
-                            info = _entry(e.name, sp.child_display("/".join(parts)), st)
-                            if recursive:
-                                info["path_relative"] = "/".join(parts)
-                            out.append((parts, info))
-                            if len(out) > MAX_WALK_ENTRIES:
-                                raise arg_error(sp.arg, f"{sp.given!r} holds more than {MAX_WALK_ENTRIES} entries",
-                                                code=ErrorCode.RESOURCE_EXHAUSTION)
-                            if recursive and _stat.S_ISDIR(st.st_mode):
-                                if d.fd is not None:
-                                    sub = DirRef(open_subdir(d.fd, e.name), os.path.join(d.path, e.name))
-                                    stack.append((sub, parts, True))
-                                else:
-                                    stack.append((DirRef(None, os.path.join(d.path, e.name)), parts, False))
-                    finally:
-                        if owned and d.fd is not None:
-                            os.close(d.fd)
-            finally:
-                for d, _rel, owned in stack:
-                    if owned and d.fd is not None:
-                        os.close(d.fd)
+            stack: list[tuple[str, ...]] = [()]
+            while stack:
+                rel = stack.pop()
+                with _open_below(top, rel) as d, os.scandir(d.listing_target()) as it:
+                    entries = list(it)
+                    for e in entries:
+                        _deadline(ctx)
+                        st = e.stat(follow_symlinks=False)
+                        parts = (*rel, e.name)
+                        info = _entry(e.name, sp.child_display("/".join(parts)), st)
+                        if recursive:
+                            info["path_relative"] = "/".join(parts)
+                            if _stat.S_ISDIR(st.st_mode):
+                                stack.append(parts)
+                        out.append((parts, info))
+                        if len(out) > MAX_WALK_ENTRIES:
+                            raise arg_error(sp.arg, f"{sp.given!r} holds more than {MAX_WALK_ENTRIES} entries",
+                                            code=ErrorCode.RESOURCE_EXHAUSTION)
     except OSError as e:
         raise os_error(e, sp, "list") from None
     out.sort(key=lambda item: item[0])

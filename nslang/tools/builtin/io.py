@@ -34,7 +34,7 @@ def print_(ctx: ToolContext, *values: Any) -> None:
         values: any number of values of any type.
 
     Returns:
-        nil.
+        Always nil (the text goes to the output).
 
     Example:
         call tool.io.Print("total:", 42, "items")

@@ -98,7 +98,7 @@ def render_help(tools: Iterable[Tool], title: str = "NeuroScript tools") -> str:
                 desc = f": {a.description}" if a.description else ""
                 lines.append(f"- `{a.name}` ({a.type}, {req}){desc}")
             if s.variadic:
-                lines.append("- `...` any number of further arguments")
+                lines.append("- `...`: any number of further arguments (see the description)")
             lines.append("")
         ret = f"Returns {s.return_type}" + (f": {s.return_help}" if s.return_help else ".")
         lines += [ret, ""]

@@ -1,0 +1,1371 @@
+"""AIWorkerManager: definitions, instances, stateless tasks, chat turns, limits, keys, cost, records.
+
+One manager per interpreter (``Interpreter.workers``) owns everything about AI workers in one
+sandbox directory (ai_workers.md Part 1). It is thread-safe, and processes sharing the sandbox
+see each other's changes (files are re-read when they change; see :mod:`~nslang.workers.store` and
+:mod:`~nslang.workers.perflog`).
+
+* **Definitions** (persisted): :meth:`~AIWorkerManager.add_definition`, ``get_definition``,
+  ``list_definitions``, ``update_definition``, ``remove_definition``, ``reload_definitions``,
+  ``save_definitions``. Every change re-reads the file under its lock and rewrites it atomically.
+* **Instances** (in memory; lifecycle events are logged): ``spawn_instance``, ``get_instance``,
+  ``list_instances``, ``update_instance_status``, ``update_instance_token_usage``, ``chat``,
+  ``get_history``, ``retire_instance``.
+* **Stateless tasks**: ``execute_stateless_task``; and ``ask`` for the ``ask`` statement.
+* **Performance**: every stateless task and every chat turn produces one
+  :class:`~nslang.workers.models.PerformanceRecord`, appended to the performance log before the
+  call returns and folded into its definition's summary at once; ``log_performance``,
+  ``get_performance_records``, ``get_summary``, ``reload_performance_data``,
+  ``save_performance_data``. Summaries are rebuilt from the log on load.
+
+Requests refused before the model is called (unknown worker, inactive definition, wrong interaction
+model, missing key, rate limit, unavailable provider) raise and produce no record. A model failure
+produces a record with ``success: false`` and then raises (code 16, or 31 for a timeout).
+
+Lock order (never taken the other way round): definitions-file lock → performance-log lock →
+the manager's state lock. Model calls run without any lock held.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import LLMError, LLMHTTPError, NSRuntimeError
+from ..llm.base import Message, Model, ProviderConfig
+from .errors import (
+    AIWorkerError,
+    ConfigurationError,
+    InvalidArgumentError,
+    NotFoundError,
+    NotSupportedError,
+    PreconditionFailedError,
+    StoreError,
+    describe_validation_error,
+)
+from .filters import definition_filter, instance_filter, record_filter
+from .keys import is_redacted, redact, resolve_api_key, scrub
+from .models import (
+    FINAL_STATUSES,
+    RETIRED_STATUSES,
+    AIWorkerDefinition,
+    AIWorkerDefinitionStatus,
+    AIWorkerInstance,
+    AIWorkerInstanceStatus,
+    AIWorkerPerformanceSummary,
+    AIWorkerProvider,
+    APIKeySourceMethod,
+    InteractionModelType,
+    PerformanceEntryKind,
+    PerformanceRecord,
+    RetiredInstanceInfo,
+    TokenUsageMetrics,
+    parse_timestamp,
+    utc_now,
+)
+from .perflog import PERFORMANCE_FILE, LogEntry, PerformanceLog, StaleLogError
+from .providers import ProviderTable
+from .ratelimit import DAY, RateLimiter
+from .store import DEFINITIONS_FILE, DefinitionStore, Signature
+from .summaries import SummaryAccumulator, fold_entry, record_tokens
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..llm.testing import CustomProviderFunction
+
+__all__ = ["AIWorkerManager", "ChatReply", "StatelessTaskResult"]
+
+logger = logging.getLogger("nslang.workers")
+
+#: Namespace of the UUID5 given to a hand-written definition that has no ID (stable across loads).
+DEFINITION_ID_NAMESPACE = uuid.UUID("5b1d0f0e-8c55-4a8e-9a1c-6e2b6c0ad1f3")
+#: Keys of ``cost_metrics`` (USD).
+COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "per_call")
+#: Fields the system manages; Add and Update refuse them.
+SYSTEM_FIELDS = frozenset({"aggregate_performance_summary", "created_timestamp", "modified_timestamp"})
+HTTP_PROVIDERS = frozenset({AIWorkerProvider.OPENAI, AIWorkerProvider.ANTHROPIC, AIWorkerProvider.GOOGLE,
+                            AIWorkerProvider.OLLAMA, AIWorkerProvider.LOCAL})
+NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries")
+SUMMARY_CHARS = 256
+_FINAL_ALIASES = {
+    "completed": AIWorkerInstanceStatus.RETIRED_COMPLETED,
+    "complete": AIWorkerInstanceStatus.RETIRED_COMPLETED,
+    "done": AIWorkerInstanceStatus.RETIRED_COMPLETED,
+    "exhausted": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
+    "cancelled": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
+    "canceled": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
+    "error": AIWorkerInstanceStatus.RETIRED_ERROR,
+    "failed": AIWorkerInstanceStatus.RETIRED_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class StatelessTaskResult:
+    """The result of one stateless task.
+
+    Attributes:
+        output: the model's reply.
+        record: the performance record that was logged.
+    """
+
+    output: str
+    record: PerformanceRecord
+
+    def as_map(self) -> dict[str, Any]:
+        """``{output, task_id, cost, input_tokens, output_tokens, duration_ms}`` (Part 1; USD, ms)."""
+        tin, tout = record_tokens(self.record.llm_metrics)if False else _tokens_of(self.record)
+        return {
+            "output": self.output,
+            "task_id": self.record.task_id,
+            "cost": self.record.cost_incurred,
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "duration_ms": self.record.duration_ms,
+        }
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """The result of one chat turn.
+
+    Attributes:
+        text: the assistant's reply.
+        record: the performance record that was logged.
+        instance: a copy of the instance after the turn.
+    """
+
+    text: str
+    record: PerformanceRecord
+    instance: AIWorkerInstance
+
+
+@dataclass
+class _Live:
+    """An active instance with what is not part of its model: history and logged task ids."""
+
+    model: AIWorkerInstance
+    history: list[Message] = field(default_factory=list)
+    initial_file_contexts: list[str] = field(default_factory=list)
+    task_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Change:
+    """What a definitions-file change does besides the list itself."""
+
+    file_secrets: dict[str, str]
+    secrets_set: dict[str, str] = field(default_factory=dict)
+    secrets_drop: set[str] = field(default_factory=set)
+    write: bool = True
+
+
+def _tokens_of(record: PerformanceRecord) -> tuple[int, int]:
+    return record_tokens({"llm_metrics": record.llm_metrics})
+
+
+def _summarize(text: str) -> str:
+    """The reply cut to 256 characters (253 + ``...``), by characters, never mid-character (§6 V6)."""
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
+
+
+def _field_names(model: type[BaseModel]) -> dict[str, str]:
+    """Every accepted spelling of a model's keys (snake_case, camelCase, Go's) → field name."""
+    out: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        out[name] = name
+        head, *rest = name.split("_")
+        out[head + "".join(p[:1].upper() + p[1:] for p in rest)] = name
+        alias = info.validation_alias
+        for choice in getattr(alias, "choices", ()):
+            if isinstance(choice, str):
+                out[choice] = name
+    return out
+
+
+_DEFINITION_KEYS = _field_names(AIWorkerDefinition)
+_RECORD_KEYS = _field_names(PerformanceRecord)
+
+
+def _canonical(data: Mapping[str, Any], keys: dict[str, str], what: str) -> dict[str, Any]:
+    """``data`` with its keys in snake_case; unknown keys are errors (code 4)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = keys.get(str(key))
+        if name is None:
+            known = ", ".join(sorted(set(keys.values())))
+            raise InvalidArgumentError(f"{what}: unknown field '{key}' (fields: {known})")
+        if name in out:
+            raise InvalidArgumentError(f"{what}: field '{name}' given twice")
+        out[name] = value
+    return out
+
+
+class AIWorkerManager:
+    """Manages the AI workers of one sandbox directory. Thread-safe.
+
+    Args:
+        sandbox_dir: directory holding ``ai_worker_definitions.json`` and
+            ``ai_worker_performance_data.json`` (created on first write).
+        http_client_factory: returns the ``httpx.Client`` HTTP providers share (default: a new
+            ``httpx.Client``); called at most once, on the first HTTP request.
+        environ: where ``env_var`` keys are looked up (default ``os.environ``).
+        clock: wall-clock seconds for the rate-limit windows (default ``time.time``).
+        durable: ``fsync`` every write (default True).
+        lock_timeout: seconds to wait for another process's file lock (default 30).
+        default_worker: definition name (or instance id) ``ask`` uses when given no worker.
+
+    Attributes:
+        default_worker: settable; see ``ask``.
+    """
+
+    def __init__(self, sandbox_dir: str | os.PathLike[str], *,
+                 http_client_factory: Callable[[], Any] | None = None,
+                 environ: Mapping[str, str] | None = None, clock: Callable[[], float] | None = None,
+                 durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None) -> None:
+        self.sandbox_dir = Path(sandbox_dir)
+        self.default_worker = default_worker
+        self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
+        self.performance_path = self.sandbox_dir / PERFORMANCE_FILE
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._store = DefinitionStore(self.definitions_path, durable=durable, lock_timeout=lock_timeout)
+        self._log = PerformanceLog(self.performance_path, durable=durable, lock_timeout=lock_timeout)
+        self._limiter = RateLimiter(clock or time.time)
+        self._clock = clock or time.time
+        self._providers = ProviderTable()
+        self._http_client_factory = http_client_factory
+        self._http_client: Any = None
+        self._state = threading.RLock()
+        self._defs: dict[str, AIWorkerDefinition] = {}
+        self._defs_sig: Signature | None = None
+        self._defs_loaded = False
+        self._secrets: dict[str, str] = {}  # definition id -> inline key (memory only)
+        self._file_secrets: dict[str, str] = {}  # inline keys that a user wrote into the file
+        self._instances: dict[str, _Live] = {}
+        self._summaries: dict[str, SummaryAccumulator] = {}
+        self._index: dict[str, list[tuple[int, int]]] = {}  # definition id -> log entry spans
+        self._log_loaded = False
+
+    # ============================================================================ providers
+
+    def register_custom_provider(self, name: str, fn: CustomProviderFunction) -> None:
+        """Register ``fn(messages, settings) -> str | dict`` as the ``custom`` provider ``name``.
+
+        Definitions with provider ``custom`` choose it with ``base_config.custom_provider``
+        (default ``"default"``). See :mod:`nslang.llm.testing` for the call shape.
+
+        Raises:
+            UsageError: bad name or not callable.
+        """
+        self._providers.register_custom(name, fn)
+
+    def register_provider_factory(self, provider: str, factory: Callable[[ProviderConfig], Model]) -> None:
+        """Build models of ``provider`` with ``factory(config) -> Model`` (overrides the built-in)."""
+        self._providers.register_factory(provider, factory)
+
+    def _http(self) -> Any:
+        with self._state:
+            if self._http_client is None:
+                if self._http_client_factory is not None:
+                    self._http_client = self._http_client_factory()
+                else:
+                    import httpx
+
+                    self._http_client = httpx.Client(timeout=httpx.Timeout(60.0))
+            return self._http_client
+
+    def close(self) -> None:
+        """Close the shared HTTP client (if one was created)."""
+        with self._state:
+            client, self._http_client = self._http_client, None
+        if client is not None:
+            client.close()
+
+    # ============================================================================ loading
+
+    def _ensure_loaded(self) -> None:
+        self._sync_definitions()
+        self._ensure_log()
+
+    def _ensure_log(self) -> None:
+        if not self._log_loaded:
+            self._log.reload(self._on_log_reset, self._on_log_entry)
+            self._log_loaded = True
+        elif self._log.changed():
+            try:
+                self._log.sync(self._on_log_reset, self._on_log_entry)
+            except StoreError:
+                self._log_loaded = False
+                raise
+
+    def _on_log_reset(self) -> None:
+        with self._state:
+            self._summaries = {}
+            self._index = {}
+
+    def _on_log_entry(self, entry: LogEntry) -> None:
+        data = entry.data
+        with self._state:
+            touched = fold_entry(data, self._summaries)
+            def_id = data.get("definition_id")
+            if isinstance(def_id, str) and def_id:
+                touched.add(def_id)
+            span = (entry.offset, entry.length)
+            for d in touched:
+                self._index.setdefault(d, []).append(span)
+        kind = data.get("entry_kind")
+        if kind in (PerformanceEntryKind.STATELESS_TASK, PerformanceEntryKind.CHAT_TURN):
+            self._observe_usage(data)
+
+    def _observe_usage(self, data: dict[str, Any]) -> None:
+        for rec in data.get("performance_records") or ():
+            if not isinstance(rec, dict):
+                continue
+            try:
+                end = parse_timestamp(rec.get("timestamp_end"))
+                start = parse_timestamp(rec.get("timestamp_start"))
+            except ValueError:
+                continue
+            if end is None or end.timestamp() <= self._clock() - DAY:
+                continue
+            tin, tout = record_tokens(rec)
+            def_id = rec.get("definition_id") or data.get("definition_id")
+            if isinstance(def_id, str):
+                self._limiter.observe(def_id, str(rec.get("task_id") or ""),
+                                      start.timestamp() if start else None, end.timestamp(), tin + tout)
+
+    def _sync_definitions(self, force: bool = False) -> None:
+        sig = self._store.signature()
+        if not force and self._defs_loaded and sig == self._defs_sig:
+            return
+        raw, sig = self._store.read()
+        defs, file_secrets = self._parse_definitions(raw)
+        self._install(defs, file_secrets, sig, {}, set())
+
+    def _parse_definitions(self, raw: list[dict[str, Any]]) -> tuple[dict[str, AIWorkerDefinition], dict[str, str]]:
+        path = self.definitions_path
+        hint = "the file was left untouched: fix it or move it aside"
+        defs: dict[str, AIWorkerDefinition] = {}
+        file_secrets: dict[str, str] = {}
+        for i, obj in enumerate(raw):
+            label = f"definition {i}" + (f" ('{obj['name']}')" if isinstance(obj.get("name"), str) else "")
+            try:
+                d = AIWorkerDefinition.model_validate(obj)
+            except ValidationError as e:
+                raise StoreError(f"AI worker definitions file {path}: {label} is invalid: "
+                                 f"{describe_validation_error(e)}; {hint}", path=path) from None
+            if not d.name.strip():
+                raise StoreError(f"AI worker definitions file {path}: {label} has no name; {hint}", path=path)
+            if not d.definition_id:
+                d.definition_id = str(uuid.uuid5(DEFINITION_ID_NAMESPACE, d.name))
+            if d.auth.method is APIKeySourceMethod.INLINE and d.auth.value and not is_redacted(d.auth.value):
+                file_secrets[d.definition_id] = d.auth.value
+                d.auth.value = redact(d.auth.value)
+            d.aggregate_performance_summary = None
+            if d.definition_id in defs:
+                logger.warning("AI worker definitions file %s: definition ID %s appears twice; the last one wins",
+                               path, d.definition_id)
+                del defs[d.definition_id]
+            defs[d.definition_id] = d
+        names: dict[str, int] = {}
+        for d in defs.values():
+            names[d.name] = names.get(d.name, 0) + 1
+        for name, n in names.items():
+            if n > 1:
+                logger.warning("AI worker definitions file %s: %d definitions are named '%s'; refer to them by ID",
+                               path, n, name)
+        return defs, file_secrets
+
+    def _install(self, defs: dict[str, AIWorkerDefinition], file_secrets: dict[str, str], sig: Signature | None,
+                 secrets_set: dict[str, str], secrets_drop: set[str]) -> None:
+        with self._state:
+            for def_id in secrets_drop:
+                self._secrets.pop(def_id, None)
+            self._secrets.update(secrets_set)
+            self._secrets.update(file_secrets)
+            for def_id in list(self._secrets):
+                d = defs.get(def_id)
+                if (d is None or d.auth.method is not APIKeySourceMethod.INLINE
+                        or (def_id not in file_secrets and redact(self._secrets[def_id]) != d.auth.value)):
+                    del self._secrets[def_id]
+            self._file_secrets = file_secrets
+            self._defs = defs
+            self._defs_sig = sig
+            self._defs_loaded = True
+
+    def _modify_definitions(self, op: Callable[[dict[str, AIWorkerDefinition], _Change], Any]) -> Any:
+        """Re-read the definitions file under its lock, apply ``op``, write atomically, install."""
+        self._ensure_log()
+        box: dict[str, Any] = {}
+
+        def change(raw: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+            defs, file_secrets = self._parse_definitions(raw)
+            ch = _Change(dict(file_secrets))
+            box["result"] = op(defs, ch)
+            box["defs"], box["change"] = defs, ch
+            if not ch.write:
+                return None
+            with self._state:
+                return [self._serialize(d, ch) for d in defs.values()]
+
+        def after(sig: Signature | None) -> None:
+            ch = box["change"]
+            self._install(box["defs"], ch.file_secrets, sig, ch.secrets_set, ch.secrets_drop)
+
+        self._store.update(change, after=after)
+        return box.get("result")
+
+    def _serialize(self, d: AIWorkerDefinition, ch: _Change) -> dict[str, Any]:
+        data = d.model_dump(mode="json")
+        data["aggregate_performance_summary"] = self._summary(d.definition_id, active=0).model_dump(mode="json")
+        if d.auth.method is APIKeySourceMethod.INLINE:
+            kept = ch.file_secrets.get(d.definition_id)
+            if kept is not None and d.definition_id not in ch.secrets_set:
+                data["auth"]["value"] = kept  # the user's own plain-text key stays where they put it
+        return data
+
+    # ============================================================================ definitions
+
+    @staticmethod
+    def _find(defs: Mapping[str, AIWorkerDefinition], ref: Any) -> AIWorkerDefinition:
+        if not isinstance(ref, str) or not ref:
+            raise InvalidArgumentError("a worker definition ID or name (a non-empty string) is required")
+        d = defs.get(ref)
+        if d is not None:
+            return d
+        matches = [x for x in defs.values() if x.name == ref]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise InvalidArgumentError(f"worker definition name '{ref}' is ambiguous ({len(matches)} definitions); "
+                                       "use the definition_id")
+        raise NotFoundError(f"worker definition '{ref}' not found (no definition has this ID or name)")
+
+    def _summary(self, definition_id: str, active: int | None = None) -> AIWorkerPerformanceSummary:
+        with self._state:
+            acc = self._summaries.get(definition_id) or SummaryAccumulator()
+            if active is None:
+                active = sum(1 for i in self._instances.values() if i.model.definition_id == definition_id)
+            return acc.snapshot(active)
+
+    def _public(self, d: AIWorkerDefinition) -> AIWorkerDefinition:
+        copy = d.model_copy(deep=True)
+        copy.aggregate_performance_summary = self._summary(d.definition_id)
+        return copy
+
+    @staticmethod
+    def _check_definition(d: AIWorkerDefinition) -> None:
+        who = f"AI worker definition '{d.name}'"
+        if not d.name.strip():
+            raise InvalidArgumentError("an AI worker definition needs a non-empty name")
+        if d.provider in HTTP_PROVIDERS and not d.model_name:
+            raise InvalidArgumentError(f"{who}: model_name is required for provider '{d.provider.value}'")
+        if d.provider is AIWorkerProvider.LOCAL and not d.base_config.get("base_url"):
+            raise InvalidArgumentError(f"{who}: provider 'local' needs base_config.base_url (an OpenAI-compatible "
+                                       "server such as llama.cpp, vLLM or LM Studio)")
+        method = d.auth.method
+        if method is APIKeySourceMethod.VAULT:
+            raise NotSupportedError(f"{who}: API key method 'vault' is not supported by nslang "
+                                    "(use env_var, inline, config_path or none)")
+        if method in (APIKeySourceMethod.ENV_VAR, APIKeySourceMethod.CONFIG_PATH) and not d.auth.value:
+            what = "environment variable name" if method is APIKeySourceMethod.ENV_VAR else "key file path"
+            raise InvalidArgumentError(f"{who}: auth method '{method.value}' needs auth.value (the {what})")
+        if d.auth.key_path and method is not APIKeySourceMethod.CONFIG_PATH:
+            raise InvalidArgumentError(f"{who}: auth.key_path is only used with method 'config_path'")
+        bad = sorted(set(d.cost_metrics) - set(COST_KEYS))
+        if bad:
+            raise InvalidArgumentError(f"{who}: unknown cost_metrics key(s) {', '.join(bad)} "
+                                       f"(known: {', '.join(COST_KEYS)}; prices in USD)")
+        for key in NUMERIC_SETTINGS:
+            v = d.base_config.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+                raise InvalidArgumentError(f"{who}: base_config.{key} must be a non-negative number")
+        cp = d.base_config.get("custom_provider")
+        if cp is not None and not isinstance(cp, str):
+            raise InvalidArgumentError(f"{who}: base_config.custom_provider must be a string")
+
+    @staticmethod
+    def _validate_definition(fields: dict[str, Any], what: str) -> AIWorkerDefinition:
+        try:
+            return AIWorkerDefinition.model_validate(fields)
+        except ValidationError as e:
+            raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
+
+    def add_definition(self, data: Mapping[str, Any]) -> AIWorkerDefinition:
+        """Create and persist a definition.
+
+        Args:
+            data: definition fields (snake_case or camelCase). ``name`` and ``provider`` are required;
+                ``model_name`` too for HTTP providers. Defaults: ``interaction_models``
+                ``["conversational"]``, status ``active``, auth ``none``, a new UUID4 id.
+                An ``inline`` key is kept in memory only; the file gets its redacted form.
+
+        Returns:
+            A copy of the stored definition (auth redacted, summary filled).
+
+        Raises:
+            InvalidArgumentError: a bad or unknown field, a duplicate name or ID (code 4).
+            NotSupportedError: auth method ``vault`` (code 30).
+            StoreError: the definitions file is corrupt or cannot be written (code 6; nothing written).
+        """
+        if not isinstance(data, Mapping):
+            raise InvalidArgumentError("AIWorkerDefinition.Add needs a map of definition fields")
+        fields = _canonical(data, _DEFINITION_KEYS, "AI worker definition")
+        system = sorted(SYSTEM_FIELDS & set(fields))
+        if system:
+            raise InvalidArgumentError(f"AI worker definition: field(s) {', '.join(system)} are managed by nslang")
+        d = self._validate_definition(fields, "invalid AI worker definition")
+        if not d.interaction_models:
+            d.interaction_models = [InteractionModelType.CONVERSATIONAL]
+        self._check_definition(d)
+        secret: str | None = None
+        if d.auth.method is APIKeySourceMethod.INLINE:
+            secret = d.auth.value
+            if not secret:
+                raise InvalidArgumentError(f"AI worker definition '{d.name}': auth method 'inline' needs auth.value")
+            d.auth.value = redact(secret)
+        if not d.definition_id:
+            d.definition_id = str(uuid.uuid4())
+        d.created_timestamp = d.modified_timestamp = utc_now()
+
+        def op(defs: dict[str, AIWorkerDefinition], ch: _Change) -> None:
+            old = defs.get(d.definition_id)
+            if old is not None:
+                raise InvalidArgumentError(f"worker definition with ID '{d.definition_id}' (name '{old.name}') "
+                                           "already exists")
+            for other in defs.values():
+                if other.name == d.name:
+                    raise InvalidArgumentError(f"worker definition name '{d.name}' already exists "
+                                               f"(ID '{other.definition_id}')")
+            defs[d.definition_id] = d
+            ch.file_secrets.pop(d.definition_id, None)
+            if secret is not None:
+                ch.secrets_set[d.definition_id] = secret
+
+        self._modify_definitions(op)
+        return self.get_definition(d.definition_id)
+
+    def get_definition(self, ref: str) -> AIWorkerDefinition:
+        """A copy of the definition with this ID (or unique name), its live summary filled in.
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+        """
+        self._ensure_loaded()
+        with self._state:
+            return self._public(self._find(self._defs, ref))
+
+    def list_definitions(self, filters: Mapping[str, Any] | None = None) -> list[AIWorkerDefinition]:
+        """Copies of the definitions matching ``filters`` (see :mod:`~nslang.workers.filters`),
+        sorted by lower-cased name, then ID.
+
+        Raises:
+            InvalidArgumentError: an unknown filter key or a wrong value type (code 4).
+        """
+        pred = definition_filter(filters)
+        self._ensure_loaded()
+        with self._state:
+            found = [self._public(d) for d in self._defs.values() if pred(d)]
+        return sorted(found, key=lambda d: (d.name.lower(), d.definition_id))
+
+    def update_definition(self, ref: str, updates: Mapping[str, Any]) -> AIWorkerDefinition:
+        """Change fields of a definition and persist it.
+
+        ``auth`` and ``rate_limits`` merge per field; every other field is replaced whole (lists and
+        maps included). ``definition_id``, the summary and the timestamps cannot be changed.
+        ``modified_timestamp`` advances only when something changed (otherwise nothing is written).
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+            InvalidArgumentError: unknown or read-only field, bad value, name taken (code 4).
+            NotSupportedError: auth method ``vault`` (code 30).
+            StoreError: the file is corrupt or cannot be written (code 6; nothing written).
+        """
+        if not isinstance(updates, Mapping):
+            raise InvalidArgumentError("AIWorkerDefinition.Update needs a map of fields to change")
+        fields = _canonical(updates, _DEFINITION_KEYS, "AI worker definition update")
+        frozen = sorted((SYSTEM_FIELDS | {"definition_id"}) & set(fields))
+        if frozen:
+            raise InvalidArgumentError(f"AI worker definition update: field(s) {', '.join(frozen)} cannot be changed")
+        for key in ("auth", "rate_limits"):
+            if key in fields and not isinstance(fields[key], Mapping):
+                raise InvalidArgumentError(f"AI worker definition update: '{key}' must be a map")
+        self._ensure_loaded()
+
+        def op(defs: dict[str, AIWorkerDefinition], ch: _Change) -> AIWorkerDefinition:
+            cur = self._find(defs, ref)
+            base = cur.model_dump()
+            secret: str | None = None
+            for key, value in fields.items():
+                if key == "auth":
+                    patch = _canonical(value, {"method": "method", "value": "value", "key_path": "key_path",
+                                               "keyPath": "key_path"}, "auth")
+                    base["auth"] = {**base["auth"], **patch}
+                    new_method = str(base["auth"].get("method") or "none")
+                    if new_method == APIKeySourceMethod.INLINE.value:
+                        if "value" in patch:
+                            secret = str(patch["value"] or "")
+                            if not secret:
+                                raise InvalidArgumentError(f"AI worker definition '{cur.name}': auth method "
+                                                           "'inline' needs auth.value")
+                            base["auth"]["value"] = redact(secret)
+                        elif cur.auth.method is not APIKeySourceMethod.INLINE:
+                            raise InvalidArgumentError(f"AI worker definition '{cur.name}': auth method 'inline' "
+                                                       "needs auth.value")
+                elif key == "rate_limits":
+                    base["rate_limits"] = {**base["rate_limits"], **value}
+                else:
+                    base[key] = value
+            new = self._validate_definition(base, f"invalid update of AI worker definition '{cur.name}'")
+            if not new.interaction_models:
+                new.interaction_models = [InteractionModelType.CONVERSATIONAL]
+            self._check_definition(new)
+            if new.name != cur.name:
+                for other in defs.values():
+                    if other is not cur and other.name == new.name:
+                        raise InvalidArgumentError(f"worker definition name '{new.name}' already exists "
+                                                   f"(ID '{other.definition_id}')")
+            skip = {"modified_timestamp", "aggregate_performance_summary"}
+            if secret is None and new.model_dump(exclude=skip) == cur.model_dump(exclude=skip):
+                ch.write = False
+                return cur
+            new.modified_timestamp = utc_now()
+            defs[cur.definition_id] = new
+            if secret is not None:
+                ch.secrets_set[cur.definition_id] = secret
+                ch.file_secrets.pop(cur.definition_id, None)
+            elif new.auth.method is not APIKeySourceMethod.INLINE:
+                ch.secrets_drop.add(cur.definition_id)
+                ch.file_secrets.pop(cur.definition_id, None)
+            return new
+
+        updated: AIWorkerDefinition = self._modify_definitions(op)
+        return self.get_definition(updated.definition_id)
+
+    def remove_definition(self, ref: str, *, retire_instances: bool = False) -> None:
+        """Delete a definition (its performance records stay in the log).
+
+        Args:
+            ref: definition ID or name.
+            retire_instances: retire its live instances first (status ``retired_completed``, reason
+                "definition removed") instead of refusing.
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+            PreconditionFailedError: it has live instances and ``retire_instances`` is false (code 19).
+            StoreError: the file is corrupt or cannot be written (code 6).
+        """
+        self._ensure_loaded()
+
+        def op(defs: dict[str, AIWorkerDefinition], ch: _Change) -> str:
+            d = self._find(defs, ref)
+            with self._state:
+                live = sorted(i.model.instance_id for i in self._instances.values()
+                              if i.model.definition_id == d.definition_id)
+            if live and not retire_instances:
+                raise PreconditionFailedError(
+                    f"cannot remove worker definition '{d.name}' ({d.definition_id}): it has {len(live)} active "
+                    f"instance(s) ({', '.join(live)}); retire them first or pass retire_instances: true"
+                )
+            for instance_id in live:
+                self.retire_instance(instance_id, reason="definition removed",
+                                     final_status=AIWorkerInstanceStatus.RETIRED_COMPLETED.value)
+            del defs[d.definition_id]
+            ch.secrets_drop.add(d.definition_id)
+            ch.file_secrets.pop(d.definition_id, None)
+            return d.definition_id
+
+        removed: str = self._modify_definitions(op)
+        self._limiter.forget(removed)
+
+    def reload_definitions(self) -> int:
+        """Re-read the definitions file (active instances are kept). Returns how many there are.
+
+        Raises:
+            StoreError: the file is corrupt or unreadable (code 6); the definitions in memory stay.
+        """
+        self._sync_definitions(force=True)
+        self._ensure_log()
+        with self._state:
+            return len(self._defs)
+
+    def save_definitions(self) -> int:
+        """Rewrite the definitions file with the current summaries. Returns how many definitions.
+
+        Changes made by other processes are kept (the file is re-read under its lock first).
+        """
+        self._ensure_loaded()
+
+        def op(defs: dict[str, AIWorkerDefinition], ch: _Change) -> int:
+            return len(defs)
+
+        count: int = self._modify_definitions(op)
+        return count
+
+    # ============================================================================ instances
+
+    def _live(self, instance_id: Any) -> _Live:
+        if not isinstance(instance_id, str) or not instance_id:
+            raise InvalidArgumentError("an instance ID (a non-empty string) is required")
+        live = self._instances.get(instance_id)
+        if live is None:
+            raise NotFoundError(f"active AI worker instance '{instance_id}' not found")
+        return live
+
+    def spawn_instance(self, ref: str, config_overrides: Mapping[str, Any] | None = None,
+                       file_contexts: Sequence[str] | None = None) -> AIWorkerInstance:
+        """Start a conversational instance of a definition.
+
+        Its ``current_config`` is ``base_config`` shallowly merged with ``config_overrides``; its
+        file contexts are ``file_contexts`` if given and non-empty, else the definition's defaults.
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+            PreconditionFailedError: definition not active, or not ``conversational``/``both`` (19).
+            RateLimitedError: ``max_concurrent_active_instances`` reached (code 20).
+            InvalidArgumentError: bad argument types (code 4).
+        """
+        if config_overrides is not None and not isinstance(config_overrides, Mapping):
+            raise InvalidArgumentError("config_overrides must be a map")
+        if file_contexts is not None and (isinstance(file_contexts, str)
+                                          or not all(isinstance(x, str) for x in file_contexts)):
+            raise InvalidArgumentError("file_contexts must be a list of strings")
+        self._ensure_loaded()
+        with self._state:
+            d = self._find(self._defs, ref)
+            self._require_active(d, "spawn an instance")
+            if not d.supports(InteractionModelType.CONVERSATIONAL):
+                raise PreconditionFailedError(
+                    f"worker definition '{d.name}' does not support conversational interaction "
+                    f"(interaction_models: {[m.value for m in d.interaction_models]}), cannot spawn an instance"
+                )
+            active = sum(1 for i in self._instances.values() if i.model.definition_id == d.definition_id)
+            self._limiter.check_spawn(d.definition_id, d.name, d.rate_limits, active)
+            now = utc_now()
+            contexts = list(file_contexts) if file_contexts else list(d.default_file_contexts)
+            inst = AIWorkerInstance(
+                instance_id=str(uuid.uuid4()), definition_id=d.definition_id,
+                status=AIWorkerInstanceStatus.IDLE, creation_timestamp=now, last_activity_timestamp=now,
+                current_config={**d.base_config, **(config_overrides or {})}, active_file_contexts=contexts,
+            )
+            self._instances[inst.instance_id] = _Live(inst, [], list(contexts))
+        entry = RetiredInstanceInfo(entry_kind=PerformanceEntryKind.SPAWN, instance_id=inst.instance_id,
+                                    definition_id=d.definition_id, creation_timestamp=now,
+                                    initial_file_contexts=contexts)
+        try:
+            self._append(entry)
+        except BaseException:
+            with self._state:
+                self._instances.pop(inst.instance_id, None)
+            raise
+        return inst.model_copy(deep=True)
+
+    @staticmethod
+    def _require_active(d: AIWorkerDefinition, action: str) -> None:
+        if d.status is not AIWorkerDefinitionStatus.ACTIVE:
+            raise PreconditionFailedError(f"worker definition '{d.name}' is not active (status: {d.status.value}), "
+                                          f"cannot {action}")
+
+    def get_instance(self, instance_id: str) -> AIWorkerInstance:
+        """A copy of an active instance.
+
+        Raises:
+            NotFoundError: no such active instance (code 9).
+        """
+        with self._state:
+            return self._live(instance_id).model.model_copy(deep=True)
+
+    def list_instances(self, filters: Mapping[str, Any] | None = None) -> list[AIWorkerInstance]:
+        """Copies of the active instances matching ``filters`` (``instance_id``, ``definition_id``,
+        ``status``), oldest first.
+
+        Raises:
+            InvalidArgumentError: unknown filter key or wrong value type (code 4).
+        """
+        pred = instance_filter(filters)
+        with self._state:
+            found = [i.model.model_copy(deep=True) for i in self._instances.values() if pred(i.model)]
+        return sorted(found, key=lambda i: (i.creation_timestamp or utc_now(), i.instance_id))
+
+    def get_history(self, instance_id: str) -> list[dict[str, str]]:
+        """The instance's conversation so far: ``[{role, content}, …]`` (in memory only)."""
+        with self._state:
+            return [m.to_dict() for m in self._live(instance_id).history]
+
+    def update_instance_status(self, instance_id: str, status: str, last_error: str | None = None) -> None:
+        """Set an instance's status (§2.5 rules): a no-op when nothing changes; ``last_error`` is kept
+        only with status ``error``.
+
+        Raises:
+            NotFoundError: no such instance (code 9).
+            InvalidArgumentError: unknown status, or a retired status (use retire_instance) (code 4).
+        """
+        new = _instance_status(status)
+        if new in RETIRED_STATUSES:
+            raise InvalidArgumentError(f"status '{new.value}' retires an instance: use AIWorkerInstance.Retire")
+        with self._state:
+            m = self._live(instance_id).model
+            err = last_error or ""
+            if m.status is new and (new is not AIWorkerInstanceStatus.ERROR or m.last_error == err):
+                return
+            m.status = new
+            m.last_error = err if new is AIWorkerInstanceStatus.ERROR else ""
+            m.last_activity_timestamp = utc_now()
+
+    def update_instance_token_usage(self, instance_id: str, input_tokens: int, output_tokens: int) -> None:
+        """Add token counts to an instance's session usage (``total_tokens`` = input + output).
+
+        Raises:
+            NotFoundError: no such instance (code 9).
+            InvalidArgumentError: a count that is not a non-negative integer (code 4).
+        """
+        for name, v in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InvalidArgumentError(f"{name} must be a non-negative integer, got {v!r}")
+        with self._state:
+            m = self._live(instance_id).model
+            u = m.session_token_usage
+            u.input_tokens += input_tokens
+            u.output_tokens += output_tokens
+            u.total_tokens = u.input_tokens + u.output_tokens
+            m.last_activity_timestamp = utc_now()
+
+    def retire_instance(self, instance_id: str, reason: str = "", final_status: str | None = None,
+                        final_usage: Mapping[str, Any] | None = None,
+                        performance_records: Sequence[Mapping[str, Any]] | None = None) -> RetiredInstanceInfo:
+        """Retire an instance: log a ``retired_instance`` entry, then forget the instance.
+
+        Args:
+            instance_id: the instance.
+            reason: free text.
+            final_status: one of ``retired_completed`` (default), ``retired_error``,
+                ``retired_exhausted``, ``context_full``, ``token_limit_reached``; also
+                ``completed``, ``error``, ``exhausted``, ``cancelled`` as short forms.
+            final_usage: ``{input_tokens, output_tokens}``; counts higher than the manager's
+                accumulated usage raise it (it is never lowered; §6 B8).
+            performance_records: records of work the manager did not see; each is logged with the
+                entry and feeds the summary (records of this instance's own turns are skipped).
+
+        Returns:
+            The logged entry.
+
+        Raises:
+            NotFoundError (9); InvalidArgumentError (4) for a bad status, usage or record;
+            PreconditionFailedError (19) while a chat turn is running; StoreError (6) when the log
+            cannot be written (the instance then stays active with its old status).
+        """
+        fs = _final_status(final_status)
+        if reason is None:
+            reason = ""
+        if not isinstance(reason, str):
+            raise InvalidArgumentError("reason must be a string")
+        usage_in = _usage_arg(final_usage)
+        with self._state:
+            live = self._live(instance_id)
+            m = live.model
+            if m.status is AIWorkerInstanceStatus.BUSY:
+                raise PreconditionFailedError(f"AI worker instance '{instance_id}' is busy (a chat turn is running); "
+                                              "retire it when the turn is over")
+            records = self._external_records(performance_records or (), m, live.task_ids)
+            u = m.session_token_usage
+            tin = max(u.input_tokens, usage_in[0])
+            tout = max(u.output_tokens, usage_in[1])
+            previous = m.status
+            m.status = AIWorkerInstanceStatus.BUSY  # no chat turn may start while retiring
+            entry = RetiredInstanceInfo(
+                entry_kind=PerformanceEntryKind.RETIRED_INSTANCE, instance_id=m.instance_id,
+                definition_id=m.definition_id, creation_timestamp=m.creation_timestamp,
+                retirement_timestamp=utc_now(), final_status=fs, retirement_reason=reason,
+                session_token_usage=TokenUsageMetrics(input_tokens=tin, output_tokens=tout, total_tokens=tin + tout),
+                initial_file_contexts=list(live.initial_file_contexts), performance_records=records,
+            )
+        try:
+            self._append(entry)
+        except BaseException:
+            with self._state:
+                m.status = previous
+            raise
+        with self._state:
+            self._instances.pop(instance_id, None)
+        return entry
+
+    def _external_records(self, raw: Sequence[Mapping[str, Any]], m: AIWorkerInstance,
+                          known: set[str]) -> list[PerformanceRecord]:
+        out: list[PerformanceRecord] = []
+        for i, rec in enumerate(raw):
+            if not isinstance(rec, Mapping):
+                raise InvalidArgumentError(f"performance_records[{i}] must be a map")
+            fields = _canonical(rec, _RECORD_KEYS, f"performance_records[{i}]")
+            fields.setdefault("instance_id", m.instance_id)
+            fields.setdefault("definition_id", m.definition_id)
+            if not fields.get("task_id"):
+                fields["task_id"] = str(uuid.uuid4())
+            r = _validate_record(fields, f"performance_records[{i}]")
+            if r.task_id not in known:
+                out.append(r)
+        return out
+
+    # ============================================================================ model calls
+
+    def _model_for(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> tuple[Model, str | None]:
+        with self._state:
+            secret = self._secrets.get(d.definition_id)
+        key = resolve_api_key(d, inline_secret=secret, environ=self._environ, base_dir=self.sandbox_dir)
+        config = ProviderConfig(provider=d.provider.value, model_name=d.model_name, settings=settings,
+                                api_key=key, http_client=self._http, definition_name=d.name)
+        try:
+            return self._providers.create(config), key
+        except NSRuntimeError:
+            raise
+        except Exception as e:  # boundary: a provider factory's own failure
+            raise AIWorkerError(f"cannot create the '{d.provider.value}' model of worker definition '{d.name}': "
+                                f"{type(e).__name__}: {scrub(str(e), [key])}") from None
+
+    def _call(self, model: Model, d: AIWorkerDefinition, messages: list[Message], settings: Mapping[str, Any],
+              task_id: str, instance_id: str, prompt: str, key: str | None
+              ) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
+        """Call the model (no lock held) and build the record; the error is returned, not raised."""
+        start = utc_now()
+        t0 = time.perf_counter()
+        err: NSRuntimeError | None = None
+        text = ""
+        tin = tout = 0
+        estimated = False
+        finish = ""
+        model_used = model.model_name
+        try:
+            resp = model.request(messages, settings)
+        except NSRuntimeError as e:
+            err = e
+        except Exception as e:  # boundary: any provider failure becomes code 16
+            err = LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}")
+        else:
+            text = resp.text if isinstance(resp.text, str) else ""
+            finish = resp.finish_reason
+            model_used = resp.model or model_used
+            if resp.input_tokens is None:
+                tin = sum(len(m.content) for m in messages) // 4
+                estimated = True
+            else:
+                tin = resp.input_tokens
+            if resp.output_tokens is None:
+                tout = len(text) // 4
+                estimated = True
+            else:
+                tout = resp.output_tokens
+            if not text.strip():
+                err = LLMError(f"worker definition '{d.name}': the model returned an empty reply "
+                               f"(finish reason: {finish or 'none'})")
+        duration_ms = int((time.perf_counter() - t0) * 1000)
+        end = utc_now()
+        if err is not None:
+            err = _sanitize(err, key)
+        prices = d.cost_metrics
+        cost = tin * prices.get("input_cost_per_token", 0.0) + tout * prices.get("output_cost_per_token", 0.0)
+        if err is None or tin or tout:
+            cost += prices.get("per_call", 0.0)
+        metrics: dict[str, Any] = {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
+                                   "finish_reason": finish, "model_used_at_call": model_used}
+        if estimated:
+            metrics["estimated"] = True
+        record = PerformanceRecord(
+            task_id=task_id, instance_id=instance_id, definition_id=d.definition_id, timestamp_start=start,
+            timestamp_end=end, duration_ms=duration_ms, success=err is None,
+            input_context={"prompt_char_length": len(prompt), "message_count": len(messages)},
+            llm_metrics=metrics, cost_incurred=cost, output_summary=_summarize(text) if err is None else "",
+            error_details=err.message if err is not None else "",
+        )
+        self._limiter.commit(d.definition_id, task_id, tin + tout)
+        return record, text, err
+
+    def _append(self, entry: RetiredInstanceInfo) -> None:
+        data = entry.model_dump(mode="json")
+        self._ensure_log()
+        try:
+            self._log.append(data, self._on_log_reset, self._on_log_entry)
+        except StoreError:
+            self._log_loaded = False
+            raise
+
+    def execute_stateless_task(self, ref: str, prompt: str,
+                               config_overrides: Mapping[str, Any] | None = None) -> StatelessTaskResult:
+        """Run one stateless task (ai_workers.md §2.6, fixed) and log its record.
+
+        Steps: find the definition by name or ID; it must be active and support ``stateless_task``
+        (or ``both``); resolve its key; build its model with ``base_config`` ⊕ ``config_overrides``;
+        admit the request under the rate limits; call the model; log a ``stateless_task`` entry
+        (``instance_id`` ``stateless-<uuid>``) whose record feeds the summary; return.
+
+        Returns:
+            The output and the record (tokens as reported by the provider, cost in USD, duration in ms).
+
+        Raises:
+            NotFoundError (9), PreconditionFailedError (19), ConfigurationError (18, key),
+            NotSupportedError (30), ProviderNotFoundError (40), RateLimitedError (20),
+            InvalidArgumentError (4): before the call, with no record.
+            LLMError (16) / LLMTimeoutError (31): the call failed; its record was logged.
+            StoreError (6): the record could not be logged.
+        """
+        if not isinstance(prompt, str):
+            raise InvalidArgumentError("prompt must be a string")
+        if config_overrides is not None and not isinstance(config_overrides, Mapping):
+            raise InvalidArgumentError("config_overrides must be a map")
+        self._ensure_loaded()
+        with self._state:
+            d = self._find(self._defs, ref)
+        self._require_active(d, "run a stateless task")
+        if not d.supports(InteractionModelType.STATELESS_TASK):
+            raise PreconditionFailedError(
+                f"worker definition '{d.name}' does not support stateless tasks "
+                f"(interaction_models: {[m.value for m in d.interaction_models]})"
+            )
+        settings = {**d.base_config, **(config_overrides or {})}
+        model, key = self._model_for(d, settings)
+        task_id = str(uuid.uuid4())
+        instance_id = f"stateless-{uuid.uuid4()}"
+        self._limiter.reserve(d.definition_id, d.name, d.rate_limits, task_id)
+        record, text, err = self._call(model, d, [Message("user", prompt)], settings, task_id, instance_id,
+                                       prompt, key)
+        tin, tout = _tokens_of(record)
+        entry = RetiredInstanceInfo(
+            entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
+            creation_timestamp=record.timestamp_start, retirement_timestamp=record.timestamp_end,
+            final_status=(AIWorkerInstanceStatus.RETIRED_COMPLETED if err is None
+                          else AIWorkerInstanceStatus.RETIRED_ERROR),
+            retirement_reason="stateless task",
+            session_token_usage=TokenUsageMetrics(input_tokens=tin, output_tokens=tout, total_tokens=tin + tout),
+            performance_records=[record],
+        )
+        self._append(entry)
+        if err is not None:
+            raise err
+        return StatelessTaskResult(text, record)
+
+    def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None) -> ChatReply:
+        """Send one user turn in an instance's conversation and return the reply.
+
+        The whole history is sent; on success both turns are appended, the usage the provider
+        reported is added to the session, the status returns to ``idle`` and ``last_error`` is cleared.
+        On failure the history is unchanged, the status becomes ``error`` and the error is raised.
+        Either way one ``chat_turn`` record is logged. Chat turns count against the rate limits.
+
+        Raises:
+            NotFoundError (9): no such instance, or its definition was removed.
+            PreconditionFailedError (19): busy (a turn is running), or the definition is not active.
+            ConfigurationError (18), ProviderNotFoundError (40), RateLimitedError (20): no record.
+            LLMError (16) / LLMTimeoutError (31): the call failed (recorded).
+        """
+        if not isinstance(message, str):
+            raise InvalidArgumentError("message must be a string")
+        if config_overrides is not None and not isinstance(config_overrides, Mapping):
+            raise InvalidArgumentError("config_overrides must be a map")
+        self._ensure_loaded()
+        with self._state:
+            live = self._live(instance_id)
+            m = live.model
+            if m.status is AIWorkerInstanceStatus.BUSY:
+                raise PreconditionFailedError(f"AI worker instance '{instance_id}' is busy with another message")
+            d = self._defs.get(m.definition_id)
+            if d is None:
+                raise NotFoundError(f"worker definition '{m.definition_id}' of instance '{instance_id}' no longer exists")
+            self._require_active(d, "chat")
+            previous = m.status
+            m.status = AIWorkerInstanceStatus.BUSY
+            settings = {**m.current_config, **(config_overrides or {})}
+            messages = [*live.history, Message("user", message)]
+        task_id = str(uuid.uuid4())
+        try:
+            model, key = self._model_for(d, settings)
+            self._limiter.reserve(d.definition_id, d.name, d.rate_limits, task_id)
+        except BaseException:
+            with self._state:
+                m.status = previous
+            raise
+        record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+        tin, tout = _tokens_of(record)
+        with self._state:
+            if err is None:
+                live.history += [Message("user", message), Message("assistant", text)]
+                m.status = AIWorkerInstanceStatus.IDLE
+                m.last_error = ""
+            else:
+                m.status = AIWorkerInstanceStatus.ERROR
+                m.last_error = err.message
+            u = m.session_token_usage
+            u.input_tokens += tin
+            u.output_tokens += tout
+            u.total_tokens = u.input_tokens + u.output_tokens
+            m.last_activity_timestamp = record.timestamp_end
+            live.task_ids.add(task_id)
+            entry = RetiredInstanceInfo(
+                entry_kind=PerformanceEntryKind.CHAT_TURN, instance_id=instance_id, definition_id=m.definition_id,
+                creation_timestamp=m.creation_timestamp, final_status=m.status,
+                session_token_usage=u.model_copy(), performance_records=[record],
+            )
+            snapshot = m.model_copy(deep=True)
+        self._append(entry)
+        if err is not None:
+            raise err
+        return ChatReply(text, record, snapshot)
+
+    def ask(self, worker: str | None, prompt: str, options: Mapping[str, Any] | None = None) -> str:
+        """Back end of the ``ask`` statement.
+
+        Args:
+            worker: an active instance ID (one chat turn), a definition name or ID (one stateless
+                task), or None for :attr:`default_worker`.
+            prompt: the prompt.
+            options: per-call config overrides (``with`` clause), or None.
+
+        Returns:
+            The reply text.
+
+        Raises:
+            ConfigurationError: no worker given and no default worker set (code 18).
+            NotFoundError: no such instance or definition (code 9); and every error of
+                :meth:`execute_stateless_task` / :meth:`chat`.
+        """
+        if worker is None or worker == "":
+            worker = self.default_worker
+            if not worker:
+                raise ConfigurationError("ask: no AI worker given and no default worker is set (use "
+                                         "'ask WORKER, PROMPT', Interpreter(default_worker=...) or --worker)")
+        if not isinstance(worker, str):
+            raise InvalidArgumentError("ask: the worker must be a string (a definition name or ID, or an "
+                                       "instance ID)")
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidArgumentError("ask: the 'with' options must be a map")
+        if not isinstance(prompt, str):
+            from ..values import display
+
+            prompt = display(prompt)
+        self._ensure_loaded()
+        with self._state:
+            is_instance = worker in self._instances
+            if not is_instance:
+                try:
+                    self._find(self._defs, worker)
+                except NotFoundError:
+                    raise NotFoundError(f"ask: no AI worker definition (name or ID) or active instance "
+                                        f"'{worker}'") from None
+        if is_instance:
+            return self.chat(worker, prompt, options).text
+        return self.execute_stateless_task(worker, prompt, options).output
+
+    # ============================================================================ performance
+
+    def log_performance(self, record: Mapping[str, Any]) -> PerformanceRecord:
+        """Log a record of work done outside the manager; it feeds the definition's summary.
+
+        Args:
+            record: PerformanceRecord fields; ``task_id``, ``instance_id``, ``definition_id`` (ID or
+                name), ``timestamp_start``, ``timestamp_end`` (RFC 3339), ``duration_ms`` (ms) and
+                ``success`` are required; ``cost_incurred`` is in USD.
+
+        Returns:
+            The logged record.
+
+        Raises:
+            InvalidArgumentError: missing or bad field, bad timestamp (code 4).
+            NotFoundError: no such definition (code 9).
+        """
+        if not isinstance(record, Mapping):
+            raise InvalidArgumentError("a performance record must be a map")
+        fields = _canonical(record, _RECORD_KEYS, "performance record")
+        for key in ("task_id", "instance_id", "definition_id"):
+            if not isinstance(fields.get(key), str) or not fields[key]:
+                raise InvalidArgumentError(f"performance record: '{key}' is required (a non-empty string)")
+        for key in ("timestamp_start", "timestamp_end"):
+            value = fields.get(key)
+            try:
+                ts = parse_timestamp(value)
+            except ValueError:
+                ts = None
+            if ts is None:
+                raise InvalidArgumentError(f"invalid {key} format '{value}' (expected RFC 3339, e.g. "
+                                           "2025-01-02T03:04:05Z)")
+            fields[key] = ts
+        for key in ("duration_ms", "success"):
+            if key not in fields:
+                raise InvalidArgumentError(f"performance record: '{key}' is required")
+        self._ensure_loaded()
+        with self._state:
+            d = self._find(self._defs, fields["definition_id"])
+        fields["definition_id"] = d.definition_id
+        rec = _validate_record(fields, "performance record")
+        entry = RetiredInstanceInfo(entry_kind=PerformanceEntryKind.RECORD, instance_id=rec.instance_id,
+                                    definition_id=d.definition_id, creation_timestamp=rec.timestamp_start,
+                                    performance_records=[rec])
+        self._append(entry)
+        with self._state:
+            live = self._instances.get(rec.instance_id)
+            if live is not None:
+                live.task_ids.add(rec.task_id)
+        return rec
+
+    def get_performance_records(self, ref: str, filters: Mapping[str, Any] | None = None) -> list[PerformanceRecord]:
+        """The records of a definition, in log order, matching ``filters`` (see
+        :func:`~nslang.workers.filters.record_filter`). Reads only that definition's entries.
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+            InvalidArgumentError: bad filters (code 4).
+            StoreError: the log is corrupt or unreadable (code 6).
+        """
+        pred = record_filter(filters)
+        self._ensure_loaded()
+        with self._state:
+            def_id = self._find(self._defs, ref).definition_id
+        for attempt in range(3):
+            with self._state:
+                spans = sorted(self._index.get(def_id, ()))
+            try:
+                entries = list(self._log.read_entries(spans))
+                break
+            except StaleLogError:
+                if attempt == 2:
+                    raise StoreError(f"performance log {self.performance_path} keeps changing under the reader",
+                                     path=self.performance_path) from None
+                self._log.reload(self._on_log_reset, self._on_log_entry)
+        out: list[PerformanceRecord] = []
+        for e in entries:
+            for raw in e.get("performance_records") or ():
+                if not isinstance(raw, dict) or (raw.get("definition_id") or e.get("definition_id")) != def_id:
+                    continue
+                try:
+                    r = PerformanceRecord.model_validate({**raw, "definition_id": def_id})
+                except ValidationError as err:
+                    logger.warning("performance log %s: skipping an unreadable record: %s", self.performance_path,
+                                   describe_validation_error(err))
+                    continue
+                if pred(r):
+                    out.append(r)
+        return out
+
+    def get_summary(self, ref: str) -> AIWorkerPerformanceSummary:
+        """The live performance summary of a definition (``active_instances_count`` included).
+
+        Raises:
+            NotFoundError: no such definition (code 9).
+        """
+        self._ensure_loaded()
+        with self._state:
+            return self._summary(self._find(self._defs, ref).definition_id)
+
+    def rate_limit_usage(self, ref: str) -> dict[str, int]:
+        """``{requests_last_minute, tokens_last_minute, tokens_last_day}`` of a definition."""
+        self._ensure_loaded()
+        with self._state:
+            def_id = self._find(self._defs, ref).definition_id
+        return self._limiter.usage(def_id)
+
+    def reload_performance_data(self) -> tuple[int, int]:
+        """Re-read the whole performance log and rebuild every summary.
+
+        Returns:
+            (entries read, definitions with records).
+
+        Raises:
+            StoreError: the log is corrupt or unreadable (code 6).
+        """
+        self._sync_definitions()
+        self._log_loaded = False
+        self._log.reload(self._on_log_reset, self._on_log_entry)
+        self._log_loaded = True
+        with self._state:
+            return self._log.entry_count, sum(1 for k in self._summaries if k in self._defs)
+
+    def save_performance_data(self) -> tuple[int, int]:
+        """Make sure everything is on disk: records are appended as they happen, so this only
+        rewrites the definitions file with the current summaries.
+
+        Returns:
+            (log entries, definitions saved).
+        """
+        self._ensure_loaded()
+        count = self.save_definitions()
+        return self._log.entry_count, count
+
+
+# ------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _instance_status(value: Any) -> AIWorkerInstanceStatus:
+    try:
+        return AIWorkerInstanceStatus(value)
+    except ValueError:
+        known = ", ".join(s.value for s in AIWorkerInstanceStatus)
+        raise InvalidArgumentError(f"unknown instance status {value!r} (known: {known})") from None
+
+
+def _final_status(value: str | None) -> AIWorkerInstanceStatus:
+    if value is None or value == "":
+        return AIWorkerInstanceStatus.RETIRED_COMPLETED
+    if not isinstance(value, str):
+        raise InvalidArgumentError("final_status must be a string")
+    alias = _FINAL_ALIASES.get(value.lower())
+    if alias is not None:
+        return alias
+    status = _instance_status(value)
+    if status not in FINAL_STATUSES:
+        known = ", ".join(sorted(s.value for s in FINAL_STATUSES))
+        raise InvalidArgumentError(f"'{value}' is not a final status (use one of: {known})")
+    return status
+
+
+def _usage_arg(usage: Mapping[str, Any] | None) -> tuple[int, int]:
+    if usage is None:
+        return 0, 0
+    if not isinstance(usage, Mapping):
+        raise InvalidArgumentError("final_session_token_usage must be a map {input_tokens, output_tokens}")
+    out = []
+    for key in ("input_tokens", "output_tokens"):
+        v = usage.get(key, 0)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InvalidArgumentError(f"final_session_token_usage.{key} must be a non-negative integer")
+        out.append(v)
+    unknown = set(usage) - {"input_tokens", "output_tokens", "total_tokens"}
+    if unknown:
+        raise InvalidArgumentError(f"final_session_token_usage: unknown key(s) {', '.join(sorted(unknown))}")
+    return out[0], out[1]
+
+
+def _validate_record(fields: dict[str, Any], what: str) -> PerformanceRecord:
+    try:
+        return PerformanceRecord.model_validate(fields)
+    except ValidationError as e:
+        raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
+
+
+def _sanitize(err: NSRuntimeError, key: str | None) -> NSRuntimeError:
+    """Remove an API key from an error (message, HTTP body, chained causes) before anyone sees it."""
+    if not key:
+        return err
+    texts = [err.message, str(err)]
+    cause: BaseException | None = err.__cause__ or err.__context__
+    while cause is not None and len(texts) < 20:
+        texts.append(str(cause))
+        texts.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(err, LLMHTTPError):
+        texts.append(err.body)
+    if not any(key in t for t in texts):
+        return err
+    err.message = scrub(err.message, [key])
+    err.args = (err.message,)
+    if isinstance(err, LLMHTTPError):
+        err.body = scrub(err.body, [key])
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    return err

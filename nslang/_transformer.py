@@ -102,6 +102,17 @@ def parse_metadata(text: str, span: Span) -> tuple[str, str]:
 _DATA_TOKENS = frozenset({"NAME", "NUMBER", "STRING", "RAW_STRING", "RAW_STRING3", "METADATA"})
 
 
+class _Name(str):
+    """A built-in function name that remembers its position (for the span of the call)."""
+
+    span: Span
+
+    def __new__(cls, value: str, span: Span) -> _Name:
+        obj = super().__new__(cls, value)
+        obj.span = span
+        return obj
+
+
 class _Meta:
     """Position of a rule, computed from its children (cheaper than Lark's propagate_positions)."""
 
@@ -153,7 +164,8 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         children = tree.children if new_children is None else new_children
         data = tree.data
         if data == "builtin_name":
-            return str(children[0])
+            tok = children[0]
+            return _Name(str(tok), self._tspan(tok))
         first = last = None
         for c in children:
             first = _start_of(c)
@@ -462,7 +474,7 @@ class ToAST(Transformer):  # type: ignore[type-arg]
 
     @v_args(meta=True)
     def builtin_call(self, meta: Any, items: list[Any]) -> A.ProcCall:
-        return A.ProcCall(items[0], tuple(a for a in items[1:] if a is not None), self._span(meta))
+        return A.ProcCall(str(items[0]), tuple(a for a in items[1:] if a is not None), self._span(meta))
 
     def builtin_name(self, items: list[Token]) -> str:
         return str(items[0])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
@@ -127,6 +126,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         return EXIT_OK
     except Exception as e:  # the CLI boundary: an nslang bug must not look like a script error
         if debug:
+            import traceback
+
             traceback.print_exc(file=err)
         else:
             err.write(f"nslang: internal error: {type(e).__name__}: {e} (run with --debug for details)\n")
@@ -137,6 +138,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 def _report(e: NSError, err: IO[str], debug: bool) -> None:
     err.write(e.render() + "\n")
     if debug:
+        import traceback
+
         traceback.print_exception(e, file=err)
 
 

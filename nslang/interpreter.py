@@ -15,7 +15,6 @@ Typical embedding::
 
 from __future__ import annotations
 
-import difflib
 import io
 import os
 import sys
@@ -262,6 +261,8 @@ class Interpreter:
             t = self.tools.lookup(path)
             if t is not None:
                 return t
+            import difflib
+
             close = difflib.get_close_matches(path.lower(), [n.lower() for n in names], n=3, cutoff=0.6)
             shown = [n for n in names if n.lower() in close]
             hint = f"; did you mean {', '.join('tool.' + s for s in shown)}?" if shown else \
@@ -435,6 +436,8 @@ class Interpreter:
             return RESOLVER_CONSTANTS[name]
         if self.tools.lookup(name) is not None:
             return ToolRef(name)
+        import difflib
+
         candidates = list(self.globals) + list(self.procedures_table)
         close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
         hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -456,6 +459,8 @@ class Interpreter:
             p = self.procedures_table.get(name)
             if p is not None:
                 return p
+        import difflib
+
         close = difflib.get_close_matches(name, list(self.procedures_table), n=1, cutoff=0.7)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise NSRuntimeError(f"procedure '{name}' is not defined{hint}", code=ErrorCode.PROC_NOT_FOUND, span=span)

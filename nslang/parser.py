@@ -12,7 +12,6 @@ unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 from pathlib import Path
@@ -182,8 +181,18 @@ def _cache_dir() -> Path | None:
 def _cache_key(text: str, name: str) -> str:
     from ._resources import grammar_path
 
-    h = hashlib.sha256(_CACHE_VERSION)
-    h.update(str(grammar_path().stat().st_mtime_ns).encode())
+    try:  # the built-in module avoids loading OpenSSL through hashlib (2 ms of start-up)
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover
+        from hashlib import sha256
+    h = sha256(_CACHE_VERSION)
+    # the AST depends on the grammar and on the code that builds it: any change invalidates entries
+    here = os.path.dirname(__file__)
+    for dep in (str(grammar_path()), os.path.join(here, "_transformer.py"), os.path.join(here, "ast.py")):
+        try:
+            h.update(str(os.stat(dep).st_mtime_ns).encode())
+        except OSError:
+            pass
     h.update(name.encode("utf-8", "surrogatepass") + b"\0")
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()

@@ -52,6 +52,8 @@ def _literal(v: Any) -> str:
     if isinstance(v, (int, float)):
         if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
             raise ValueError("non-finite literal")
+        if isinstance(v, float) and "e" in repr(v):
+            return repr(v)  # 1e+21, 5e-07: scientific notation reads back as the same float
         text = format_number(v)
         if isinstance(v, float) and "." not in text and "e" not in text and abs(v) < 1e16:
             return text + ".0" if v.is_integer() else text

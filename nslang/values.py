@@ -33,7 +33,6 @@ import datetime as _dt
 import enum
 import math
 import re
-from decimal import Decimal
 from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
@@ -173,6 +172,8 @@ def format_number(v: int | float) -> str:
         return str(int(v)) if v != 0 or math.copysign(1.0, v) > 0 else "-0"
     r = repr(v)
     if "e" in r or "E" in r:
+        from decimal import Decimal
+
         r = format(Decimal(r), "f")
     if r.endswith(".0"):
         r = r[:-2]
@@ -519,7 +520,7 @@ def from_python(v: Any) -> Any:
         return v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)
     if isinstance(v, (Fuzzy, ProcedureRef, ToolRef, bytes)):
         return v
-    if isinstance(v, Decimal):
+    if type(v).__name__ == "Decimal":
         return float(v)
     if isinstance(v, enum.Enum):
         return from_python(v.value)

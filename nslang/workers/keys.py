@@ -69,7 +69,8 @@ def resolve_api_key(definition: AIWorkerDefinition, *, inline_secret: str | None
         return None
     if method is APIKeySourceMethod.ENV_VAR:
         if not auth.value:
-            raise InvalidArgumentError(f"{who}: API key method 'env_var' but no environment variable named in auth.value")
+            raise InvalidArgumentError(f"{who}: API key method 'env_var' but no environment variable named "
+                                       "in auth.value")
         key = environ.get(auth.value, "")
         if not key:
             raise ConfigurationError(

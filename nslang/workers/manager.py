@@ -121,7 +121,7 @@ class StatelessTaskResult:
 
     def as_map(self) -> dict[str, Any]:
         """``{output, task_id, cost, input_tokens, output_tokens, duration_ms}`` (Part 1; USD, ms)."""
-        tin, tout = record_tokens(self.record.llm_metrics)if False else _tokens_of(self.record)
+        tin, tout = _tokens_of(self.record)
         return {
             "output": self.output,
             "task_id": self.record.task_id,
@@ -1074,7 +1074,8 @@ class AIWorkerManager:
                 raise PreconditionFailedError(f"AI worker instance '{instance_id}' is busy with another message")
             d = self._defs.get(m.definition_id)
             if d is None:
-                raise NotFoundError(f"worker definition '{m.definition_id}' of instance '{instance_id}' no longer exists")
+                raise NotFoundError(f"worker definition '{m.definition_id}' of instance '{instance_id}' "
+                                    "no longer exists")
             self._require_active(d, "chat")
             previous = m.status
             m.status = AIWorkerInstanceStatus.BUSY

@@ -57,7 +57,17 @@ __all__ = [
 # Enums (§1.1, exact values)
 
 
-class InteractionModelType(enum.StrEnum):
+class _StrEnum(str, enum.Enum):
+    """A str-valued enum whose str() and format() are the plain value (``enum.StrEnum`` on 3.11+)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class InteractionModelType(_StrEnum):
     """How a definition may be used: chat instances, stateless tasks, or both."""
 
     CONVERSATIONAL = "conversational"
@@ -65,7 +75,7 @@ class InteractionModelType(enum.StrEnum):
     BOTH = "both"
 
 
-class APIKeySourceMethod(enum.StrEnum):
+class APIKeySourceMethod(_StrEnum):
     """Where a definition's API key comes from (``vault`` is refused with code 30)."""
 
     ENV_VAR = "env_var"
@@ -75,7 +85,7 @@ class APIKeySourceMethod(enum.StrEnum):
     NONE = "none"
 
 
-class AIWorkerProvider(enum.StrEnum):
+class AIWorkerProvider(_StrEnum):
     """The LLM provider of a definition (Part 1 adds ``test``, the offline non-LLM)."""
 
     GOOGLE = "google"
@@ -87,7 +97,7 @@ class AIWorkerProvider(enum.StrEnum):
     TEST = "test"
 
 
-class AIWorkerDefinitionStatus(enum.StrEnum):
+class AIWorkerDefinitionStatus(_StrEnum):
     """Only ``active`` definitions run tasks or spawn instances."""
 
     ACTIVE = "active"
@@ -95,7 +105,7 @@ class AIWorkerDefinitionStatus(enum.StrEnum):
     ARCHIVED = "archived"
 
 
-class AIWorkerInstanceStatus(enum.StrEnum):
+class AIWorkerInstanceStatus(_StrEnum):
     """Lifecycle status of an instance (§1.1)."""
 
     INITIALIZING = "initializing"
@@ -123,7 +133,7 @@ RETIRED_STATUSES = frozenset({
 })
 
 
-class APIKeyStatus(enum.StrEnum):
+class APIKeyStatus(_StrEnum):
     """Display-only status of a definition's key (§1.1)."""
 
     UNKNOWN = "Unknown"
@@ -133,7 +143,7 @@ class APIKeyStatus(enum.StrEnum):
     ERROR_RESOLVING = "Error Resolving"
 
 
-class Role(enum.StrEnum):
+class Role(_StrEnum):
     """Conversation roles."""
 
     SYSTEM = "system"
@@ -142,18 +152,21 @@ class Role(enum.StrEnum):
     TOOL = "tool"
 
 
-class PerformanceEntryKind(enum.StrEnum):
+class PerformanceEntryKind(_StrEnum):
     """What one element of the performance log records (nslang; absent in Go-era files).
 
     ``retired_instance`` (the default, and every Go-era entry): an instance was retired;
     ``stateless_task``: one stateless task (``instance_id`` is ``stateless-<uuid>``);
     ``spawn``: an instance was spawned (feeds ``total_instances_spawned``);
-    ``record``: one performance record logged when it happened (a chat turn, or LogPerformance).
+    ``chat_turn``: one turn of an instance's conversation (logged when it happened);
+    ``record``: a record logged with ``AIWorker.LogPerformance``.
+    Every record appears in exactly one entry.
     """
 
     RETIRED_INSTANCE = "retired_instance"
     STATELESS_TASK = "stateless_task"
     SPAWN = "spawn"
+    CHAT_TURN = "chat_turn"
     RECORD = "record"
 
 
@@ -161,7 +174,7 @@ class PerformanceEntryKind(enum.StrEnum):
 # Timestamps
 
 _ZERO_TIME = re.compile(r"^0001-01-01T00:00:00(\.0+)?(Z|[+-]00:00)?$")
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 def utc_now() -> _dt.datetime:
@@ -189,7 +202,7 @@ def parse_timestamp(value: Any) -> _dt.datetime | None:
         text = value.strip()
         if _ZERO_TIME.match(text):
             return None
-        text = _LONG_FRACTION.sub(r"\1", text)
+        text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         try:

@@ -86,7 +86,7 @@ class _Scan:
     has_entries: bool
 
 
-class _Corrupt(Exception):
+class _CorruptError(Exception):
     def __init__(self, index: int, why: str) -> None:
         super().__init__(why)
         self.index = index
@@ -128,7 +128,7 @@ def _scan(t: _Text, start_state: str, emit: Callable[[LogEntry], None]) -> _Scan
         if text.startswith("null", i) and _WS.match(text, i + 4).end() == n:  # type: ignore[union-attr]
             return _Scan("empty", 0, False)
         if text[i] != "[":
-            raise _Corrupt(i, "it does not start with '['")
+            raise _CorruptError(i, "it does not start with '['")
         i += 1
         state = "open"
     end = i
@@ -141,11 +141,11 @@ def _scan(t: _Text, start_state: str, emit: Callable[[LogEntry], None]) -> _Scan
         if c == "]":
             j = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
             if j != n:
-                raise _Corrupt(j, "there is data after the closing ']'")
+                raise _CorruptError(j, "there is data after the closing ']'")
             return _Scan("closed", end, has)
         if state == "after":
             if c != ",":
-                raise _Corrupt(i, "expected ',' or ']' between entries")
+                raise _CorruptError(i, "expected ',' or ']' between entries")
             i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
             if i == n:
                 return _Scan("open", end, has)
@@ -155,10 +155,10 @@ def _scan(t: _Text, start_state: str, emit: Callable[[LogEntry], None]) -> _Scan
             obj, j = decode(text, i)
         except json.JSONDecodeError:
             if "\n" in text[i:]:
-                raise _Corrupt(i, "an entry is not valid JSON") from None
+                raise _CorruptError(i, "an entry is not valid JSON") from None
             return _Scan("torn", end, has)
         if not isinstance(obj, dict):
-            raise _Corrupt(i, "an entry is not a JSON object")
+            raise _CorruptError(i, "an entry is not a JSON object")
         start_b = t.byte(i)
         emit(LogEntry(start_b, t.byte(j) - start_b, obj))
         end = j
@@ -268,7 +268,7 @@ class PerformanceLog:
             on_reset()
         try:
             scan = _scan(t, "start" if full else ("after" if self._has_entries else "open"), emit)
-        except _Corrupt as c:
+        except _CorruptError as c:
             self._reset_cursor()  # the next sync starts again from the top (and resets the caller)
             raise self._error(f"{c.why} (at byte {t.byte(c.index)})") from None
         self._ident = ident
@@ -381,7 +381,7 @@ class PerformanceLog:
         t = _Text(data, 0)
         try:
             scan = _scan(t, "start", lambda _e: None)
-        except _Corrupt as c:
+        except _CorruptError as c:
             raise self._error(f"{c.why} (at byte {t.byte(c.index)})") from None
         if scan.kind == "empty":  # blank or null: nothing to keep
             atomic_write(self.path, _EMPTY, durable=self.durable)

@@ -211,13 +211,16 @@ class DefinitionStore:
                              path=self.path) from None
         return parse_definitions_json(data, self.path), sig
 
-    def update(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None]
+    def update(self, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]] | None],
+               after: Callable[[Signature | None], None] | None = None,
                ) -> tuple[list[dict[str, Any]], Signature | None]:
         """Re-read the file under the lock, apply ``change`` and write the result atomically.
 
         Args:
             change: receives the raw objects now on disk and returns the new list to write, or
                 None to write nothing. If it raises, nothing is written.
+            after: called with the file's new signature after a successful write, still under
+                the lock (so in-memory state is installed in the same order as the writes).
 
         Returns:
             (the list now on disk, its signature).
@@ -237,4 +240,7 @@ class DefinitionStore:
             except OSError as e:
                 raise StoreError(f"cannot write AI worker definitions file {self.path}: {e.strerror or e}",
                                  path=self.path) from None
-            return new, signature(self.path)
+            new_sig = signature(self.path)
+            if after is not None:
+                after(new_sig)
+            return new, new_sig

@@ -164,19 +164,19 @@ class Interpreter:
 
         def loader_for(mod: str) -> Callable[[ToolRegistry], None]:
             def load(reg: ToolRegistry) -> None:
-                try:
-                    module = importlib.import_module(mod)
-                except ModuleNotFoundError:  # an optional group not present in this build
-                    return
+                module = importlib.import_module(mod)
                 for fn in getattr(module, "TOOLS", ()):
                     reg.register(fn, replace=True)
 
             return load
 
+        from .tools.builtin import LAZY_PREFIXES
+
         for mod, groups in by_module.items():
             loader = loader_for(mod)
+            flat = LAZY_PREFIXES.get(mod.rsplit(".", 1)[-1], ())  # upstream ungrouped names (Length, Add…)
             for g in groups:
-                self.tools.register_lazy(g, loader)
+                self.tools.register_lazy(g, loader, aliases=flat)
 
         def load_workers(reg: ToolRegistry) -> None:
             try:

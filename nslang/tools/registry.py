@@ -91,11 +91,18 @@ class ToolSpec:
         return f"{self.group}.{self.name}" if self.group else self.name
 
     def signature(self) -> str:
-        """E.g. ``tool.fs.Read(filepath: string, max_bytes?: int = 0) -> string``."""
+        """E.g. ``tool.fs.List(path?: string = ".", recursive?: bool = false) -> slice_any``."""
+        from ..unparse import _literal
+
         parts = []
         for a in self.args:
             opt = "" if a.required else "?"
-            default = "" if a.required or a.default is None else f" = {a.default!r}"
+            default = ""
+            if not a.required and a.default is not None:
+                try:
+                    default = f" = {_literal(a.default)}"
+                except (TypeError, ValueError):
+                    default = f" = {a.default!r}"
             parts.append(f"{a.name}{opt}: {a.type}{default}")
         if self.variadic:
             parts.append("...")
@@ -517,7 +524,10 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
     def text(name: str) -> str:
         return " ".join(s.strip() for s in sections.get(name, []) if s.strip())
 
-    example = text("Example") or text("Examples")
+    def block(name: str) -> str:  # keeps line breaks (examples are code)
+        return inspect.cleandoc("\n".join(sections.get(name, []))).strip()
+
+    example = block("Example") or block("Examples")
     return " ".join(s.strip() for s in desc if s.strip()), args, text("Returns"), text("Raises"), example
 
 

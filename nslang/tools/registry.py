@@ -443,6 +443,8 @@ class ToolRegistry:
 
 
 def _describe(e: BaseException) -> str:
+    if isinstance(e, KeyError) and len(e.args) == 1:
+        return str(e.args[0])
     if isinstance(e, OSError) and e.strerror:
         return e.strerror + (f": {e.filename}" if e.filename else "")
     text = str(e)

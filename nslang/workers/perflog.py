@@ -154,7 +154,7 @@ def _scan(t: _Text, start_state: str, emit: Callable[[LogEntry], None]) -> _Scan
         try:
             obj, j = decode(text, i)
         except json.JSONDecodeError:
-            if "\n" in text[i:]:
+            if "\n" in text[i:].rstrip(" \t\r\n"):
                 raise _CorruptError(i, "an entry is not valid JSON") from None
             return _Scan("torn", end, has)
         if not isinstance(obj, dict):

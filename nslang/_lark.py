@@ -31,6 +31,29 @@ def _cache_file() -> str | bool:
 
 
 @functools.lru_cache(maxsize=None)
+def get_inline_parser() -> tuple[Any, Any]:
+    """(parser, callbacks): the same parser with the AST builder embedded (no parse tree is built).
+
+    Set ``callbacks.current = ToAST(source_name)`` before each ``parser.parse(text)``.
+    """
+    import lark
+
+    from ._transformer import InlineCallbacks
+
+    callbacks = InlineCallbacks()
+    text = grammar_path().read_text(encoding="utf-8")
+    options: dict[str, Any] = dict(parser="lalr", lexer="contextual", keep_all_tokens=True,
+                                   maybe_placeholders=True, transformer=callbacks)
+    cache = _cache_file()
+    if isinstance(cache, str):
+        cache = cache.replace(".cache", "-inline.cache")
+    try:
+        return lark.Lark(text, cache=cache, **options), callbacks
+    except (OSError, EOFError, ValueError, TypeError, AttributeError):
+        return lark.Lark(text, **options), callbacks
+
+
+@functools.lru_cache(maxsize=None)
 def get_parser(strict: bool = False) -> Any:
     """The LALR(1) parser (contextual lexer, positions propagated) built from ``neuroscript.lark``.
 

@@ -161,8 +161,13 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         self.hoisted_events: list[A.EventHandler] = []
 
     def _call_userfunc(self, tree: Tree, new_children: list[Any] | None = None) -> Any:  # type: ignore[override]
-        children = tree.children if new_children is None else new_children
-        data = tree.data
+        return self.apply(tree.data, tree.children if new_children is None else new_children)
+
+    def apply(self, data: str, children: list[Any]) -> Any:
+        """Build the AST object for rule ``data`` from its (already built) children.
+
+        Used both as a tree transformer and as Lark's inline callback during parsing.
+        """
         if data == "builtin_name":
             tok = children[0]
             return _Name(str(tok), self._tspan(tok))
@@ -575,3 +580,32 @@ def _check_command_body(body: tuple[Any, ...]) -> None:
 
 
 _ = Tree  # re-exported type for annotations in parser.py
+
+
+class InlineCallbacks:
+    """Lark's embedded transformer: for every rule it returns a callback that forwards to the
+    :class:`ToAST` of the parse in progress on this thread (``current``), so no parse tree is built."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._local = threading.local()
+
+    @property
+    def current(self) -> ToAST:
+        cur: ToAST = self._local.current
+        return cur
+
+    @current.setter
+    def current(self, value: ToAST | None) -> None:
+        self._local.current = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or not name.islower():  # terminals (lexer callbacks) are not ours
+            raise AttributeError(name)
+        local = self._local
+
+        def callback(children: list[Any]) -> Any:
+            return local.current.apply(name, children)
+
+        return callback

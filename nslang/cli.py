@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from . import __version__
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         if args.command == "fmt":
             return _fmt(args, out, err)
         if args.command == "tools":
-            return _tools(args, out)
+            return _tools(args, out, err)
         if args.command == "repl":
             from .repl import run_repl
 
@@ -214,19 +214,56 @@ def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     return 1 if changed else EXIT_OK
 
 
-def _tools(args: argparse.Namespace, out: IO[str]) -> int:
+def _tools(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .interpreter import Interpreter
 
-    interp = Interpreter(stdout=out)
-    needle = args.filter.lower()
-    for t in interp.tools.all():
-        s = t.spec
-        if needle and needle not in s.full_name.lower() and not any(needle in a.lower() for a in s.aliases):
-            continue
-        out.write(s.signature() + "\n")
-        if args.help_text and s.description:
-            out.write(f"    {s.description}\n")
+    text = format_tools(Interpreter(stdout=out), args.filter, long=args.help_text)
+    if not text:
+        err.write(f"nslang: no tool matches {args.filter!r}\n")
+        return EXIT_OK
+    out.write(text)
     return EXIT_OK
+
+
+def format_tools(interp: Any, needle: str = "", *, long: bool = False) -> str:
+    """The tool listing of ``nslang tools`` and the REPL's ``:tools``: one signature per line.
+
+    ``needle`` keeps tools whose name or alias contains it (case-insensitive); when none does, tools
+    whose description mentions it. ``long`` adds each tool's description, arguments, result, example
+    and error conditions.
+    """
+    needle = needle.lower().removeprefix("tool.")
+    tools = interp.tools.all()
+
+    def by_name(t: Any) -> bool:
+        s = t.spec
+        return needle in s.full_name.lower() or any(needle in a.lower() for a in s.aliases)
+
+    chosen = [t for t in tools if by_name(t)] if needle else tools
+    if needle and not chosen:
+        chosen = [t for t in tools if needle in t.spec.description.lower()]
+    lines: list[str] = []
+    for t in chosen:
+        s = t.spec
+        lines.append(s.signature())
+        if not long:
+            continue
+        if s.description:
+            lines.append(f"    {s.description}")
+        width = max((len(a.name) for a in s.args), default=0)
+        for a in s.args:
+            opt = "" if a.required else " (optional)"
+            lines.append(f"    {a.name.ljust(width)}  {a.type}{opt}{': ' + a.description if a.description else ''}")
+        if s.return_help:
+            lines.append(f"    returns: {s.return_help}")
+        if s.example:
+            lines.append(f"    example: {s.example}")
+        if s.error_conditions:
+            lines.append(f"    errors: {s.error_conditions}")
+        if s.aliases:
+            lines.append(f"    aliases: {', '.join(s.aliases)}")
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n" if lines else ""
 
 
 _ = NSRuntimeError

@@ -61,20 +61,17 @@ def parse(text: str, *, name: str = "<string>", use_cache: bool = True) -> A.Pro
 def _parse_uncached(text: str, name: str) -> A.Program:
     import lark
 
-    from ._lark import get_parser
+    from ._lark import get_inline_parser
     from ._transformer import ToAST
 
     if not text.endswith("\n"):
         text += "\n"
-    parser = get_parser()
+    parser, callbacks = get_inline_parser()
+    callbacks.current = ToAST(name)
     try:
-        tree = parser.parse(text)
+        prog: A.Program = parser.parse(text)
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, text, name, parser) from None
-    except RecursionError:
-        raise NSSyntaxError("the source is nested too deeply to parse", code=38, span=Span(name, 1, 1)) from None
-    try:
-        prog: A.Program = ToAST(name).transform(tree)
     except lark.exceptions.VisitError as e:
         if isinstance(e.orig_exc, NSError):
             raise e.orig_exc from None
@@ -83,6 +80,8 @@ def _parse_uncached(text: str, name: str) -> A.Program:
         raise
     except RecursionError:
         raise NSSyntaxError("the source is nested too deeply", code=38, span=Span(name, 1, 1)) from None
+    finally:
+        callbacks.current = None
     return prog
 
 

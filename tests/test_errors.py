@@ -203,3 +203,14 @@ def test_one_exception_root() -> None:
     assert ToolError("x").code == 21
     assert ResourceLimitError("x").catchable is False
     assert NSRuntimeError("x").catchable is True
+
+
+def test_api_errors(interp: Interpreter) -> None:
+    interp.load("func main() means\n  emit 1 / 0\nendfunc\n", name="api.ns")
+    with pytest.raises(NSRuntimeError) as info:
+        interp.call("nope")
+    assert info.value.code == 2
+    with pytest.raises(NSRuntimeError) as info:
+        interp.run()
+    assert info.value.code == 14 and info.value.span is not None and info.value.span.line == 2
+    assert interp.stdout.getvalue() == ""  # type: ignore[attr-defined]

@@ -275,3 +275,16 @@ def test_doctests() -> None:
     for mod in (nslang.parser, nslang.unparse):
         failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert tried > 0 and failures == 0, mod.__name__
+
+
+def test_ask_forms() -> None:
+    body = p(
+        'func main() means\n  ask "hi"\n  ask "hi" into answer\n'
+        '  ask "summarizer", "text" with {"temperature": 0} into out["k"]\nendfunc\n'
+    ).procedures[0].body
+    plain, into, full = body
+    assert isinstance(plain, A.Ask) and plain.worker is None and plain.target is None
+    assert isinstance(into, A.Ask) and into.target is not None and into.target.name == "answer"
+    assert isinstance(full, A.Ask) and isinstance(full.worker, A.Literal) and full.worker.value == "summarizer"
+    assert isinstance(full.options, A.MapLit) and full.target is not None and full.target.path
+    assert unparse_expr(full.prompt) == '"text"'

@@ -57,9 +57,9 @@ class ToolCaller:
     def manager(self) -> AIWorkerManager:
         return self.interp.workers
 
-    def __call__(self, name: str, *args: Any, **named: Any) -> Any:
-        t = self.registry.lookup(name)
-        assert t is not None, f"no tool {name}"
+    def __call__(self, tool_name: str, /, *args: Any, **named: Any) -> Any:
+        t = self.registry.lookup(tool_name)
+        assert t is not None, f"no tool {tool_name}"
         return self.registry.invoke(self.ctx, t, list(args), named)
 
 

@@ -34,23 +34,27 @@ def _cache_file() -> str | bool:
 def get_inline_parser() -> tuple[Any, Any]:
     """(parser, callbacks): the same parser with the AST builder embedded (no parse tree is built).
 
-    Set ``callbacks.current = ToAST(source_name)`` before each ``parser.parse(text)``.
+    Set ``callbacks.current = ToAST(source_name)`` before each ``parser.parse(text)``. Built from the
+    tables of :func:`get_parser` (Lark cannot cache a parser that has an embedded transformer).
     """
+    import io
+
     import lark
 
     from ._transformer import InlineCallbacks
 
     callbacks = InlineCallbacks()
-    text = grammar_path().read_text(encoding="utf-8")
-    options: dict[str, Any] = dict(parser="lalr", lexer="contextual", keep_all_tokens=True,
-                                   maybe_placeholders=True, transformer=callbacks)
-    cache = _cache_file()
-    if isinstance(cache, str):
-        cache = cache.replace(".cache", "-inline.cache")
+    buf = io.BytesIO()
+    get_parser().save(buf)
+    buf.seek(0)
     try:
-        return lark.Lark(text, cache=cache, **options), callbacks
-    except (OSError, EOFError, ValueError, TypeError, AttributeError):
-        return lark.Lark(text, **options), callbacks
+        # Lark's own cache loader (Lark.__init__ with cache=...) calls _load with these options
+        inst = lark.Lark.__new__(lark.Lark)
+        return inst._load(buf, transformer=callbacks), callbacks
+    except (AttributeError, TypeError):  # a Lark without _load(…, transformer=): build the tables again
+        text = grammar_path().read_text(encoding="utf-8")
+        return lark.Lark(text, parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True,
+                         transformer=callbacks), callbacks
 
 
 @functools.lru_cache(maxsize=None)

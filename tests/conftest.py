@@ -26,5 +26,6 @@ def interp(tmp_path: Path) -> object:
     """
     from nslang import Interpreter
 
-    return Interpreter(sandbox_dir=tmp_path / "sandbox", stdout=io.StringIO(), stderr=io.StringIO(),
-                       stdin=io.StringIO())
+    return Interpreter(
+        sandbox_dir=tmp_path / "sandbox", stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO()
+    )

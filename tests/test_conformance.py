@@ -51,10 +51,10 @@ DEVIATIONS: dict[str, str] = {
     ),
     D + "interpreter/len_function_test": (
         "the d3495d6 golden expects the test_cases list, an artefact of that era's harness that does not "
-        "follow from the script (README); compared with HEAD's golden \"all tests passed\" instead"
+        'follow from the script (README); compared with HEAD\'s golden "all tests passed" instead'
     ),
     D + "tools/script/load_and_list_simple": (
-        "tool.Script.ListFunctions returns HEAD's map {name: \"procedure name(...)\"} (nslang decision); "
+        'tool.Script.ListFunctions returns HEAD\'s map {name: "procedure name(...)"} (nslang decision); '
         "the 0.4.2 golden is the sorted list of names: asserted equal to the map's sorted keys"
     ),
     H + "tools/script/load_and_list_simple": (
@@ -73,19 +73,36 @@ DEVIATIONS: dict[str, str] = {
 # ---- parser fixtures ----------------------------------------------------------------------------
 
 PARSE_OK = [
-    D + "valid_basic", D + "valid_metadata", D + "valid_control_flow", D + "valid_error_handler",
-    D + "valid_tool_call", D + "valid_comprehensive_syntax", D + "valid_line_continuation",
+    D + "valid_basic",
+    D + "valid_metadata",
+    D + "valid_control_flow",
+    D + "valid_error_handler",
+    D + "valid_tool_call",
+    D + "valid_comprehensive_syntax",
+    D + "valid_line_continuation",
     D + "minimal_newline_test",
-    H + "valid_basic", H + "valid_metadata", H + "valid_control_flow", H + "valid_error_handler",
-    H + "valid_tool_call", H + "valid_comprehensive_syntax", H + "valid_line_continuation",
-    H + "minimal_newline_test", H + "valid_complex_accessor", H + "valid_recursive_call",
+    H + "valid_basic",
+    H + "valid_metadata",
+    H + "valid_control_flow",
+    H + "valid_error_handler",
+    H + "valid_tool_call",
+    H + "valid_comprehensive_syntax",
+    H + "valid_line_continuation",
+    H + "minimal_newline_test",
+    H + "valid_complex_accessor",
+    H + "valid_recursive_call",
     H + "invalid_map_key",  # see DEVIATIONS
 ]
 PARSE_FAIL = [
-    D + "invalid_keyword_case", D + "invalid_syntax_structure", D + "invalid_syntax_collections",
+    D + "invalid_keyword_case",
+    D + "invalid_syntax_structure",
+    D + "invalid_syntax_collections",
     D + "invalid_bracket_access",
-    H + "invalid_keyword_case", H + "invalid_syntax_structure", H + "invalid_syntax_collections",
-    H + "invalid_bracket_access", H + "invalid_line_continuation",
+    H + "invalid_keyword_case",
+    H + "invalid_syntax_structure",
+    H + "invalid_syntax_collections",
+    H + "invalid_bracket_access",
+    H + "invalid_line_continuation",
 ]
 #: Parses under the grammar, but the builder rejects it (empty metadata key): it cannot be loaded.
 LOAD_FAIL = [D + "valid_metadata_format", H + "valid_metadata_format"]
@@ -141,8 +158,9 @@ LINE_CONTINUATION_LINES = [
     "--- Test: Continued If Condition ---",
     "Continued IF condition was true.",
     "--- Test: Basic String Continuation ---",
-    _continued("This is a single logical string \\\n    that spans across two physical lines \\\n"
-               "    and even a third one."),
+    _continued(
+        "This is a single logical string \\\n    that spans across two physical lines \\\n    and even a third one."
+    ),
     "",
     "--- Test: Set Statement with Continued String Value ---",
     _continued("Part one of a long string, \\\n    part two on another line, \\\n    and finally part three."),

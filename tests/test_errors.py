@@ -70,7 +70,7 @@ def test_runtime_error_render(script: Path) -> None:
     assert lines[3][caret_col] == "m"  # the caret sits under the failing expression
     assert lines[4].rstrip().endswith("^" * len('m["missing"]'))
     assert "call stack (innermost first):" in lines
-    stack = lines[lines.index("call stack (innermost first):") + 1:]
+    stack = lines[lines.index("call stack (innermost first):") + 1 :]
     assert stack == [
         f"  in inner, called at {script}:6:16",
         f"  in outer, called at {script}:12:8",
@@ -151,8 +151,10 @@ def test_traceback_with_debug(script: Path) -> None:
 
 def test_deep_recursion_has_no_traceback(tmp_path: Path) -> None:
     path = tmp_path / "deep.ns"
-    path.write_text("func f(needs n) means\n  return f(n + 1)\nendfunc\n\nfunc main() means\n  call f(0)\nendfunc\n",
-                    encoding="utf-8")
+    path.write_text(
+        "func f(needs n) means\n  return f(n + 1)\nendfunc\n\nfunc main() means\n  call f(0)\nendfunc\n",
+        encoding="utf-8",
+    )
     code, _, err = cli("run", str(path))
     assert code == 70
     assert err.startswith("error 37 (ResourceExhaustion)")

@@ -98,7 +98,7 @@ def _runs() -> dict[str, list[Path]]:
             continue
         files = [path]
         if stem.startswith("use_"):
-            lib = EXAMPLES / f"lib_{stem[len('use_'):]}.ns"
+            lib = EXAMPLES / f"lib_{stem[len('use_') :]}.ns"
             assert lib.exists(), f"{path.name} needs {lib.name}"
             files.insert(0, lib)
         runs[stem] = files
@@ -124,4 +124,4 @@ def test_enough_examples() -> None:
 
 def test_every_library_example_is_used() -> None:
     for lib in EXAMPLES.glob("lib_*.ns"):
-        assert (EXAMPLES / f"use_{lib.stem[len('lib_'):]}.ns").exists(), lib.name
+        assert (EXAMPLES / f"use_{lib.stem[len('lib_') :]}.ns").exists(), lib.name

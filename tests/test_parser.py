@@ -11,7 +11,7 @@ import pytest
 
 import nslang.parser
 import nslang.unparse
-from nslang import ast as A
+from nslang import ast as A  # noqa: N812
 from nslang._lark import get_parser
 from nslang.errors import NSError, NSSyntaxError, NSValidationError
 from nslang.parser import parse
@@ -169,11 +169,11 @@ def test_duplicate_procedure_is_code_42() -> None:
         ("a or b and c", "a or b and c"),
         ("(a or b) and c", "(a or b) and c"),
         ("typeof a + 1", "typeof a + 1"),
-        ("f(x)[0][\"k\"]", "f(x)[0][\"k\"]"),
+        ('f(x)[0]["k"]', 'f(x)[0]["k"]'),
         ("2 ** (-1)", "2 ** (-1)"),
-        ("{\"a\": {\"b\": 1}}", "{\"a\": {\"b\": 1}}"),
-        ("tool.Error.New(code: 1, message: \"m\")", "tool.Error.New(code: 1, message: \"m\")"),
-        ("'single'", "\"single\""),
+        ('{"a": {"b": 1}}', '{"a": {"b": 1}}'),
+        ('tool.Error.New(code: 1, message: "m")', 'tool.Error.New(code: 1, message: "m")'),
+        ("'single'", '"single"'),
     ],
 )
 def test_expression_structure_and_canonical_text(src: str, canonical: str) -> None:
@@ -278,10 +278,14 @@ def test_doctests() -> None:
 
 
 def test_ask_forms() -> None:
-    body = p(
-        'func main() means\n  ask "hi"\n  ask "hi" into answer\n'
-        '  ask "summarizer", "text" with {"temperature": 0} into out["k"]\nendfunc\n'
-    ).procedures[0].body
+    body = (
+        p(
+            'func main() means\n  ask "hi"\n  ask "hi" into answer\n'
+            '  ask "summarizer", "text" with {"temperature": 0} into out["k"]\nendfunc\n'
+        )
+        .procedures[0]
+        .body
+    )
     plain, into, full = body
     assert isinstance(plain, A.Ask) and plain.worker is None and plain.target is None
     assert isinstance(into, A.Ask) and into.target is not None and into.target.name == "answer"

@@ -6,8 +6,8 @@ Inline expectations (Crafting Interpreters style), written as NeuroScript commen
   is dropped, the rest is exact; ``# expect:`` alone is an empty line).
 * ``# expect error <code> at <line>:<col>`` or ``# expect error <code>``: the run fails with that
   NeuroScript error code (and position). ``at <file>:<line>:<col>`` names another file (relative to
-  the script) when the error is in a file loaded with ``load-first``. The exit code is derived: 65 for codes 15 (Syntax) and
-  42 (Duplicate), raised while loading, else 70.
+  the script) when the error is in a file loaded with ``load-first``. The exit code is derived: 65
+  for codes 15 (Syntax) and 42 (Duplicate), raised while loading, else 70.
 * ``# expect exit <n>``: overrides the derived exit code (e.g. a code-15 error raised at run time by
   ``tool.LoadScript`` exits with 70).
 * ``# expect stderr: <text>``: stderr must contain this text (e.g. a warning about an error inside an

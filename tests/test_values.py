@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from nslang import values as V
+from nslang import values as V  # noqa: N812
 from nslang.errors import NSRuntimeError
 from nslang.values import ErrorValue, EventValue, Fuzzy, ProcedureRef, ToolRef
 
@@ -81,10 +81,21 @@ def test_interpolation_display_shows_nil() -> None:
 @pytest.mark.parametrize(
     ("value", "name"),
     [
-        (None, "nil"), (True, "boolean"), (1, "number"), (1.5, "number"), ("s", "string"), ([], "list"),
-        ({}, "map"), (ErrorValue(), "error"), (EventValue(), "event"), (Fuzzy(1), "fuzzy"),
-        (ProcedureRef("f"), "function"), (ToolRef("t"), "tool"), (b"x", "bytes"),
-        (dt.datetime.now(dt.timezone.utc), "timedate"), (object(), "unknown"),
+        (None, "nil"),
+        (True, "boolean"),
+        (1, "number"),
+        (1.5, "number"),
+        ("s", "string"),
+        ([], "list"),
+        ({}, "map"),
+        (ErrorValue(), "error"),
+        (EventValue(), "event"),
+        (Fuzzy(1), "fuzzy"),
+        (ProcedureRef("f"), "function"),
+        (ToolRef("t"), "tool"),
+        (b"x", "bytes"),
+        (dt.datetime.now(dt.timezone.utc), "timedate"),
+        (object(), "unknown"),
     ],
 )
 def test_type_name(value: object, name: str) -> None:
@@ -97,9 +108,23 @@ def test_type_name(value: object, name: str) -> None:
 @pytest.mark.parametrize(
     ("value", "truthy"),
     [
-        ("", False), ("x", True), ("false", True), ("0", True), (0, False), (0.0, False), (-1, True),
-        ([], False), ([0], True), ({}, False), ({"a": 1}, True), (None, False), (True, True),
-        (ErrorValue(code=1, message="m"), False), (EventValue(), True), (Fuzzy(0.6), True), (Fuzzy(0.5), False),
+        ("", False),
+        ("x", True),
+        ("false", True),
+        ("0", True),
+        (0, False),
+        (0.0, False),
+        (-1, True),
+        ([], False),
+        ([0], True),
+        ({}, False),
+        ({"a": 1}, True),
+        (None, False),
+        (True, True),
+        (ErrorValue(code=1, message="m"), False),
+        (EventValue(), True),
+        (Fuzzy(0.6), True),
+        (Fuzzy(0.5), False),
     ],
 )
 def test_truthiness(value: object, truthy: bool) -> None:
@@ -112,8 +137,16 @@ def test_truthiness(value: object, truthy: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "number"),
     [
-        ("1", 1), ("-12", -12), ("+3", 3), ("1.5", 1.5), ("1e3", 1000.0), ("1.", 1.0), (".5", 0.5),
-        ("inf", math.inf), ("-Infinity", -math.inf), ("12345678901234567890", 12345678901234567890),
+        ("1", 1),
+        ("-12", -12),
+        ("+3", 3),
+        ("1.5", 1.5),
+        ("1e3", 1000.0),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("inf", math.inf),
+        ("-Infinity", -math.inf),
+        ("12345678901234567890", 12345678901234567890),
     ],
 )
 def test_string_number(text: str, number: float) -> None:
@@ -161,9 +194,21 @@ def test_to_int() -> None:
 @pytest.mark.parametrize(
     ("a", "b", "result"),
     [
-        (2, 3, 5), (2, 0.5, 2.5), ("10", "5", 15), ("a", 1, "a1"), (1, "a", "1a"), (True, 1, 2),
-        ("x", None, "x"), (None, None, ""), ("l=", [1, 2], "l=[1, 2]"), ([1], "x", "[1]x"), ("1e3", 1, 1001.0),
-        ("a", "b", "ab"), (" 1", 1, " 11"), ({"k": 1}, "!", '{"k": 1}!'), (10**20, 1, 10**20 + 1),
+        (2, 3, 5),
+        (2, 0.5, 2.5),
+        ("10", "5", 15),
+        ("a", 1, "a1"),
+        (1, "a", "1a"),
+        (True, 1, 2),
+        ("x", None, "x"),
+        (None, None, ""),
+        ("l=", [1, 2], "l=[1, 2]"),
+        ([1], "x", "[1]x"),
+        ("1e3", 1, 1001.0),
+        ("a", "b", "ab"),
+        (" 1", 1, " 11"),
+        ({"k": 1}, "!", '{"k": 1}!'),
+        (10**20, 1, 10**20 + 1),
     ],
 )
 def test_add(a: object, b: object, result: object) -> None:
@@ -243,11 +288,27 @@ def test_negate_and_bitwise() -> None:
 @pytest.mark.parametrize(
     ("a", "b", "eq"),
     [
-        (None, None, True), (None, 0, False), (None, "", False), (0, None, False), (1, 1.0, True), ("1", 1, True),
-        ("1.0", "1", True), (True, 1, True), (False, 0, True), ("abc", "abc", True), ("abc", "abd", False),
-        ("a", 1, False), ([1, [2]], [1, [2]], True), ([1, 2], [2, 1], False), ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),
-        ({"a": 1}, {"a": 2}, False), ([1], "[1]", False), (0.1 + 0.2, 0.3, False), (ErrorValue(code=1, message="m"),
-        ErrorValue(code=1, message="m"), True), (True, "true", False), (math.nan, math.nan, False),
+        (None, None, True),
+        (None, 0, False),
+        (None, "", False),
+        (0, None, False),
+        (1, 1.0, True),
+        ("1", 1, True),
+        ("1.0", "1", True),
+        (True, 1, True),
+        (False, 0, True),
+        ("abc", "abc", True),
+        ("abc", "abd", False),
+        ("a", 1, False),
+        ([1, [2]], [1, [2]], True),
+        ([1, 2], [2, 1], False),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ([1], "[1]", False),
+        (0.1 + 0.2, 0.3, False),
+        (ErrorValue(code=1, message="m"), ErrorValue(code=1, message="m"), True),
+        (True, "true", False),
+        (math.nan, math.nan, False),
     ],
 )
 def test_equal(a: object, b: object, eq: bool) -> None:
@@ -258,8 +319,14 @@ def test_equal(a: object, b: object, eq: bool) -> None:
 @pytest.mark.parametrize(
     ("op", "a", "b", "result"),
     [
-        ("<", 1, 2, True), ("<=", 2, 2, True), (">", 3, 4, False), (">=", 4, 5, False), (">", "10", 9, True),
-        ("<", True, 3, True), (">", 2.5, 2, True), ("<", -1, "0", True),
+        ("<", 1, 2, True),
+        ("<=", 2, 2, True),
+        (">", 3, 4, False),
+        (">=", 4, 5, False),
+        (">", "10", 9, True),
+        ("<", True, 3, True),
+        (">", 2.5, 2, True),
+        ("<", -1, "0", True),
     ],
 )
 def test_compare(op: str, a: object, b: object, result: bool) -> None:

@@ -579,7 +579,9 @@ class _RunGuard:
         if sys.getrecursionlimit() != self.old_limit:
             sys.setrecursionlimit(self.old_limit)
         if et is RecursionError:
-            raise it.depth_error("(nested code)") from None
+            raise NSRuntimeError(
+                "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
+                code=ErrorCode.RESOURCE_EXHAUSTION) from None
         return False
 
 

@@ -6,7 +6,7 @@ Real model requests are switched off for every test (house rule 11); workers use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 

@@ -42,7 +42,8 @@ class LeakyModel(Model):
         key = self.config.api_key or ""
         mode = messages[-1].content
         if mode == "http":
-            raise LLMHTTPError(f"401 for key {key}", status=401, provider="openai", body=f'{{"error": "bad key {key}"}}')
+            raise LLMHTTPError(f"401 for key {key}", status=401, provider="openai",
+                               body=f'{{"error": "bad key {key}"}}')
         if mode == "raw":
             try:
                 raise ValueError(f"header Authorization: Bearer {key}")

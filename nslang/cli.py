@@ -9,6 +9,7 @@ Python traceback unless ``--debug``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -85,7 +86,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     if not args_list:
         args_list = ["repl"]
     try:
-        args = _build_parser().parse_args(args_list)
+        with contextlib.redirect_stdout(out):  # --help and --version print through argparse
+            args = _build_parser().parse_args(args_list)
     except _UsageExit as e:
         err.write(f"{e}\n")
         return EXIT_USAGE
@@ -108,7 +110,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         if args.command == "repl":
             from .repl import run_repl
 
-            return run_repl(sandbox_dir=args.sandbox, default_worker=args.worker, debug=debug)
+            return run_repl(sandbox_dir=args.sandbox, default_worker=args.worker, debug=debug,
+                            stdout=stdout, stdin=None)
         if args.command == "workers":
             from .cli_workers import workers_command
 
@@ -170,6 +173,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     try:
         interp.run(args.target, args.arg)
     finally:
+        interp.close()
         try:
             out.flush()
         except (OSError, ValueError):
@@ -194,6 +198,8 @@ def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Canonical formatting from the AST. Comments are not part of the AST, so a file with comments
+    is never rewritten (``--write`` skips it with a message; printing it warns)."""
     from .parser import parse
     from .unparse import unparse
 
@@ -201,17 +207,34 @@ def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     for f in args.files:
         text = _read(f)
         formatted = unparse(parse(text, name=f, use_cache=False))
+        comments = _count_comments(text) if formatted != text else 0
         if args.check:
             if formatted != text:
                 out.write(f"{f}: would reformat\n")
                 changed += 1
         elif args.write:
-            if formatted != text:
+            if formatted != text and comments:
+                err.write(f"nslang: {f}: not rewritten: the formatter would drop its {comments} comment(s)\n")
+                changed += 1
+            elif formatted != text:
                 Path(f).write_text(formatted, encoding="utf-8")
                 out.write(f"{f}: reformatted\n")
         else:
+            if comments:
+                err.write(f"nslang: warning: {f}: the formatted text leaves out its {comments} comment(s)\n")
             out.write(formatted)
     return 1 if changed else EXIT_OK
+
+
+def _count_comments(text: str) -> int:
+    """How many ``#``, ``--`` and ``//`` comments the source holds (the formatter drops them)."""
+    try:
+        from pygments.token import Comment
+
+        from .highlight import NeuroScriptLexer
+    except ImportError:  # pragma: no cover - pygments is a dependency
+        return 0
+    return sum(1 for _i, tok, _v in NeuroScriptLexer().get_tokens_unprocessed(text) if tok is Comment.Single)
 
 
 def _tools(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:

@@ -7,6 +7,8 @@ Every error a NeuroScript user or a host application sees is an :class:`NSError`
     ├── NSValidationError        it parses but cannot be loaded (code 15; duplicate procedure: 42)
     ├── NSRuntimeError           evaluation failed; has .stack (NeuroScript call stack)
     │   ├── ToolError            a tool refused its arguments (4) or failed (21, or the tool's own code)
+    │   ├── (nslang.workers.errors) AI worker errors: bad definition/argument 4, unknown id 9,
+    │   │                        key or config 18, disabled/retired 19, rate limit 20, provider 40
     │   ├── LLMError             a model provider failed (code 16, LLMError)
     │   │   └── LLMHTTPError     ... with an HTTP status, provider name and the provider's message
     │   └── ResourceLimitError   call depth, statement count or time limit (37 / 31); never handled

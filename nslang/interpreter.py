@@ -218,6 +218,18 @@ class Interpreter:
             self._workers = mgr
         return self._workers
 
+    def close(self) -> None:
+        """Release what the interpreter holds open (the AI worker manager's HTTP client)."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+
+    def __enter__(self) -> Interpreter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def register_provider(self, name: str, fn: Callable[..., Any]) -> None:
         """Register a Python callable as the ``custom`` LLM provider ``name`` (see nslang.workers)."""
         self._providers[name] = fn

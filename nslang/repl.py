@@ -760,6 +760,8 @@ class Repl:
                 buf.cancel_completion()
             doc = buf.document
             if doc.is_cursor_at_the_end and not repl.needs_more(doc.text):
+                if "\n" in doc.text:
+                    _reindent_closer(buf)
                 buf.validate_and_handle()
                 return
             _newline_and_indent(buf)
@@ -827,22 +829,30 @@ def _matching_indent(above: list[str]) -> str | None:
     return None
 
 
-def _newline_and_indent(buf: Any) -> None:
-    """New line; re-indent a just-typed closing line (``endif``, ``else``…) to its opener's level,
-    and indent one level more after an opening line."""
+def _reindent_closer(buf: Any) -> str:
+    """Move a just-typed closing line (``endif``, ``else``…) to its opener's indentation; returns the
+    line's indentation afterwards."""
     doc = buf.document
     line = doc.current_line
     indent = _indent_of(line)
     w = _words(line)
-    first = w[0] if w else ""
-    if first in BLOCK_CLOSERS and doc.is_cursor_at_the_end_of_line:
+    if w and w[0] in BLOCK_CLOSERS and doc.is_cursor_at_the_end_of_line:
         want = _matching_indent(doc.lines[: doc.cursor_position_row])
         if want is not None and want != indent:
             start = doc.cursor_position - len(doc.current_line_before_cursor)
             text = doc.text[:start] + want + line.lstrip() + doc.text[start + len(line):]
             buf.document = Document(text, start + len(want) + len(line.lstrip()))
-            indent = want
-    if _is_opener(line) or first == "else":
+            return want
+    return indent
+
+
+def _newline_and_indent(buf: Any) -> None:
+    """New line; re-indent a just-typed closing line to its opener's level, and indent one level
+    more after an opening line (or ``else``)."""
+    line = buf.document.current_line
+    indent = _reindent_closer(buf)
+    w = _words(line)
+    if _is_opener(line) or (w and w[0] == "else"):
         indent += INDENT
     buf.insert_text("\n" + indent)
 
@@ -1007,18 +1017,20 @@ def _stdlib_names() -> list[str]:
 
 
 def run_repl(*, sandbox_dir: str | os.PathLike[str] | None = None, default_worker: str | None = None,
-             debug: bool = False, history_file: str | os.PathLike[str] | bool | None = None) -> int:
+             debug: bool = False, history_file: str | os.PathLike[str] | bool | None = None,
+             stdout: IO[str] | None = None, stdin: IO[str] | None = None) -> int:
     """Start the interactive prompt (``nslang repl``); returns the exit code.
 
-    When standard input is not a terminal (``nslang < script.txt``, ``echo 'emit 1' | nslang``) the
+    When standard input is not a terminal (``nslang < session.txt``, ``echo 'emit 1' | nslang``) the
     input is read line by line and run exactly as typed input would be, without prompts, colours or
     history; the exit code is then that of the last input that failed (65 or 70), else 0.
     """
-    if not sys.stdin.isatty():
-        return run_piped(sys.stdin, sys.stdout, sandbox_dir=sandbox_dir, default_worker=default_worker,
-                         debug=debug)
-    return Repl(sandbox_dir=sandbox_dir, default_worker=default_worker, debug=debug,
-                history_file=history_file).run()
+    src = stdin if stdin is not None else sys.stdin
+    out = stdout if stdout is not None else sys.stdout
+    if not src.isatty():
+        return run_piped(src, out, sandbox_dir=sandbox_dir, default_worker=default_worker, debug=debug)
+    return Repl(sandbox_dir=sandbox_dir, default_worker=default_worker, debug=debug, history_file=history_file,
+                stdout=out).run()
 
 
 def run_piped(src: IO[str], out: IO[str], **kwargs: Any) -> int:

@@ -18,6 +18,15 @@ def _sandbox_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     yield sandbox
 
 
+@pytest.fixture(autouse=True)
+def _no_model_requests() -> Iterator[None]:
+    """Tests never reach a real model provider (house rule 11); loopback tests opt in explicitly."""
+    from nslang.llm.base import override_allow_model_requests
+
+    with override_allow_model_requests(False):
+        yield
+
+
 @pytest.fixture
 def interp(tmp_path: Path) -> object:
     """An :class:`nslang.Interpreter` with a temporary sandbox and StringIO output streams.

@@ -31,8 +31,11 @@ def make(tmp_path: Path, **kw: object) -> tuple[Interpreter, io.StringIO]:
 
 
 def test_embed_example_runs() -> None:
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     res = subprocess.run([sys.executable, str(ROOT / "examples" / "embed.py")], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+                         cwd=ROOT, timeout=60, env=env)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         "4 x apple = 2",

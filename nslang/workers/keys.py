@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import LLMHTTPError, NSRuntimeError
 from .errors import ConfigurationError, InvalidArgumentError, NotSupportedError
 from .models import AIWorkerDefinition, APIKeySourceMethod
 
-__all__ = ["is_redacted", "redact", "resolve_api_key", "scrub"]
+__all__ = ["is_redacted", "redact", "resolve_api_key", "sanitize_error", "scrub"]
 
 REDACTED_PREFIX = "****"
 
@@ -123,3 +124,27 @@ def _read_key_file(who: str, value: str, key_path: str, base_dir: Path) -> str:
     if not key:
         raise ConfigurationError(f"{who}: API key file '{path}' is empty")
     return key
+
+
+def sanitize_error(err: NSRuntimeError, key: str | None) -> NSRuntimeError:
+    """Remove an API key from an error (message, HTTP body, chained causes) before anyone sees it."""
+    if not key:
+        return err
+    texts = [err.message, str(err)]
+    cause: BaseException | None = err.__cause__ or err.__context__
+    while cause is not None and len(texts) < 20:
+        texts.append(str(cause))
+        texts.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(err, LLMHTTPError):
+        texts.append(err.body)
+    if not any(key in t for t in texts):
+        return err
+    err.message = scrub(err.message, [key])
+    err.args = (err.message,)
+    if isinstance(err, LLMHTTPError):
+        err.body = scrub(err.body, [key])
+    err.__cause__ = None
+    err.__context__ = None
+    err.__suppress_context__ = True
+    return err

@@ -38,31 +38,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from ..errors import LLMError, LLMHTTPError, NSRuntimeError
+from ..errors import LLMError, NSRuntimeError, UsageError
 from ..llm.base import Message, Model, ProviderConfig
+from ._checks import (
+    DEFINITION_KEYS,
+    RECORD_KEYS,
+    SYSTEM_FIELDS,
+    canonical,
+    check_definition,
+    instance_status,
+    usage_arg,
+    validate_definition,
+    validate_record,
+)
+from ._checks import final_status as final_status_of
 from .errors import (
     AIWorkerError,
     ConfigurationError,
     InvalidArgumentError,
     NotFoundError,
-    NotSupportedError,
     PreconditionFailedError,
     StoreError,
     describe_validation_error,
 )
 from .filters import definition_filter, instance_filter, record_filter
-from .keys import is_redacted, redact, resolve_api_key, scrub
+from .keys import is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .models import (
-    FINAL_STATUSES,
     RETIRED_STATUSES,
     AIWorkerDefinition,
     AIWorkerDefinitionStatus,
     AIWorkerInstance,
     AIWorkerInstanceStatus,
     AIWorkerPerformanceSummary,
-    AIWorkerProvider,
     APIKeySourceMethod,
     InteractionModelType,
     PerformanceEntryKind,
@@ -85,28 +94,9 @@ __all__ = ["AIWorkerManager", "ChatReply", "StatelessTaskResult"]
 
 logger = logging.getLogger("nslang.workers")
 
+SUMMARY_CHARS = 256
 #: Namespace of the UUID5 given to a hand-written definition that has no ID (stable across loads).
 DEFINITION_ID_NAMESPACE = uuid.UUID("5b1d0f0e-8c55-4a8e-9a1c-6e2b6c0ad1f3")
-#: Keys of ``cost_metrics`` (USD).
-COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "per_call")
-#: Fields the system manages; Add and Update refuse them.
-SYSTEM_FIELDS = frozenset({"aggregate_performance_summary", "created_timestamp", "modified_timestamp"})
-HTTP_PROVIDERS = frozenset({AIWorkerProvider.OPENAI, AIWorkerProvider.ANTHROPIC, AIWorkerProvider.GOOGLE,
-                            AIWorkerProvider.OLLAMA, AIWorkerProvider.LOCAL})
-NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries")
-SUMMARY_CHARS = 256
-_FINAL_ALIASES = {
-    "completed": AIWorkerInstanceStatus.RETIRED_COMPLETED,
-    "complete": AIWorkerInstanceStatus.RETIRED_COMPLETED,
-    "done": AIWorkerInstanceStatus.RETIRED_COMPLETED,
-    "exhausted": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
-    "cancelled": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
-    "canceled": AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
-    "error": AIWorkerInstanceStatus.RETIRED_ERROR,
-    "failed": AIWorkerInstanceStatus.RETIRED_ERROR,
-}
-
-
 @dataclass(frozen=True)
 class StatelessTaskResult:
     """The result of one stateless task.
@@ -176,38 +166,6 @@ def _summarize(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
 
 
-def _field_names(model: type[BaseModel]) -> dict[str, str]:
-    """Every accepted spelling of a model's keys (snake_case, camelCase, Go's) → field name."""
-    out: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        out[name] = name
-        head, *rest = name.split("_")
-        out[head + "".join(p[:1].upper() + p[1:] for p in rest)] = name
-        alias = info.validation_alias
-        for choice in getattr(alias, "choices", ()):
-            if isinstance(choice, str):
-                out[choice] = name
-    return out
-
-
-_DEFINITION_KEYS = _field_names(AIWorkerDefinition)
-_RECORD_KEYS = _field_names(PerformanceRecord)
-
-
-def _canonical(data: Mapping[str, Any], keys: dict[str, str], what: str) -> dict[str, Any]:
-    """``data`` with its keys in snake_case; unknown keys are errors (code 4)."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        name = keys.get(str(key))
-        if name is None:
-            known = ", ".join(sorted(set(keys.values())))
-            raise InvalidArgumentError(f"{what}: unknown field '{key}' (fields: {known})")
-        if name in out:
-            raise InvalidArgumentError(f"{what}: field '{name}' given twice")
-        out[name] = value
-    return out
-
-
 class AIWorkerManager:
     """Manages the AI workers of one sandbox directory. Thread-safe.
 
@@ -243,6 +201,7 @@ class AIWorkerManager:
         self._http_client_factory = http_client_factory
         self._http_client: Any = None
         self._state = threading.RLock()
+        self._load_lock = threading.Lock()  # first full read of the log happens once
         self._defs: dict[str, AIWorkerDefinition] = {}
         self._defs_sig: Signature | None = None
         self._defs_loaded = False
@@ -296,8 +255,10 @@ class AIWorkerManager:
 
     def _ensure_log(self) -> None:
         if not self._log_loaded:
-            self._log.reload(self._on_log_reset, self._on_log_entry)
-            self._log_loaded = True
+            with self._load_lock:
+                if not self._log_loaded:
+                    self._log.reload(self._on_log_reset, self._on_log_entry)
+                    self._log_loaded = True
         elif self._log.changed():
             try:
                 self._log.sync(self._on_log_reset, self._on_log_entry)
@@ -328,6 +289,10 @@ class AIWorkerManager:
         for rec in data.get("performance_records") or ():
             if not isinstance(rec, dict):
                 continue
+            def_id = rec.get("definition_id") or data.get("definition_id")
+            task_id = str(rec.get("task_id") or "")
+            if not isinstance(def_id, str) or (task_id and self._limiter.knows(def_id, task_id)):
+                continue  # our own request (already counted when admitted), or unusable
             try:
                 end = parse_timestamp(rec.get("timestamp_end"))
                 start = parse_timestamp(rec.get("timestamp_start"))
@@ -336,18 +301,19 @@ class AIWorkerManager:
             if end is None or end.timestamp() <= self._clock() - DAY:
                 continue
             tin, tout = record_tokens(rec)
-            def_id = rec.get("definition_id") or data.get("definition_id")
-            if isinstance(def_id, str):
-                self._limiter.observe(def_id, str(rec.get("task_id") or ""),
-                                      start.timestamp() if start else None, end.timestamp(), tin + tout)
+            self._limiter.observe(def_id, task_id, start.timestamp() if start else None, end.timestamp(),
+                                  tin + tout)
 
     def _sync_definitions(self, force: bool = False) -> None:
         sig = self._store.signature()
         if not force and self._defs_loaded and sig == self._defs_sig:
             return
-        raw, sig = self._store.read()
-        defs, file_secrets = self._parse_definitions(raw)
-        self._install(defs, file_secrets, sig, {}, set())
+
+        def consume(raw: list[dict[str, Any]], sig: Signature | None) -> None:
+            defs, file_secrets = self._parse_definitions(raw)
+            self._install(defs, file_secrets, sig, {}, set())
+
+        self._store.read(consume)
 
     def _parse_definitions(self, raw: list[dict[str, Any]]) -> tuple[dict[str, AIWorkerDefinition], dict[str, str]]:
         path = self.definitions_path
@@ -460,44 +426,6 @@ class AIWorkerManager:
         copy.aggregate_performance_summary = self._summary(d.definition_id)
         return copy
 
-    @staticmethod
-    def _check_definition(d: AIWorkerDefinition) -> None:
-        who = f"AI worker definition '{d.name}'"
-        if not d.name.strip():
-            raise InvalidArgumentError("an AI worker definition needs a non-empty name")
-        if d.provider in HTTP_PROVIDERS and not d.model_name:
-            raise InvalidArgumentError(f"{who}: model_name is required for provider '{d.provider.value}'")
-        if d.provider is AIWorkerProvider.LOCAL and not d.base_config.get("base_url"):
-            raise InvalidArgumentError(f"{who}: provider 'local' needs base_config.base_url (an OpenAI-compatible "
-                                       "server such as llama.cpp, vLLM or LM Studio)")
-        method = d.auth.method
-        if method is APIKeySourceMethod.VAULT:
-            raise NotSupportedError(f"{who}: API key method 'vault' is not supported by nslang "
-                                    "(use env_var, inline, config_path or none)")
-        if method in (APIKeySourceMethod.ENV_VAR, APIKeySourceMethod.CONFIG_PATH) and not d.auth.value:
-            what = "environment variable name" if method is APIKeySourceMethod.ENV_VAR else "key file path"
-            raise InvalidArgumentError(f"{who}: auth method '{method.value}' needs auth.value (the {what})")
-        if d.auth.key_path and method is not APIKeySourceMethod.CONFIG_PATH:
-            raise InvalidArgumentError(f"{who}: auth.key_path is only used with method 'config_path'")
-        bad = sorted(set(d.cost_metrics) - set(COST_KEYS))
-        if bad:
-            raise InvalidArgumentError(f"{who}: unknown cost_metrics key(s) {', '.join(bad)} "
-                                       f"(known: {', '.join(COST_KEYS)}; prices in USD)")
-        for key in NUMERIC_SETTINGS:
-            v = d.base_config.get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
-                raise InvalidArgumentError(f"{who}: base_config.{key} must be a non-negative number")
-        cp = d.base_config.get("custom_provider")
-        if cp is not None and not isinstance(cp, str):
-            raise InvalidArgumentError(f"{who}: base_config.custom_provider must be a string")
-
-    @staticmethod
-    def _validate_definition(fields: dict[str, Any], what: str) -> AIWorkerDefinition:
-        try:
-            return AIWorkerDefinition.model_validate(fields)
-        except ValidationError as e:
-            raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
-
     def add_definition(self, data: Mapping[str, Any]) -> AIWorkerDefinition:
         """Create and persist a definition.
 
@@ -517,14 +445,14 @@ class AIWorkerManager:
         """
         if not isinstance(data, Mapping):
             raise InvalidArgumentError("AIWorkerDefinition.Add needs a map of definition fields")
-        fields = _canonical(data, _DEFINITION_KEYS, "AI worker definition")
+        fields = canonical(data, DEFINITION_KEYS, "AI worker definition")
         system = sorted(SYSTEM_FIELDS & set(fields))
         if system:
             raise InvalidArgumentError(f"AI worker definition: field(s) {', '.join(system)} are managed by nslang")
-        d = self._validate_definition(fields, "invalid AI worker definition")
+        d = validate_definition(fields, "invalid AI worker definition")
         if not d.interaction_models:
             d.interaction_models = [InteractionModelType.CONVERSATIONAL]
-        self._check_definition(d)
+        check_definition(d)
         secret: str | None = None
         if d.auth.method is APIKeySourceMethod.INLINE:
             secret = d.auth.value
@@ -590,7 +518,7 @@ class AIWorkerManager:
         """
         if not isinstance(updates, Mapping):
             raise InvalidArgumentError("AIWorkerDefinition.Update needs a map of fields to change")
-        fields = _canonical(updates, _DEFINITION_KEYS, "AI worker definition update")
+        fields = canonical(updates, DEFINITION_KEYS, "AI worker definition update")
         frozen = sorted((SYSTEM_FIELDS | {"definition_id"}) & set(fields))
         if frozen:
             raise InvalidArgumentError(f"AI worker definition update: field(s) {', '.join(frozen)} cannot be changed")
@@ -605,7 +533,7 @@ class AIWorkerManager:
             secret: str | None = None
             for key, value in fields.items():
                 if key == "auth":
-                    patch = _canonical(value, {"method": "method", "value": "value", "key_path": "key_path",
+                    patch = canonical(value, {"method": "method", "value": "value", "key_path": "key_path",
                                                "keyPath": "key_path"}, "auth")
                     base["auth"] = {**base["auth"], **patch}
                     new_method = str(base["auth"].get("method") or "none")
@@ -623,10 +551,10 @@ class AIWorkerManager:
                     base["rate_limits"] = {**base["rate_limits"], **value}
                 else:
                     base[key] = value
-            new = self._validate_definition(base, f"invalid update of AI worker definition '{cur.name}'")
+            new = validate_definition(base, f"invalid update of AI worker definition '{cur.name}'")
             if not new.interaction_models:
                 new.interaction_models = [InteractionModelType.CONVERSATIONAL]
-            self._check_definition(new)
+            check_definition(new)
             if new.name != cur.name:
                 for other in defs.values():
                     if other is not cur and other.name == new.name:
@@ -807,7 +735,7 @@ class AIWorkerManager:
             NotFoundError: no such instance (code 9).
             InvalidArgumentError: unknown status, or a retired status (use retire_instance) (code 4).
         """
-        new = _instance_status(status)
+        new = instance_status(status)
         if new in RETIRED_STATUSES:
             raise InvalidArgumentError(f"status '{new.value}' retires an instance: use AIWorkerInstance.Retire")
         with self._state:
@@ -861,12 +789,12 @@ class AIWorkerManager:
             PreconditionFailedError (19) while a chat turn is running; StoreError (6) when the log
             cannot be written (the instance then stays active with its old status).
         """
-        fs = _final_status(final_status)
+        fs = final_status_of(final_status)
         if reason is None:
             reason = ""
         if not isinstance(reason, str):
             raise InvalidArgumentError("reason must be a string")
-        usage_in = _usage_arg(final_usage)
+        usage_in = usage_arg(final_usage)
         with self._state:
             live = self._live(instance_id)
             m = live.model
@@ -902,12 +830,12 @@ class AIWorkerManager:
         for i, rec in enumerate(raw):
             if not isinstance(rec, Mapping):
                 raise InvalidArgumentError(f"performance_records[{i}] must be a map")
-            fields = _canonical(rec, _RECORD_KEYS, f"performance_records[{i}]")
+            fields = canonical(rec, RECORD_KEYS, f"performance_records[{i}]")
             fields.setdefault("instance_id", m.instance_id)
             fields.setdefault("definition_id", m.definition_id)
             if not fields.get("task_id"):
                 fields["task_id"] = str(uuid.uuid4())
-            r = _validate_record(fields, f"performance_records[{i}]")
+            r = validate_record(fields, f"performance_records[{i}]")
             if r.task_id not in known:
                 out.append(r)
         return out
@@ -944,6 +872,8 @@ class AIWorkerManager:
             resp = model.request(messages, settings)
         except NSRuntimeError as e:
             err = e
+        except UsageError:  # host misuse (e.g. model requests switched off): not a task failure
+            raise
         except Exception as e:  # boundary: any provider failure becomes code 16
             err = LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}")
         else:
@@ -966,7 +896,7 @@ class AIWorkerManager:
         duration_ms = int((time.perf_counter() - t0) * 1000)
         end = utc_now()
         if err is not None:
-            err = _sanitize(err, key)
+            err = sanitize_error(err, key)
         prices = d.cost_metrics
         cost = tin * prices.get("input_cost_per_token", 0.0) + tout * prices.get("output_cost_per_token", 0.0)
         if err is None or tin or tout:
@@ -1089,7 +1019,12 @@ class AIWorkerManager:
             with self._state:
                 m.status = previous
             raise
-        record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+        try:
+            record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+        except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
+            with self._state:
+                m.status = previous
+            raise
         tin, tout = _tokens_of(record)
         with self._state:
             if err is None:
@@ -1179,7 +1114,7 @@ class AIWorkerManager:
         """
         if not isinstance(record, Mapping):
             raise InvalidArgumentError("a performance record must be a map")
-        fields = _canonical(record, _RECORD_KEYS, "performance record")
+        fields = canonical(record, RECORD_KEYS, "performance record")
         for key in ("task_id", "instance_id", "definition_id"):
             if not isinstance(fields.get(key), str) or not fields[key]:
                 raise InvalidArgumentError(f"performance record: '{key}' is required (a non-empty string)")
@@ -1200,7 +1135,7 @@ class AIWorkerManager:
         with self._state:
             d = self._find(self._defs, fields["definition_id"])
         fields["definition_id"] = d.definition_id
-        rec = _validate_record(fields, "performance record")
+        rec = validate_record(fields, "performance record")
         entry = RetiredInstanceInfo(entry_kind=PerformanceEntryKind.RECORD, instance_id=rec.instance_id,
                                     definition_id=d.definition_id, creation_timestamp=rec.timestamp_start,
                                     performance_records=[rec])
@@ -1293,80 +1228,3 @@ class AIWorkerManager:
         self._ensure_loaded()
         count = self.save_definitions()
         return self._log.entry_count, count
-
-
-# ------------------------------------------------------------------------------------------------
-# helpers
-
-
-def _instance_status(value: Any) -> AIWorkerInstanceStatus:
-    try:
-        return AIWorkerInstanceStatus(value)
-    except ValueError:
-        known = ", ".join(s.value for s in AIWorkerInstanceStatus)
-        raise InvalidArgumentError(f"unknown instance status {value!r} (known: {known})") from None
-
-
-def _final_status(value: str | None) -> AIWorkerInstanceStatus:
-    if value is None or value == "":
-        return AIWorkerInstanceStatus.RETIRED_COMPLETED
-    if not isinstance(value, str):
-        raise InvalidArgumentError("final_status must be a string")
-    alias = _FINAL_ALIASES.get(value.lower())
-    if alias is not None:
-        return alias
-    status = _instance_status(value)
-    if status not in FINAL_STATUSES:
-        known = ", ".join(sorted(s.value for s in FINAL_STATUSES))
-        raise InvalidArgumentError(f"'{value}' is not a final status (use one of: {known})")
-    return status
-
-
-def _usage_arg(usage: Mapping[str, Any] | None) -> tuple[int, int]:
-    if usage is None:
-        return 0, 0
-    if not isinstance(usage, Mapping):
-        raise InvalidArgumentError("final_session_token_usage must be a map {input_tokens, output_tokens}")
-    out = []
-    for key in ("input_tokens", "output_tokens"):
-        v = usage.get(key, 0)
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise InvalidArgumentError(f"final_session_token_usage.{key} must be a non-negative integer")
-        out.append(v)
-    unknown = set(usage) - {"input_tokens", "output_tokens", "total_tokens"}
-    if unknown:
-        raise InvalidArgumentError(f"final_session_token_usage: unknown key(s) {', '.join(sorted(unknown))}")
-    return out[0], out[1]
-
-
-def _validate_record(fields: dict[str, Any], what: str) -> PerformanceRecord:
-    try:
-        return PerformanceRecord.model_validate(fields)
-    except ValidationError as e:
-        raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
-
-
-def _sanitize(err: NSRuntimeError, key: str | None) -> NSRuntimeError:
-    """Remove an API key from an error (message, HTTP body, chained causes) before anyone sees it."""
-    if not key:
-        return err
-    texts = [err.message, str(err)]
-    cause: BaseException | None = err.__cause__ or err.__context__
-    while cause is not None and len(texts) < 20:
-        texts.append(str(cause))
-        texts.append(repr(cause))
-        cause = cause.__cause__ or cause.__context__
-    if isinstance(err, LLMHTTPError):
-        texts.append(err.body)
-    if not any(key in t for t in texts):
-        return err
-    err.message = scrub(err.message, [key])
-    err.args = (err.message,)
-    if isinstance(err, LLMHTTPError):
-        err.body = scrub(err.body, [key])
-    err.__cause__ = None
-    err.__context__ = None
-    err.__suppress_context__ = True
-    return err

@@ -55,7 +55,8 @@ PERFORMANCE_FILE = "ai_worker_performance_data.json"
 
 logger = logging.getLogger("nslang.workers")
 
-_WS = re.compile(r"[ \t\r\n]*")
+_WS = re.compile(r"[ \t\r\n\ufeff]*")  # whitespace, and a byte-order mark a text editor may add
+_BINARY = getattr(os, "O_BINARY", 0)
 _TAIL = b"\n]\n"
 _EMPTY = b"[\n]\n"
 
@@ -73,6 +74,20 @@ class LogEntry:
     offset: int
     length: int
     data: dict[str, Any]
+
+
+def _pread(fd: int, n: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - platforms without pread
+    return os.read(fd, n)  # pragma: no cover
+
+
+def _pwrite(fd: int, data: memoryview, offset: int) -> int:
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - platforms without pwrite
+    return os.write(fd, data)  # pragma: no cover
 
 
 class StaleLogError(Exception):
@@ -220,8 +235,14 @@ class PerformanceLog:
 
     def reload(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None]) -> None:
         """Read the whole file again from the start (``on_reset`` is always called)."""
-        self._reset_cursor()
-        self.sync(on_reset, on_entry)
+        if not self.path.parent.exists():
+            self._reset_cursor()
+            on_reset()
+            return
+        with self._guard.hold():
+            self._reset_cursor()
+            on_reset()
+            self._sync_locked(lambda: None, on_entry)
 
     def _reset_cursor(self) -> None:
         self._ident = None
@@ -333,12 +354,12 @@ class PerformanceLog:
                 else:
                     sep = b",\n" if need_comma else b"\n"
                     payload = sep + line + _TAIL
-                    fd = os.open(self.path, os.O_WRONLY)
+                    fd = os.open(self.path, os.O_WRONLY | _BINARY)
                     try:
                         view = memoryview(payload)
                         written = 0
                         while written < len(payload):
-                            written += os.pwrite(fd, view[written:], pos + written)
+                            written += _pwrite(fd, view[written:], pos + written)
                         if self.durable:
                             os.fsync(fd)
                     finally:
@@ -362,12 +383,12 @@ class PerformanceLog:
         saves torn bytes aside and cuts the file back to its last complete entry.
         """
         try:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self.path, os.O_RDONLY | _BINARY)
         except FileNotFoundError:
             return -1, False
         try:
             size = os.fstat(fd).st_size
-            tail = os.pread(fd, 4, size - 4) if size >= 4 else b""
+            tail = _pread(fd, 4, size - 4) if size >= 4 else b""
         finally:
             os.close(fd)
         if size == 4 and tail == _EMPTY:

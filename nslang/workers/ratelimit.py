@@ -173,6 +173,12 @@ class RateLimiter:
             if task_id:
                 tr.seen[task_id] = end + DAY
 
+    def knows(self, definition_id: str, task_id: str) -> bool:
+        """True when the request ``task_id`` is already counted (admitted here, or observed)."""
+        with self._lock:
+            tr = self._trackers.get(definition_id)
+            return tr is not None and task_id in tr.seen
+
     def usage(self, definition_id: str) -> dict[str, int]:
         """``{requests_last_minute, tokens_last_minute, tokens_last_day}`` for a definition."""
         with self._lock:

@@ -142,7 +142,7 @@ def parse_definitions_json(data: bytes, path: Path) -> list[dict[str, Any]]:
     """
     hint = "the file was left untouched: fix it or move it aside"
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise StoreError(f"AI worker definitions file {path} is corrupt: not UTF-8 (byte {e.start}); {hint}",
                          path=path) from None
@@ -187,16 +187,26 @@ class DefinitionStore:
         """Cheap change check: (inode, size, mtime_ns), or None when the file does not exist."""
         return signature(self.path)
 
-    def read(self) -> tuple[list[dict[str, Any]], Signature | None]:
+    def read(self, consume: Callable[[list[dict[str, Any]], Signature | None], None] | None = None
+             ) -> tuple[list[dict[str, Any]], Signature | None]:
         """(raw definition objects, signature) of the file as it is now.
+
+        Args:
+            consume: called with the result while the lock is still held (so readers install what
+                they read in the same order as writers install what they wrote).
 
         Raises:
             StoreError: the file is corrupt or unreadable (code 6); nothing is changed.
         """
         if not self.path.parent.exists():
+            if consume is not None:
+                consume([], None)
             return [], None
         with self._guard.hold():
-            return self._read_locked()
+            raw, sig = self._read_locked()
+            if consume is not None:
+                consume(raw, sig)
+            return raw, sig
 
     def _read_locked(self) -> tuple[list[dict[str, Any]], Signature | None]:
         sig = signature(self.path)

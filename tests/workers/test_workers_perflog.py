@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nslang.workers.errors import StoreError
 from nslang.workers.perflog import LogEntry, PerformanceLog
@@ -84,14 +86,14 @@ def test_replaced_file_is_read_again_from_the_start(tmp_path: Path) -> None:
     assert sink.data == [{"n": 7}] and sink.resets == resets + 1
 
 
-@pytest.mark.parametrize("content", [b"", b"   \n", b"null", b"[]", b"[\n]\n"])
+@pytest.mark.parametrize("content", [b"", b"   \n", b"null", b"[]", b"[\n]\n", b"\xef\xbb\xbf[]"])
 def test_empty_forms(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "log.json"
     path.write_bytes(content)
     assert _load(path) == []
     log, sink = PerformanceLog(path), Sink()
     _append(log, sink, {"n": 1})
-    assert json.loads(path.read_text()) == [{"n": 1}]
+    assert json.loads(path.read_text(encoding="utf-8-sig")) == [{"n": 1}]  # a user's BOM is kept
 
 
 def test_missing_file_is_empty(tmp_path: Path) -> None:
@@ -194,3 +196,45 @@ def test_append_cost_does_not_read_the_file(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("whole-file read on append"))
     _append(log, sink, {"i": 50})
     assert reads == [4]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.text(max_size=30), st.booleans(), st.floats(0, 1)), min_size=1, max_size=12))
+def test_random_appends_and_crashes_keep_every_completed_entry(tmp_path: Path,
+                                                               ops: list[tuple[str, bool, float]]) -> None:
+    """Appends of arbitrary text, each possibly interrupted at a random byte: entries whose append
+    completed are always loaded, in order, and the file ends as a plain JSON array."""
+    path = tmp_path / "prop" / "log.json"
+    if path.exists():
+        path.unlink()
+    for p in path.parent.glob("log.json.torn-*") if path.parent.exists() else ():
+        p.unlink()
+    completed: list[dict[str, Any]] = []
+    torn_before = False  # the previous append was interrupted: this one first cuts the file back
+    for n, (text, crash, where) in enumerate(ops):
+        entry = {"n": n, "text": text}
+        before = path.read_bytes() if path.exists() else b""
+        log, sink = PerformanceLog(path, durable=False), Sink()
+        _append(log, sink, entry)
+        if crash and before:
+            after = path.read_bytes()
+            # keep a prefix of what this append wrote (the bytes from the first difference on)
+            first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), len(before))
+            cut = first + int(where * (len(after) - first))
+            # an in-place write leaves the old bytes beyond what it wrote; after a repair (the file
+            # was cut back to its last complete entry first) there are none
+            torn = after[:cut] if torn_before else after[:cut] + before[cut:]
+            path.write_bytes(torn)
+            torn_before = True
+            loaded = _load(path)
+            assert loaded[: len(completed)] == completed
+            assert len(loaded) in (len(completed), len(completed) + 1)
+            if len(loaded) > len(completed):
+                completed.append(entry)
+        else:
+            completed.append(entry)
+            torn_before = False
+        assert _load(path) == completed
+    log, sink = PerformanceLog(path, durable=False), Sink()
+    _append(log, sink, {"n": "last"})
+    assert json.loads(path.read_text()) == [*completed, {"n": "last"}]

@@ -28,10 +28,15 @@ def _run(sandbox: Path, source: str | Path, **kw: Any) -> tuple[str, Interpreter
 
 EXPECTED = {
     "workers_quickstart.ns": [
-        "reply:  test-small reply 1: Summarize: NeuroScript runs AI workers.",
-        "tokens: 5 in, 8 out",
-        "cost:   0.000042 USD",
-        "tasks so far: 1",
+        "== stateless tasks",
+        "test-small reply 1: Summarize: NeuroScript runs AI workers.  (5 + 8 tokens, 0.000042 USD)",
+        "test-small reply 1: Summarize: Every task leaves a performance record.  (7 + 10 tokens, 0.000054 USD)",
+        "== a conversation",
+        "test-chat reply 1: What is a worker?",
+        "test-chat reply 2: And an instance?",
+        "== performance",
+        "summarizer: 2 tasks, 2 succeeded, 30 tokens, 0.000096 USD",
+        "tutor: 2 tasks, 2 succeeded, 31 tokens, 0 USD",
     ],
     "workers_chat.ns": [
         "spawned an instance, status idle, temperature 0.1",
@@ -83,7 +88,7 @@ def test_examples_run_again_in_the_same_sandbox(tmp_path: Path) -> None:
         out, _ = _run(tmp_path / "sb", EXAMPLES / name)
         assert out.splitlines()[0] == EXPECTED[name][0]
     out, _ = _run(tmp_path / "sb", EXAMPLES / "workers_quickstart.ns")
-    assert out.splitlines()[-1] == "tasks so far: 3"
+    assert out.splitlines()[-2] == "summarizer: 6 tasks, 6 succeeded, 90 tokens, 0.000288 USD"
 
 
 def test_ask_forms(tmp_path: Path) -> None:

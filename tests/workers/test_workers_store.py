@@ -17,7 +17,7 @@ def test_missing_empty_and_null_files_hold_no_definitions(sandbox: Path) -> None
     m = AIWorkerManager(sandbox)
     assert m.list_definitions() == []
     sandbox.mkdir(parents=True, exist_ok=True)
-    for content in (b"", b"  \n", b"null", b"[]"):
+    for content in (b"", b"  \n", b"null", b"[]", b"\xef\xbb\xbf[]"):
         (sandbox / DEFINITIONS_FILE).write_bytes(content)
         assert AIWorkerManager(sandbox).list_definitions() == []
 

@@ -19,10 +19,20 @@ EXPECTED_TOOLS = {
 }
 
 
+def _files(call: ToolCaller) -> dict[str, bytes]:
+    root = call.interp.sandbox_dir
+    if not root.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file() and not p.name.endswith(".lock")}
+
+
 def _err(call: ToolCaller, tool_name: str, /, *args: Any, **named: Any) -> NSRuntimeError:
+    """Call a tool that must fail: the error names the tool, and nothing was written."""
+    before = _files(call)
     with pytest.raises(NSRuntimeError) as ei:
         call(tool_name, *args, **named)
     assert ei.value.message.lower().startswith(f"tool.{tool_name}".lower()), ei.value.message
+    assert _files(call) == before, "a refused call changed the sandbox files"
     return ei.value
 
 

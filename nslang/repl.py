@@ -266,6 +266,18 @@ def split_input(text: str) -> list[_Chunk]:
     return chunks
 
 
+_FIRST_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _starts_with_longer_name(line: str) -> bool:
+    """True for a line starting with a name that begins with a statement keyword but is longer."""
+    m = _FIRST_NAME.match(line)
+    if not m:
+        return False
+    word = m.group(1)
+    return word not in _STATEMENT_WORDS and any(word.startswith(k) for k in _STATEMENT_WORDS)
+
+
 def _open_raw_string(text: str) -> bool:
     return text.count("```") % 2 == 1 or text.count("'''") % 2 == 1
 
@@ -462,6 +474,10 @@ class Repl:
         if chunk.kind == "top":
             return self._run_definitions(chunk, name, whole)
         try:
+            if _starts_with_longer_name(chunk.lines[0]):
+                # `caller(2)`, `settle`: a name that starts with a keyword is no statement (the
+                # grammar's keyword terminals would match its prefix: `call er(2)`)
+                raise NSSyntaxError("not a statement", span=Span(name, chunk.start, 1))
             prog = self._parse_statements(chunk, name)
         except _Incomplete:
             raise NSSyntaxError("unexpected end of input: a block is not closed (missing endif, endfor, endwhile "

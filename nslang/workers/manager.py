@@ -432,7 +432,9 @@ class AIWorkerManager:
         Args:
             data: definition fields (snake_case or camelCase). ``name`` and ``provider`` are required;
                 ``model_name`` too for HTTP providers. Defaults: ``interaction_models``
-                ``["conversational"]``, status ``active``, auth ``none``, a new UUID4 id.
+                ``["both"]`` (chat and stateless tasks; upstream's historical Add used
+                ``["conversational"]``, which made ``ask NAME, …`` fail on a fresh worker), status
+                ``active``, auth ``none``, a new UUID4 id.
                 An ``inline`` key is kept in memory only; the file gets its redacted form.
 
         Returns:
@@ -451,7 +453,7 @@ class AIWorkerManager:
             raise InvalidArgumentError(f"AI worker definition: field(s) {', '.join(system)} are managed by nslang")
         d = validate_definition(fields, "invalid AI worker definition")
         if not d.interaction_models:
-            d.interaction_models = [InteractionModelType.CONVERSATIONAL]
+            d.interaction_models = [InteractionModelType.BOTH]
         check_definition(d)
         secret: str | None = None
         if d.auth.method is APIKeySourceMethod.INLINE:
@@ -553,7 +555,7 @@ class AIWorkerManager:
                     base[key] = value
             new = validate_definition(base, f"invalid update of AI worker definition '{cur.name}'")
             if not new.interaction_models:
-                new.interaction_models = [InteractionModelType.CONVERSATIONAL]
+                new.interaction_models = [InteractionModelType.BOTH]
             check_definition(new)
             if new.name != cur.name:
                 for other in defs.values():

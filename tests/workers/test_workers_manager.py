@@ -28,7 +28,7 @@ from nslang.workers.perflog import PERFORMANCE_FILE
 
 def test_add_defaults_and_get(manager: AIWorkerManager) -> None:
     d = manager.add_definition({"name": "plain", "provider": "test"})
-    assert d.interaction_models == ["conversational"] and d.status == "active" and d.auth.method == "none"
+    assert d.interaction_models == ["both"] and d.status == "active" and d.auth.method == "none"
     assert d.created_timestamp is not None and d.created_timestamp == d.modified_timestamp
     assert len(d.definition_id) == 36
     assert manager.get_definition(d.definition_id) == manager.get_definition("plain")

@@ -170,7 +170,7 @@ func attempt(needs what) means
 endfunc
 
 func main() means
-  call tool.AIWorkerDefinition.Add(name: "talker", provider: "test")
+  call tool.AIWorkerDefinition.Add(name: "talker", provider: "test", interaction_models: ["conversational"])
   call tool.AIWorkerDefinition.Add(name: "keyed", provider: "test", interaction_models: ["both"], \\
     auth: {"method": "env_var", "value": "NSLANG_TEST_SURELY_UNSET_KEY"})
   call tool.AIWorkerDefinition.Add(name: "remote", provider: "anthropic", model_name: "claude-x", \\

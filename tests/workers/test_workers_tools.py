@@ -173,7 +173,7 @@ def test_execute_stateless_task_tool(call: ToolCaller) -> None:
 def test_execute_stateless_task_errors(call: ToolCaller) -> None:
     call("AIWorkerDefinition.Add", name="s", provider="test", interaction_models=["stateless_task"],
          rate_limits={"max_requests_per_minute": 1})
-    call("AIWorkerDefinition.Add", name="chat", provider="test")
+    call("AIWorkerDefinition.Add", name="chat", provider="test", interaction_models=["conversational"])
     assert _err(call, "AIWorker.ExecuteStatelessTask", "s").code == 4  # prompt missing
     assert _err(call, "AIWorker.ExecuteStatelessTask", prompt="x").code == 4  # no worker
     assert _err(call, "AIWorker.ExecuteStatelessTask", "s", ["not", "a", "string"]).code == 4

@@ -279,27 +279,9 @@ def _call_error(err: NSRuntimeError, name: str, span: Any) -> NSRuntimeError:
     return err
 
 
-def _iter_items(coll: Any, limit: int, span: Any) -> Any:
-    t = type(coll)
-    if t is list:
-        items: Any = coll[:]
-    elif t is str:
-        items = coll
-    elif isinstance(coll, dict):
-        items = list(coll.values())
-    else:
-        raise NSRuntimeError(f"for each needs a list, map or string, got {V.type_name(coll)}",
-                             code=ErrorCode.TYPE, span=span)
-    if len(items) > limit:
-        from .compiler import _loop_error
-
-        raise _loop_error(limit, span)
-    return items
-
-
 def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> Callable[[Any], Any]:
     """One Python function ``body(frame) -> signal`` for a procedure or command body."""
-    from .compiler import BREAK, CONTINUE, _index_slow, _loop_error
+    from .compiler import BREAK, CONTINUE, _index_slow, _loop_error, iter_items
 
     g = _Gen(comp, ctx, name)
     g.block(stmts, 1)
@@ -309,7 +291,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
         "K": g.consts, "lookup": rt.lookup_global, "procs": rt.procedures_table, "resolve": rt.resolve_procedure,
         "display": V.display, "write": rt.write, "slow": _slow, "index_slow": _index_slow,
         "NSRuntimeError": NSRuntimeError, "call_error": _call_error, "depth_error": rt.depth_error,
-        "loop_error": _loop_error, "iter_items": _iter_items, "charge": rt.charge, "BREAK": BREAK,
+        "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
     }
     exec(compile(src, f"<nslang {name}>", "exec"), ns)  # noqa: S102 - generated from the AST only

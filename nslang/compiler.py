@@ -626,19 +626,7 @@ class Compiler:
         per_iter = max(1, len(s.body))
 
         def for_each(f: Frame) -> Any:
-            coll = it(f)
-            t = type(coll)
-            if t is list:
-                items: Any = coll[:]
-            elif t is str:
-                items = coll
-            elif isinstance(coll, dict):
-                items = list(coll.values())
-            else:
-                raise _err(f"for each needs a list, map or string, got {type_name(coll)}", ErrorCode.TYPE, span)
-            if len(items) > limit:
-                raise _loop_error(limit, span)
-            for x in items:
+            for x in iter_items(it(f), limit, span):
                 f[var] = x
                 r = body(f)
                 if r is not None:
@@ -997,6 +985,22 @@ def _loop_error(limit: int, span: Span) -> NSRuntimeError:
         f"loop ran more than {limit} iterations (Interpreter(max_loop_iterations=…), 0 for no limit)",
         code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
     )
+
+
+def iter_items(coll: Any, limit: int, span: Span) -> Any:
+    """What ``for each`` walks: a snapshot of a list, a map's values, a string's characters (§3)."""
+    t = type(coll)
+    if t is list:
+        items: Any = coll[:]
+    elif t is str:
+        items = coll
+    elif isinstance(coll, dict):
+        items = list(coll.values())
+    else:
+        raise _err(f"for each needs a list, map or string, got {type_name(coll)}", ErrorCode.TYPE, span)
+    if len(items) > limit:
+        raise _loop_error(limit, span)
+    return items
 
 
 def _index_slow(c: Any, i: Any, span: Span) -> Any:

@@ -92,21 +92,28 @@ class ToolSpec:
 
     def signature(self) -> str:
         """E.g. ``tool.fs.List(path?: string = ".", recursive?: bool = false) -> slice_any``."""
-        from ..unparse import _literal
-
         parts = []
         for a in self.args:
             opt = "" if a.required else "?"
-            default = ""
-            if not a.required and a.default is not None:
-                try:
-                    default = f" = {_literal(a.default)}"
-                except (TypeError, ValueError):
-                    default = f" = {a.default!r}"
+            default = "" if a.required or a.default is None else f" = {default_literal(a.default)}"
             parts.append(f"{a.name}{opt}: {a.type}{default}")
         if self.variadic:
             parts.append("...")
         return f"tool.{self.full_name}({', '.join(parts)}) -> {self.return_type}"
+
+
+def default_literal(v: Any) -> str:
+    """A default value written as NeuroScript source (``nil``, ``true``, ``"text"``, ``[1, 2]``…)."""
+    if isinstance(v, list):
+        return "[" + ", ".join(default_literal(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{default_literal(str(k))}: {default_literal(x)}" for k, x in v.items()) + "}"
+    from ..unparse import _literal
+
+    try:
+        return _literal(v)
+    except (TypeError, ValueError):
+        return repr(v)
 
 
 class ToolContext:

@@ -14,42 +14,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..registry import Tool, ToolContext, ToolSpec, tool
+from ..registry import Tool, ToolContext, ToolSpec, default_literal, tool
 
 __all__ = ["TOOLS", "render_help", "signature"]
 
 
-def _literal(v: Any) -> str:
-    """A default value as NeuroScript source."""
-    if v is None:
-        return "nil"
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_literal(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {_literal(x)}" for k, x in v.items()) + "}"
-    return repr(v)
-
-
 def signature(spec: ToolSpec) -> str:
     """E.g. ``tool.fs.List(path?: string = ".", recursive?: bool = false) -> slice_any``."""
-    parts = []
-    for a in spec.args:
-        if a.required:
-            parts.append(f"{a.name}: {a.type}")
-        else:
-            default = "" if a.default is None else f" = {_literal(a.default)}"
-            parts.append(f"{a.name}?: {a.type}{default}")
-    if spec.variadic:
-        parts.append("...")
-    return f"tool.{spec.full_name}({', '.join(parts)}) -> {spec.return_type}"
+    return spec.signature()
 
 
 def _extra_aliases(spec: ToolSpec) -> list[str]:
@@ -94,7 +66,7 @@ def render_help(tools: Iterable[Tool], title: str = "NeuroScript tools") -> str:
             lines.append("Arguments:")
             for a in s.args:
                 req = "required" if a.required else (
-                    "optional" if a.default is None else f"optional, default {_literal(a.default)}")
+                    "optional" if a.default is None else f"optional, default {default_literal(a.default)}")
                 desc = f": {a.description}" if a.description else ""
                 lines.append(f"- `{a.name}` ({a.type}, {req}){desc}")
             if s.variadic:

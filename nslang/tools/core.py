@@ -51,6 +51,23 @@ def list_functions(ctx: ToolContext) -> dict[str, str]:
     return {name: procs[name].signature() for name in sorted(procs)}
 
 
+@tool("script", "Metadata", example='set md = tool.script.Metadata("main")')
+def metadata(ctx: ToolContext, procedure: str | None = None) -> dict[str, str]:
+    """The ``:: key: value`` metadata of the loaded files, or of one procedure.
+
+    Args:
+        procedure: a procedure name; omit it for the file-level metadata of everything loaded
+            (the first file that sets a key wins).
+
+    Returns:
+        A map from metadata key to value.
+    """
+    interp = ctx.interpreter
+    if procedure is None:
+        return dict(interp.metadata)
+    return dict(interp.resolve_procedure(procedure, None).node.metadata)
+
+
 @tool("error", "New", aliases=("Error.New",), example='set e = tool.Error.New(404, "not found")')
 def error_new(code: Any, message: str) -> ErrorValue:
     """Make an error value (it raises nothing; ``must`` turns it into a failure, ``is_error`` detects it).
@@ -111,4 +128,4 @@ def call_tool(ctx: ToolContext, name: str, args: list[Any] | None = None, named:
     return interp.invoke_tool(interp.resolve_tool(name), list(args or []), dict(named or {}) or None)
 
 
-TOOLS = [load_script, list_functions, error_new, event_emit, call_procedure, call_tool]
+TOOLS = [load_script, list_functions, metadata, error_new, event_emit, call_procedure, call_tool]

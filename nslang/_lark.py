@@ -11,7 +11,23 @@ from typing import Any
 
 from ._resources import grammar_path
 
-__all__ = ["get_parser"]
+__all__ = ["get_inline_parser", "get_parser"]
+
+
+class _WholeWords:
+    """Lark post-lexer whose only job is ``always_accept = ("NAME",)``.
+
+    The contextual lexer offers a state only the terminals its parser state accepts. At the start of
+    a statement no NAME is acceptable, so ``caller(2)`` would lex as the keyword ``call`` followed by
+    ``er(2)``. With NAME always on offer, Lark lexes the whole word (a keyword only when the word is
+    exactly the keyword), so ``caller`` is one NAME and a clear syntax error, as upstream's ANTLR lexer
+    does.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Any) -> Any:
+        return stream
 
 
 def _cache_file() -> str | bool:
@@ -50,11 +66,11 @@ def get_inline_parser() -> tuple[Any, Any]:
     try:
         # Lark's own cache loader (Lark.__init__ with cache=...) calls _load with these options
         inst = lark.Lark.__new__(lark.Lark)
-        return inst._load(buf, transformer=callbacks), callbacks
+        return inst._load(buf, transformer=callbacks, postlex=_WholeWords()), callbacks
     except (AttributeError, TypeError):  # a Lark without _load(…, transformer=): build the tables again
         text = grammar_path().read_text(encoding="utf-8")
         return lark.Lark(text, parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=True,
-                         transformer=callbacks), callbacks
+                         transformer=callbacks, postlex=_WholeWords()), callbacks
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,7 +85,7 @@ def get_parser(strict: bool = False) -> Any:
     # keep_all_tokens: keyword and punctuation tokens stay in the tree so the transformer can compute
     # rule positions from them (much cheaper than propagate_positions); it drops them itself.
     options: dict[str, Any] = dict(parser="lalr", lexer="contextual", keep_all_tokens=True,
-                                   maybe_placeholders=True)
+                                   maybe_placeholders=True, postlex=_WholeWords())
     if strict:
         return lark.Lark(text, strict=True, **options)
     cache = _cache_file()

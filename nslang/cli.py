@@ -229,7 +229,7 @@ def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 def _count_comments(text: str) -> int:
     """How many ``#``, ``--`` and ``//`` comments the source holds (the formatter drops them)."""
     try:
-        from pygments.token import Comment
+        from pygments.token import Comment  # type: ignore[import-untyped,unused-ignore]
 
         from .highlight import NeuroScriptLexer
     except ImportError:  # pragma: no cover - pygments is a dependency

@@ -85,11 +85,11 @@ def _when(ts: Any) -> str:
                 text = f"{head}.{digits[:6]}{rest[len(digits):]}"
             ts = _dt.datetime.fromisoformat(text)
         except ValueError:
-            return ts[:19]
+            return str(ts)[:19]
     if isinstance(ts, _dt.datetime):
         if ts.tzinfo is not None:
             ts = ts.astimezone(_dt.timezone.utc)
-        return ts.strftime("%Y-%m-%d %H:%M:%S")
+        return str(ts.strftime("%Y-%m-%d %H:%M:%S"))
     return str(ts)
 
 
@@ -160,8 +160,7 @@ def workers_overview(get_manager: Callable[[], AIWorkerManager]) -> str:
     try:
         if not mgr.list_definitions():
             return (f"no AI worker definitions in {mgr.sandbox_dir}\n"
-                    'add one with: call tool.AIWorkerDefinition.Add(name: "helper", provider: "test", '
-                    'interaction_models: ["both"])')
+                    'add one with: call tool.AIWorkerDefinition.Add(name: "helper", provider: "test")')
         return (definitions_table(mgr, live=True)
                 + "\n(REQ/TOK: used in the current rate window / limit; COST in USD; LIVE: active instances)")
     except NSError as e:
@@ -228,7 +227,7 @@ def _show(mgr: AIWorkerManager, name: str) -> str:
 # perf: the tail of the performance log
 
 
-class _NotLineLayout(Exception):
+class _NotLineLayoutError(Exception):
     """The log is not one entry per line (a Go-era pretty-printed array): read it the slow way."""
 
 
@@ -245,8 +244,7 @@ def _reverse_lines(path: Path) -> Iterator[bytes]:
             data = f.read(size) + rest
             lines = data.split(b"\n")
             rest = lines[0]
-            for line in reversed(lines[1:]):
-                yield line
+            yield from reversed(lines[1:])
         yield rest
 
 
@@ -255,7 +253,7 @@ def tail_records(path: Path, limit: int, definition_ids: set[str] | None = None)
     ``definition_ids``. Reads the file backwards and stops as soon as it has them.
 
     Raises:
-        _NotLineLayout: the file is not in nslang's one-entry-per-line layout.
+        _NotLineLayoutError: the file is not in nslang's one-entry-per-line layout.
         OSError: the file cannot be read.
     """
     found: list[dict[str, Any]] = []
@@ -274,10 +272,10 @@ def tail_records(path: Path, limit: int, definition_ids: set[str] | None = None)
             if first:  # a torn tail (an interrupted append): the reader skips it too
                 first = False
                 continue
-            raise _NotLineLayout() from None
+            raise _NotLineLayoutError() from None
         first = False
         if not isinstance(entry, dict):
-            raise _NotLineLayout()
+            raise _NotLineLayoutError()
         records = entry.get("performance_records")
         if not isinstance(records, list):
             continue
@@ -314,7 +312,8 @@ def _definition_names(sandbox: Path) -> dict[str, str]:
 def _perf_rows(records: list[dict[str, Any]], names: dict[str, str]) -> str:
     rows = []
     for r in records:
-        metrics = r.get("llm_metrics") if isinstance(r.get("llm_metrics"), dict) else {}
+        raw_metrics = r.get("llm_metrics")
+        metrics: dict[str, Any] = raw_metrics if isinstance(raw_metrics, dict) else {}
         ok = r.get("success") is True
         text = r.get("output_summary") if ok else (r.get("error_details") or r.get("output_summary"))
         def_id = str(r.get("definition_id") or "")
@@ -348,7 +347,7 @@ def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str
         return EXIT_OK
     try:
         records = tail_records(path, limit, wanted)
-    except _NotLineLayout:
+    except _NotLineLayoutError:
         mgr = _manager(sandbox)
         refs = sorted(wanted) if wanted is not None else [d.definition_id for d in mgr.list_definitions()]
         records = []
@@ -419,7 +418,7 @@ def workers_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
     from .workers.errors import NotFoundError
 
     try:
-        out.write(_show(mgr, name) + "\n")
+        out.write(_show(mgr, str(name)) + "\n")
     except NotFoundError:
         known = ", ".join(d.name for d in mgr.list_definitions())
         err.write(f"nslang: no AI worker definition named {name!r} in {sandbox}"

@@ -25,8 +25,8 @@ needs.
 
 from __future__ import annotations
 
-from pygments.lexer import RegexLexer, bygroups, include, words
-from pygments.token import (
+from pygments.lexer import RegexLexer, bygroups, include, words  # type: ignore[import-untyped,unused-ignore]
+from pygments.token import (  # type: ignore[import-untyped,unused-ignore]
     Comment,
     Keyword,
     Name,
@@ -62,7 +62,7 @@ BLOCK_CLOSERS = frozenset({"endfunc", "endcommand", "endif", "else", "endwhile",
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
-class NeuroScriptLexer(RegexLexer):
+class NeuroScriptLexer(RegexLexer):  # type: ignore[misc,unused-ignore]
     """Pygments lexer for NeuroScript (``.ns`` files; NeuroScript 0.4.2 plus the nslang extensions)."""
 
     name = "NeuroScript"
@@ -149,7 +149,7 @@ class NeuroScriptLexer(RegexLexer):
         ],
     }
 
-    def analyse_text(text: str) -> float:  # type: ignore[misc]  # pygments calls it without self
+    def analyse_text(text: str) -> float:  # type: ignore[misc,unused-ignore]  # noqa: N805 (no self: pygments)
         """Guess: high for text with NeuroScript's distinctive block keywords."""
         score = 0.0
         if "endfunc" in text or "endcommand" in text:

@@ -38,7 +38,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -151,9 +151,9 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
     """Left-aligned columns separated by two spaces (the last column is not padded)."""
-    allrows = ([header] if header else []) + rows
+    allrows = ([header] if header else []) + list(rows)
     if not allrows:
         return ""
     ncols = max(len(r) for r in allrows)
@@ -266,16 +266,6 @@ def split_input(text: str) -> list[_Chunk]:
     return chunks
 
 
-_FIRST_NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _starts_with_longer_name(line: str) -> bool:
-    """True for a line starting with a name that begins with a statement keyword but is longer."""
-    m = _FIRST_NAME.match(line)
-    if not m:
-        return False
-    word = m.group(1)
-    return word not in _STATEMENT_WORDS and any(word.startswith(k) for k in _STATEMENT_WORDS)
 
 
 def _open_raw_string(text: str) -> bool:
@@ -312,7 +302,7 @@ def _shift(node: Any, line: int, dline: int, dcol: int) -> Any:
 # The REPL
 
 
-class _Incomplete(Exception):
+class _IncompleteError(Exception):
     """Internal: the input ended inside a block."""
 
 
@@ -338,6 +328,28 @@ class _Stream:
 
     def isatty(self) -> bool:
         return bool(getattr(self.target, "isatty", lambda: False)())
+
+
+class _Stdin:
+    """The interpreter's input stream in the REPL: reading a line (echoed by the terminal, newline
+    included) puts the output back at the start of a line."""
+
+    def __init__(self, source: IO[str], stream: _Stream) -> None:
+        self.source = source
+        self.stream = stream
+
+    def readline(self, size: int = -1) -> str:
+        line = self.source.readline(size)
+        self.stream.last = "\n"
+        return line
+
+    def read(self, size: int = -1) -> str:
+        text = self.source.read(size)
+        self.stream.last = "\n"
+        return text
+
+    def isatty(self) -> bool:
+        return bool(getattr(self.source, "isatty", lambda: False)())
 
 
 def default_history_path() -> Path:
@@ -366,16 +378,18 @@ class Repl:
             with the same sandbox and worker).
         complete_while_typing: open the completion menu while typing (Tab always opens it).
         color: colour errors and notes (default: when ``stdout`` is a terminal and ``NO_COLOR`` is unset).
+        stdin: where ``tool.io.Input`` reads (default ``sys.stdin``).
     """
 
     def __init__(self, *, input: Input | None = None, output: Output | None = None, stdout: IO[str] | None = None,
                  sandbox_dir: str | os.PathLike[str] | None = None, default_worker: str | None = None,
                  debug: bool = False, history_file: str | os.PathLike[str] | bool | None = None,
                  interpreter: Interpreter | None = None, complete_while_typing: bool = True,
-                 color: bool | None = None) -> None:
+                 color: bool | None = None, stdin: IO[str] | None = None) -> None:
         self.input = input
         self.output = output
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
+        self.stdin = stdin
         self.stream = _Stream(self.stdout)
         self.sandbox_dir = sandbox_dir
         self.default_worker = default_worker
@@ -395,8 +409,9 @@ class Repl:
     def _new_interpreter(self) -> Interpreter:
         from .interpreter import Interpreter
 
-        return Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream,  # type: ignore[arg-type]
-                           stderr=self.stream, default_worker=self.default_worker)  # type: ignore[arg-type]
+        stdin = _Stdin(self.stdin if self.stdin is not None else sys.stdin, self.stream)
+        return Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
+                           stdin=stdin, default_worker=self.default_worker)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------------------ the pure step
 
@@ -416,7 +431,7 @@ class Repl:
             return is_incomplete("\n" * (last.start - 1) + last.text)
         try:
             self._parse_statements(last, "<repl-check>")
-        except _Incomplete:
+        except _IncompleteError:
             return True
         except NSError:
             return False
@@ -474,21 +489,27 @@ class Repl:
         if chunk.kind == "top":
             return self._run_definitions(chunk, name, whole)
         try:
-            if _starts_with_longer_name(chunk.lines[0]):
-                # `caller(2)`, `settle`: a name that starts with a keyword is no statement (the
-                # grammar's keyword terminals would match its prefix: `call er(2)`)
-                raise NSSyntaxError("not a statement", span=Span(name, chunk.start, 1))
             prog = self._parse_statements(chunk, name)
-        except _Incomplete:
+        except _IncompleteError:
             raise NSSyntaxError("unexpected end of input: a block is not closed (missing endif, endfor, endwhile "
                                 "or endon?)", span=self._end_span(chunk, name)) from None
         except NSSyntaxError as stmt_error:
+            last_line = chunk.start + len(chunk.lines) - 1
+            if len(chunk.lines) > 1 and stmt_error.span is not None and stmt_error.span.line == last_line:
+                # statements followed by a bare expression (pasted input): run them, then show it
+                head = _Chunk("stmt", chunk.start, chunk.lines[:-1])
+                try:
+                    head_prog = self._parse_statements(head, name)
+                except (NSError, _IncompleteError):
+                    raise stmt_error from None
+                self._run_program(head_prog, name, whole)
+                return self._run_chunk(_Chunk("stmt", last_line, chunk.lines[-1:]), name, whole)
             first = _words(chunk.lines[0])
             if first and first[0] in _STATEMENT_WORDS:
                 raise
             try:
                 prog = self._parse_statements(chunk, name, prefix=_EXPR_PREFIX)
-            except _Incomplete:
+            except _IncompleteError:
                 raise stmt_error from None
             except NSSyntaxError as expr_error:
                 if expr_error.span is not None and stmt_error.span is not None \
@@ -509,7 +530,7 @@ class Repl:
         """Parse a run of statements as the body of a command block, keeping their real positions.
 
         Raises:
-            _Incomplete: the input ended inside a block.
+            _IncompleteError: the input ended inside a block.
             NSSyntaxError: it does not parse (positions relative to the whole input).
         """
         from .parser import parse
@@ -527,7 +548,7 @@ class Repl:
             prog = parse(wrapped, name=name, use_cache=False)
         except NSSyntaxError as e:
             if e.span is not None and e.span.line > last_line:
-                raise _Incomplete() from None
+                raise _IncompleteError() from None
             if e.span is not None:
                 e.span = _shift_span(e.span, start - dline, dline, -len(prefix))
             raise
@@ -543,13 +564,15 @@ class Repl:
         remember_source(name, whole)
         interp = self.interp
         interp.load_program(prog)
+        self._run_loaded()
+
+    def _run_loaded(self) -> None:
+        """Run the command blocks just loaded (none: nothing happens)."""
         try:
-            interp.run()
+            self.interp.run()
         except NSRuntimeError as e:
             e.stack[:] = [f for f in e.stack if not f.procedure.startswith("command block")]
             raise
-        finally:
-            interp._pending_commands.clear()
 
     def _run_definitions(self, chunk: _Chunk, name: str, whole: str) -> str:
         from .parser import parse
@@ -558,7 +581,7 @@ class Repl:
         remember_source(name, whole)
         return self._install(prog)
 
-    def _install(self, prog: A.Program, *, run_commands: bool = True) -> str:
+    def _install(self, prog: A.Program) -> str:
         """Load a program, replacing procedures (and named event handlers) of the same name."""
         from .unparse import _string, unparse_expr
 
@@ -583,14 +606,8 @@ class Repl:
         for h in prog.event_handlers:
             what = f" named {_string(h.handler_name)}" if h.handler_name else ""
             notes.append(f"handler for event {unparse_expr(h.event)}{what}")
-        if prog.commands and run_commands:
-            try:
-                interp.run()
-            except NSRuntimeError as e:
-                e.stack[:] = [f for f in e.stack if not f.procedure.startswith("command block")]
-                raise
-            finally:
-                interp._pending_commands.clear()
+        if prog.commands:
+            self._run_loaded()
         return self._note("\n".join(notes)) if notes else ""
 
     # ------------------------------------------------------------------------------ output helpers
@@ -629,11 +646,12 @@ class Repl:
             return f"unknown command {cmd} (:help lists the commands)"
         cmd = matches[0] if cmd not in COMMANDS else cmd
         if cmd == ":help":
-            return HELP
+            return HELP + f"\n\nSandbox (files, AI worker data): {self.interp.sandbox_dir}"
         if cmd == ":quit":
             self.done = True
             return ""
         if cmd == ":reset":
+            self.close()
             self.interp = self._new_interpreter()
             return self._note("state cleared: no variables, procedures or handlers")
         if cmd == ":vars":
@@ -667,7 +685,7 @@ class Repl:
 
     def _funcs(self) -> str:
         rows = []
-        for name, cp in sorted(self.interp.procedures_table.items(), key=lambda kv: kv[0].lower()):
+        for _name, cp in sorted(self.interp.procedures_table.items(), key=lambda kv: kv[0].lower()):
             node = cp.node
             rows.append((proc_signature(node), node.span.location()))
         from .unparse import _string
@@ -699,12 +717,11 @@ class Repl:
         except OSError as e:
             return f"cannot read {path}: {e.strerror}"
         prog = parse(text, name=str(path), use_cache=False)
-        note = self._install(prog)
-        ran = len(prog.commands)
+        self._install(prog)
         summary = f"loaded {path}: {len(prog.procedures)} procedure(s), {len(prog.event_handlers)} handler(s)"
-        if ran:
-            summary += f", ran {ran} command block(s)"
-        return self._note(summary + ("\n" + note if note and not self.color else ""))
+        if prog.commands:
+            summary += f", ran {len(prog.commands)} command block(s)"
+        return self._note(summary)
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -794,18 +811,33 @@ class Repl:
 
         return kb
 
+    def close(self) -> None:
+        """Release what the interpreter holds open (the AI workers' HTTP client)."""
+        close = getattr(self.interp, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: S110 - leaving the REPL must not fail
+                pass
+
     def run(self) -> int:
         """The read-eval-print loop; returns the exit code (0) when the user leaves."""
         session = self.session()
         self.stream.write(f"nslang {__version__} (NeuroScript). :help for help, Ctrl-D to exit.\n")
-        while not self.done:
-            try:
-                text = session.prompt()
-            except KeyboardInterrupt:
-                continue
-            except EOFError:
-                break
-            self._write_result(self.execute(text))
+        try:
+            while not self.done:
+                try:
+                    text = session.prompt()
+                except KeyboardInterrupt:
+                    continue
+                except EOFError:
+                    break
+                result = self.execute(text)
+                if self.last_status == 130 and self.stream.isatty():
+                    self.stream.write("\n")  # after the terminal's ^C echo
+                self._write_result(result)
+        finally:
+            self.close()
         return 0
 
 
@@ -955,8 +987,8 @@ class ReplCompleter(Completer):
         before = line[: len(line) - len(word)]
         if before.endswith(".") or (not word and line and (line[-1].isalnum() or line[-1] in "._")):
             return
-        if not word and not complete_event.completion_requested:
-            return
+        if not complete_event.completion_requested and len(word) < 2:
+            return  # while typing, the menu opens from the second letter (Tab opens it at once)
         yield from (Completion(name, start_position=-len(word), display_meta=meta)
                     for name, meta in self._word_candidates(word))
 
@@ -976,14 +1008,14 @@ class ReplCompleter(Completer):
                 out.append((rank, name, meta))
 
         for k, v in list(interp.globals.items()):
-            rank = 3 if k in TYPE_CONSTANTS else 0
+            rank = 4 if k in TYPE_CONSTANTS else 0
             add(rank, k, f"{type_name(v)} {short_repr(v, 40)}")
         for name, cp in list(interp.procedures_table.items()):
             add(1, name, proc_signature(cp.node))
-        for name in _stdlib_names():
-            add(2, name, "stdlib procedure")
         for k in sorted(KEYWORDS):
-            add(4, k, "tool call: tool.group.Name(…)" if k == "tool" else "keyword")
+            add(2, k, "tool call: tool.group.Name(…)" if k == "tool" else "keyword")
+        for name in _stdlib_names():
+            add(3, name, "stdlib procedure")
         out.sort(key=lambda t: (t[0], t[1].lower()))
         return [(name, meta) for _r, name, meta in out]
 
@@ -1005,7 +1037,7 @@ class ReplCompleter(Completer):
 
 def _inside_string_or_comment(text: str) -> bool:
     """Would a letter typed at the end of ``text`` be part of a string or a comment?"""
-    from pygments.token import Comment, String
+    from pygments.token import Comment, String  # type: ignore[import-untyped,unused-ignore]
 
     last = None
     for _i, tok, _v in NeuroScriptLexer().get_tokens_unprocessed(text + "Z"):
@@ -1063,11 +1095,14 @@ def run_piped(src: IO[str], out: IO[str], **kwargs: Any) -> int:
             repl._write_result(repl.execute(text))
             status = repl.last_status or status
 
-    for line in src:
-        buf.append(line.rstrip("\r\n"))
-        if not repl.needs_more("\n".join(buf)):
-            flush()
-        if repl.done:
-            return status
-    flush()
+    try:
+        for line in src:
+            buf.append(line.rstrip("\r\n"))
+            if not repl.needs_more("\n".join(buf)):
+                flush()
+            if repl.done:
+                return status
+        flush()
+    finally:
+        repl.close()
     return status

@@ -4,6 +4,8 @@ input, completion, commands, and the non-interactive (piped) mode."""
 from __future__ import annotations
 
 import io
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,15 +35,28 @@ def emitted(r: Repl) -> str:
     return text
 
 
-def drive(keys: str, tmp_path: Path, **kwargs: object) -> tuple[str, Repl]:
-    """Run the whole prompt loop on ``keys`` typed at a pipe input; returns (all output, repl)."""
+def drive(keys: str | list[str], tmp_path: Path, **kwargs: object) -> tuple[str, Repl]:
+    """Run the whole prompt loop on ``keys`` typed at a pipe input; returns (all output, repl).
+
+    ``keys`` may be a list: its parts are typed 0.2 s apart (for keys whose effect is asynchronous
+    in prompt-toolkit, such as Tab completion and loading the history file).
+    """
+    parts = [keys] if isinstance(keys, str) else keys
     out = io.StringIO()
     with create_pipe_input() as inp:
-        inp.send_text(keys)
-        inp.close()  # end of input = Ctrl-D at the prompt
+        def feed() -> None:
+            for i, part in enumerate(parts):
+                if i:
+                    time.sleep(0.2)
+                inp.send_text(part)
+            inp.close()  # end of input = Ctrl-D at the prompt
+
         r = Repl(input=inp, output=DummyOutput(), stdout=out, history_file=tmp_path / "history", color=False,
                  complete_while_typing=False, **kwargs)  # type: ignore[arg-type]
+        feeder = threading.Thread(target=feed, daemon=True)
+        feeder.start()
         assert r.run() == 0
+        feeder.join(5)
     return out.getvalue(), r
 
 
@@ -69,6 +84,16 @@ def test_bare_expression_shows_its_value_with_strings_quoted(repl: Repl) -> None
     assert repl.execute('tool.str.ToUpper("hi")') == '"HI"'
     assert repl.execute("typeof n") == '"number"'
     assert "__repl_value__" not in repl.interp.globals  # the helper variable never lingers
+
+
+def test_names_that_start_with_a_keyword(repl: Repl) -> None:
+    repl.execute("func caller(needs n returns r) means\n  return n + 1\nendfunc")
+    assert repl.execute("caller(1)") == "2"
+    repl.execute("set format = 3")
+    repl.execute("set iffy = 4")
+    assert repl.execute("format") == "3"
+    assert not repl.needs_more("iffy")
+    assert repl.execute("iffy + format") == "7"
 
 
 def test_multiline_function_then_call(repl: Repl) -> None:
@@ -175,6 +200,13 @@ def test_python_exception_is_one_line_unless_debug(repl: Repl, monkeypatch: pyte
     assert repl.execute("1 + 1") == "2"
 
 
+def test_io_input_reads_the_repl_stdin(tmp_path: Path) -> None:
+    r = Repl(stdout=io.StringIO(), stdin=io.StringIO("Ada\n"), history_file=False, color=False)
+    assert r.execute('tool.io.Input("name? ")') == '"Ada"'
+    assert emitted(r) == "name? "
+    assert r.stream.last == "\n"  # the echoed newline ended the prompt's line
+
+
 def test_keyboard_interrupt_while_running_keeps_the_session(repl: Repl) -> None:
     @repl.interp.tool("host")
     def stop() -> None:
@@ -209,8 +241,8 @@ def test_does_not_need_more(repl: Repl, text: str) -> None:
 
 def test_split_input() -> None:
     parts = split_input(f"set a = 1\n\n{FUNC}\n# note\ncall double(a)\nemit 2")
-    assert [(p.kind, p.start) for p in parts] == [("stmt", 1), ("top", 3), ("stmt", 6)]
-    assert parts[1].lines[0].startswith("func double")
+    assert [(p.kind, p.start) for p in parts] == [("stmt", 1), ("top", 2), ("stmt", 6)]
+    assert parts[1].text.strip().startswith("func double")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +255,7 @@ def test_help_and_unknown_command(repl: Repl) -> None:
         assert cmd in text
     assert "unknown command :nope" in repl.execute(":nope")
     assert repl.execute(":h") == text  # unique prefixes work
+    assert f"Sandbox (files, AI worker data): {repl.interp.sandbox_dir}" in text
 
 
 def test_vars_and_funcs(repl: Repl) -> None:
@@ -253,20 +286,24 @@ def test_reset_and_quit(repl: Repl) -> None:
     assert repl.execute(":quit") == "" and repl.done
 
 
-def test_load_runs_commands_and_defines_procedures(repl: Repl, tmp_path: Path) -> None:
-    script = tmp_path / "lib.ns"
-    script.write_text("func triple(needs n returns r) means\n  return n * 3\nendfunc\n\n"
-                      "command\n  emit triple(2)\n  set loaded = true\nendcommand\n", encoding="utf-8")
-    out = repl.execute(f":load {script}")
-    assert "1 procedure(s)" in out and "ran 1 command block(s)" in out
+def test_load_defines_procedures_and_runs_command_blocks(repl: Repl, tmp_path: Path) -> None:
+    lib = tmp_path / "lib.ns"
+    lib.write_text("func triple(needs n returns r) means\n  return n * 3\nendfunc\n", encoding="utf-8")
+    out = repl.execute(f":load {lib}")
+    assert "1 procedure(s)" in out
+    assert repl.execute("triple(3)") == "9"
+    assert "1 procedure(s)" in repl.execute(f":load {lib}")  # loading again replaces the procedures
+    main = tmp_path / "main.ns"
+    main.write_text("command\n  emit triple(2)\n  set loaded = true\nendcommand\n", encoding="utf-8")
+    assert "ran 1 command block(s)" in repl.execute(f":load {main}")
     assert emitted(repl) == "6\n"
-    assert repl.execute("triple(3)") == "9" and repl.execute("loaded") == "true"
-    repl.execute(f":load {script}")  # loading again replaces the procedures
+    assert repl.execute("loaded") == "true"
     assert "no such file" in repl.execute(f":load {tmp_path / 'missing.ns'}")
     assert repl.execute(":load") == "usage: :load FILE"
     bad = tmp_path / "bad.ns"
     bad.write_text("func oops( means\nendfunc\n", encoding="utf-8")
-    assert repl.execute(f":load {bad}").startswith("error 15")
+    out = repl.execute(f":load {bad}")
+    assert out.startswith("error 15") and "bad.ns:1:" in out
 
 
 def test_workers_command_without_and_with_definitions(repl: Repl) -> None:
@@ -295,7 +332,8 @@ def test_workers_command_degrades_without_the_package(repl: Repl, monkeypatch: p
 def complete(r: Repl, text: str, requested: bool = True) -> list[tuple[str, str]]:
     c = ReplCompleter(r)
     doc = Document(text, len(text))
-    return [(x.text, x.display_meta_text) for x in c.get_completions(doc, CompleteEvent(completion_requested=requested))]
+    event = CompleteEvent(completion_requested=requested)
+    return [(x.text, x.display_meta_text) for x in c.get_completions(doc, event)]
 
 
 def test_completes_variables_procedures_and_keywords(repl: Repl) -> None:
@@ -382,15 +420,15 @@ def test_loop_quit_command(tmp_path: Path) -> None:
 
 
 def test_loop_tab_completion(tmp_path: Path) -> None:
-    out, _r = drive('set counter = 7\remit coun\t\r', tmp_path)
+    out, _r = drive(["set counter = 7\remit coun\t", "\r"], tmp_path)
     assert out.splitlines()[-1] == "7"
 
 
 def test_history_persists_between_sessions(tmp_path: Path) -> None:
     drive("set first = 1\r", tmp_path)
-    out, _r = drive("\x1b[A\r", tmp_path)  # Up recalls the previous session's input
-    history = (tmp_path / "history").read_text(encoding="utf-8")
-    assert history.count("+set first = 1") == 2
+    _out, r = drive(["", "\x1b[A", "\r"], tmp_path)  # Up recalls the previous session's input
+    assert r.interp.get_global("first") == 1
+    assert "+set first = 1" in (tmp_path / "history").read_text(encoding="utf-8")
 
 
 def test_history_path_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

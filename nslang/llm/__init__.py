@@ -2,8 +2,10 @@
 
 :mod:`nslang.llm.base` defines :class:`Model`, :class:`Message`, :class:`ModelResponse` and
 :class:`ProviderConfig`; :mod:`nslang.llm.testing` holds the offline ``test`` provider and the
-``custom`` (Python callable) adapter. HTTP providers are one module per wire format beside them.
-Importing this package imports neither httpx nor pydantic.
+``custom`` (Python callable) adapter. HTTP providers are one module per wire format beside them
+(:mod:`~nslang.llm.openai` for ``openai`` and ``local``, :mod:`~nslang.llm.anthropic`,
+:mod:`~nslang.llm.gemini` for ``google``, :mod:`~nslang.llm.ollama`), sharing the retry and error
+machinery of :mod:`nslang.llm._http`. Importing this package imports neither httpx nor pydantic.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from .base import (
     Message,
     Model,
     ModelResponse,
+    ModelSettingsError,
     ProviderConfig,
+    build_messages,
     check_allow_model_requests,
     override_allow_model_requests,
 )
@@ -23,7 +27,9 @@ __all__ = [
     "Message",
     "Model",
     "ModelResponse",
+    "ModelSettingsError",
     "ProviderConfig",
+    "build_messages",
     "check_allow_model_requests",
     "override_allow_model_requests",
 ]

@@ -12,7 +12,17 @@ so test suites can switch real requests off globally (house rule 11).
 
 Errors: a model raises :class:`~nslang.errors.LLMError` (code 16) for a failed call,
 :class:`LLMTimeoutError` (code 31) when the call ran out of time, and
-:class:`~nslang.errors.LLMHTTPError` for an HTTP error status. Messages never contain an API key.
+:class:`~nslang.errors.LLMHTTPError` for an HTTP error status; a factory raises
+:class:`ModelSettingsError` (code 18) for a missing key or an unusable setting. Messages never
+contain an API key.
+
+Conversation shaping (:func:`build_messages`), the same for every provider:
+
+* ``base_config.system_prompt`` (a string) becomes one ``system`` message at the start;
+* ``base_config.max_history_turns`` (an integer N >= 0) bounds what is sent: the system prompt, then
+  the last N earlier exchanges (one user turn and the assistant's reply each), then the new user
+  turn. Older turns are not sent, but the instance keeps its whole history (``GetHistory`` shows it).
+  Unset means the whole history is sent.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ErrorCode, LLMError, UsageError
+from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
@@ -31,7 +41,9 @@ __all__ = [
     "Message",
     "Model",
     "ModelResponse",
+    "ModelSettingsError",
     "ProviderConfig",
+    "build_messages",
     "check_allow_model_requests",
     "override_allow_model_requests",
 ]
@@ -48,6 +60,12 @@ class LLMTimeoutError(LLMError):
     """Raised when a model call did not finish in time (code 31, Timeout)."""
 
     default_code = ErrorCode.TIMEOUT
+
+
+class ModelSettingsError(NSRuntimeError):
+    """Raised when a model cannot be built: a missing API key or an unusable setting (code 18)."""
+
+    default_code = ErrorCode.CONFIGURATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +159,37 @@ class Model(abc.ABC):
         Raises:
             LLMError: the call failed (code 16); LLMTimeoutError (code 31) when it timed out.
         """
+
+
+def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[str, Any]) -> list[Message]:
+    """The messages to send for a new user turn ``prompt`` after ``history`` (see the module docstring).
+
+    Args:
+        history: earlier turns, oldest first (``user``/``assistant`` pairs; ``system`` turns in it
+            are always kept).
+        prompt: the new user turn.
+        settings: the effective configuration; reads ``system_prompt`` and ``max_history_turns``.
+
+    Raises:
+        ModelSettingsError: ``system_prompt`` is not a string or ``max_history_turns`` is not a
+            non-negative integer (code 18).
+    """
+    system = settings.get("system_prompt")
+    if system is not None and not isinstance(system, str):
+        raise ModelSettingsError(f"base_config.system_prompt must be a string, got {type(system).__name__}")
+    limit = settings.get("max_history_turns")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0
+                              or limit != int(limit)):
+        raise ModelSettingsError(f"base_config.max_history_turns must be a non-negative integer, got {limit!r}")
+    kept = [m for m in history if m.role == "system"]
+    turns = [m for m in history if m.role != "system"]
+    if limit is not None:
+        # an exchange starts at a user turn: keep the last N of them and what follows each
+        starts = [i for i, m in enumerate(turns) if m.role == "user"]
+        n = int(limit)
+        turns = turns[starts[-n]:] if 0 < n <= len(starts) else ([] if n == 0 else turns)
+    out = [Message("system", system)] if system else []
+    return [*out, *kept, *turns, Message("user", prompt)]
 
 
 def check_allow_model_requests() -> None:

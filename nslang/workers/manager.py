@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from ..errors import LLMError, NSRuntimeError, UsageError
-from ..llm.base import Message, Model, ProviderConfig
+from ..llm.base import Message, Model, ProviderConfig, build_messages
 from ._checks import (
     DEFINITION_KEYS,
     RECORD_KEYS,
@@ -959,12 +959,12 @@ class AIWorkerManager:
                 f"(interaction_models: {[m.value for m in d.interaction_models]})"
             )
         settings = {**d.base_config, **(config_overrides or {})}
+        messages = build_messages((), prompt, settings)  # base_config.system_prompt first
         model, key = self._model_for(d, settings)
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
         self._limiter.reserve(d.definition_id, d.name, d.rate_limits, task_id)
-        record, text, err = self._call(model, d, [Message("user", prompt)], settings, task_id, instance_id,
-                                       prompt, key)
+        record, text, err = self._call(model, d, messages, settings, task_id, instance_id, prompt, key)
         tin, tout = _tokens_of(record)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
@@ -983,7 +983,10 @@ class AIWorkerManager:
     def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None) -> ChatReply:
         """Send one user turn in an instance's conversation and return the reply.
 
-        The whole history is sent; on success both turns are appended, the usage the provider
+        The whole history is sent (after ``base_config.system_prompt``; only the last
+        ``base_config.max_history_turns`` exchanges when that is set, see
+        :func:`~nslang.llm.base.build_messages`; the instance still keeps every turn); on success
+        both turns are appended, the usage the provider
         reported is added to the session, the status returns to ``idle`` and ``last_error`` is cleared.
         On failure the history is unchanged, the status becomes ``error`` and the error is raised.
         Either way one ``chat_turn`` record is logged. Chat turns count against the rate limits.
@@ -1009,10 +1012,11 @@ class AIWorkerManager:
                 raise NotFoundError(f"worker definition '{m.definition_id}' of instance '{instance_id}' "
                                     "no longer exists")
             self._require_active(d, "chat")
+            settings = {**m.current_config, **(config_overrides or {})}
+            # system prompt + the history, bounded by base_config.max_history_turns + the new turn
+            messages = build_messages(live.history, message, settings)
             previous = m.status
             m.status = AIWorkerInstanceStatus.BUSY
-            settings = {**m.current_config, **(config_overrides or {})}
-            messages = [*live.history, Message("user", message)]
         task_id = str(uuid.uuid4())
         try:
             model, key = self._model_for(d, settings)
@@ -1165,7 +1169,8 @@ class AIWorkerManager:
             with self._state:
                 spans = sorted(self._index.get(def_id, ()))
             try:
-                entries = list(self._log.read_entries(spans))
+                # no entries: nothing to read (the log may not even exist yet)
+                entries = list(self._log.read_entries(spans)) if spans else []
                 break
             except StaleLogError:
                 if attempt == 2:

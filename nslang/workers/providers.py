@@ -6,10 +6,12 @@ them). ``custom`` is special: it wraps a Python callable registered with
 :meth:`ProviderTable.register_custom` (``Interpreter.register_provider``); a definition picks one
 with ``base_config.custom_provider`` (default ``"default"``).
 
-HTTP providers (openai, anthropic, google, ollama, local) live in their own modules under
-:mod:`nslang.llm`; until a module exists, using its provider raises
-:class:`~nslang.workers.errors.ProviderNotFoundError` (code 40). Host code may add or replace
-factories with :meth:`ProviderTable.register_factory`.
+HTTP providers live in one module per wire format under :mod:`nslang.llm`: ``openai`` and
+``local`` in :mod:`nslang.llm.openai`, ``anthropic`` in :mod:`nslang.llm.anthropic`, ``google`` in
+:mod:`nslang.llm.gemini`, ``ollama`` in :mod:`nslang.llm.ollama`. A factory whose module cannot be
+imported raises :class:`~nslang.workers.errors.ProviderNotFoundError` (code 40); a factory that finds
+no key or a bad setting raises :class:`~nslang.llm.base.ModelSettingsError` (code 18). Host code may
+add or replace factories with :meth:`ProviderTable.register_factory`.
 """
 
 from __future__ import annotations

@@ -8,9 +8,17 @@ import pytest
 
 from nslang.errors import LLMError, UsageError
 from nslang.llm import base
-from nslang.llm.base import LLMTimeoutError, Message, ModelResponse, ProviderConfig, check_allow_model_requests
+from nslang.llm.base import (
+    LLMTimeoutError,
+    Message,
+    ModelResponse,
+    ModelSettingsError,
+    ProviderConfig,
+    check_allow_model_requests,
+)
 from nslang.llm.testing import FunctionModel, TestModel
 from nslang.workers.errors import ProviderNotFoundError
+from nslang.workers import providers
 from nslang.workers.providers import ProviderTable
 
 
@@ -48,13 +56,18 @@ def test_function_model_results_and_failures() -> None:
     assert ei.value.code == 31
 
 
-def test_provider_table() -> None:
+def test_provider_table(monkeypatch: pytest.MonkeyPatch) -> None:
     table = ProviderTable()
     cfg = ProviderConfig("test", "t1", {})
     assert isinstance(table.create(cfg), TestModel)
+    monkeypatch.setitem(providers.BUILTIN_FACTORIES, "openai", "nslang.llm.no_such_module:create_model")
     with pytest.raises(ProviderNotFoundError, match="not available") as ei:
         table.create(ProviderConfig("openai", "gpt", {}, definition_name="w"))
     assert ei.value.code == 40
+    monkeypatch.undo()
+    with pytest.raises(ModelSettingsError, match="needs an API key") as e2:  # the real factory: no key
+        table.create(ProviderConfig("openai", "gpt", {}, definition_name="w"))
+    assert e2.value.code == 18
     with pytest.raises(ProviderNotFoundError, match="no custom provider named 'default'"):
         table.create(ProviderConfig("custom", "", {}))
     table.register_custom("x", lambda m, s: "ok")

@@ -10,7 +10,7 @@ import pytest
 from workers_helpers import add_test_worker, scripted
 
 from nslang.errors import LLMError
-from nslang.llm.base import LLMTimeoutError
+from nslang.llm.base import LLMTimeoutError, ModelSettingsError
 from nslang.workers import (
     AIWorkerManager,
     ConfigurationError,
@@ -408,7 +408,7 @@ def test_stateless_refusals_leave_no_record(manager: AIWorkerManager) -> None:
                             "base_config": {"custom_provider": "nobody"}})
     cases = [("ghost", NotFoundError, 9), ("chat-only", PreconditionFailedError, 19),
              ("off", PreconditionFailedError, 19), ("keyless", ConfigurationError, 18),
-             ("remote", ProviderNotFoundError, 40), ("unreg", ProviderNotFoundError, 40)]
+             ("remote", ModelSettingsError, 18), ("unreg", ProviderNotFoundError, 40)]
     for name, exc, code in cases:
         with pytest.raises(exc) as ei:
             manager.execute_stateless_task(name, "hi")

@@ -164,7 +164,7 @@ func attempt(needs what) means
   if what == "missing key"
     call tool.AIWorker.ExecuteStatelessTask("keyed", "x")
   endif
-  if what == "no provider yet"
+  if what == "no provider"
     call tool.AIWorker.ExecuteStatelessTask("remote", "x")
   endif
 endfunc
@@ -173,9 +173,9 @@ func main() means
   call tool.AIWorkerDefinition.Add(name: "talker", provider: "test", interaction_models: ["conversational"])
   call tool.AIWorkerDefinition.Add(name: "keyed", provider: "test", interaction_models: ["both"], \\
     auth: {"method": "env_var", "value": "NSLANG_TEST_SURELY_UNSET_KEY"})
-  call tool.AIWorkerDefinition.Add(name: "remote", provider: "anthropic", model_name: "claude-x", \\
+  call tool.AIWorkerDefinition.Add(name: "remote", provider: "custom", base_config: {"custom_provider": "nobody"}, \\
     interaction_models: ["both"])
-  for each w in ["unknown", "wrong type", "unknown arg", "chat only", "missing key", "no provider yet"]
+  for each w in ["unknown", "wrong type", "unknown arg", "chat only", "missing key", "no provider"]
     call attempt(w)
   endfor
 endfunc
@@ -183,7 +183,7 @@ endfunc
     os.environ.pop("NSLANG_TEST_SURELY_UNSET_KEY", None)
     out, _ = _run(tmp_path / "sb", src)
     assert out.splitlines() == ["unknown: 9", "wrong type: 4", "unknown arg: 4", "chat only: 19",
-                                "missing key: 18", "no provider yet: 40"]
+                                "missing key: 18", "no provider: 40"]
 
 
 def test_cli_run_with_sandbox_and_default_worker(tmp_path: Path) -> None:

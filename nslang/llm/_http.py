@@ -1,0 +1,393 @@
+"""What every HTTP provider shares: settings, the provider object (URL, auth, client), retries, errors.
+
+Each wire-format module (:mod:`~nslang.llm.openai`, :mod:`~nslang.llm.anthropic`,
+:mod:`~nslang.llm.gemini`, :mod:`~nslang.llm.ollama`) builds its pydantic request body, hands it to
+:meth:`HTTPProvider.post` with its pydantic response model, and maps the validated answer to a
+:class:`~nslang.llm.base.ModelResponse`. Only this module touches httpx.
+
+Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :func:`parse_settings`:
+
+* ``temperature``, ``top_p`` (numbers), ``max_tokens`` (a positive integer): mapped to each wire format;
+* ``base_url`` (``http://`` or ``https://``): the API root (each module documents its default);
+* ``timeout_s`` (default 60): seconds for each HTTP attempt (connect, read, write, pool);
+* ``max_retries`` (default 2): extra attempts after a retryable failure;
+* ``retry_backoff_s`` (default 0.5): the first backoff delay;
+* ``system_prompt``, ``max_history_turns``: conversation shaping (:func:`~nslang.llm.base.build_messages`);
+* every other key is passed through into the provider's request body (each module says where).
+
+Retry policy. An attempt is retried, up to ``max_retries`` times, when it fails with HTTP 408, 409,
+429 or any 5xx status, a connection error (refused, reset, DNS, protocol) or a timeout. The delay
+before retry *n* (0-based) is ``min(8, retry_backoff_s * 2**n)`` seconds, shortened by a random jitter
+of up to 25 %; when the provider sent ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date),
+that delay is used instead. A provider asking for more than 60 s is not waited for: the call fails at
+once with its message. Other statuses (400, 401, 403, 404, …) and malformed bodies fail at once.
+
+Errors (all :class:`~nslang.errors.NSRuntimeError`, never containing the API key):
+
+* :class:`~nslang.errors.LLMHTTPError` (code 16) for an HTTP error status, with ``status``,
+  ``provider`` and ``body`` (the provider's own message);
+* :class:`~nslang.llm.base.LLMTimeoutError` (code 31) when the last attempt timed out;
+* :class:`~nslang.errors.LLMError` (code 16) for a connection failure or a malformed response;
+* :class:`~nslang.llm.base.ModelSettingsError` (code 18) for a missing key or a bad setting.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from ..errors import LLMError, LLMHTTPError
+from .base import LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
+
+__all__ = [
+    "BACKOFF_MAX_S",
+    "DEFAULT_BACKOFF_S",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT_S",
+    "HTTPProvider",
+    "NSLANG_KEYS",
+    "RETRY_AFTER_MAX_S",
+    "Settings",
+    "backoff_delay",
+    "parse_retry_after",
+    "parse_settings",
+    "require_key",
+]
+
+logger = logging.getLogger("nslang.llm")
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_MAX_RETRIES = 2
+DEFAULT_BACKOFF_S = 0.5
+#: The longest computed backoff delay (seconds).
+BACKOFF_MAX_S = 8.0
+#: A provider's Retry-After above this (seconds) is not waited for: the call fails at once.
+RETRY_AFTER_MAX_S = 60.0
+#: The longest provider message kept in an error.
+MAX_MESSAGE_CHARS = 500
+#: Settings nslang consumes itself; they are never passed through to a provider.
+NSLANG_KEYS = frozenset({
+    "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
+    "system_prompt", "max_history_turns", "custom_provider",
+})
+
+#: Waits between attempts (tests replace it to keep the suite fast).
+sleep: Callable[[float], None] = time.sleep
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _retryable_status(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one call.
+
+    Attributes:
+        temperature: sampling temperature, or None for the provider's default.
+        top_p: nucleus sampling, or None.
+        max_tokens: the reply's token limit, or None.
+        base_url: the API root without a trailing slash, or None for the provider's default.
+        timeout_s: seconds for each HTTP attempt.
+        max_retries: extra attempts after a retryable failure.
+        backoff_s: the first backoff delay (seconds).
+        extra: every other key, to pass through into the request body.
+    """
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    base_url: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_s: float = DEFAULT_BACKOFF_S
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(settings: Mapping[str, Any], key: str, who: str, *, positive: bool = False) -> float | None:
+    v = settings.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or (positive and v == 0):
+        need = "a positive number" if positive else "a non-negative number"
+        raise ModelSettingsError(f"{who}: base_config.{key} must be {need}, got {v!r}")
+    return float(v)
+
+
+def _integer(settings: Mapping[str, Any], key: str, who: str, *, positive: bool = False) -> int | None:
+    v = _number(settings, key, who, positive=positive)
+    if v is None:
+        return None
+    if v != int(v):
+        raise ModelSettingsError(f"{who}: base_config.{key} must be an integer, got {settings[key]!r}")
+    return int(v)
+
+
+def parse_settings(settings: Mapping[str, Any], who: str) -> Settings:
+    """Validate the keys every provider understands and collect the rest for pass-through.
+
+    Args:
+        settings: ``base_config`` ⊕ overrides.
+        who: names the provider and worker in error messages.
+
+    Raises:
+        ModelSettingsError: a value of the wrong type or range, or a base_url that is not http(s) (code 18).
+    """
+    base_url = settings.get("base_url")
+    if base_url is not None:
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ModelSettingsError(f"{who}: base_config.base_url must be an http:// or https:// URL, "
+                                     f"got {base_url!r}")
+        base_url = base_url.rstrip("/")
+    timeout = _number(settings, "timeout_s", who, positive=True)
+    retries = _integer(settings, "max_retries", who)
+    backoff = _number(settings, "retry_backoff_s", who)
+    return Settings(
+        temperature=_number(settings, "temperature", who),
+        top_p=_number(settings, "top_p", who),
+        max_tokens=_integer(settings, "max_tokens", who, positive=True),
+        base_url=base_url or None,
+        timeout_s=DEFAULT_TIMEOUT_S if timeout is None else timeout,
+        max_retries=DEFAULT_MAX_RETRIES if retries is None else retries,
+        backoff_s=DEFAULT_BACKOFF_S if backoff is None else backoff,
+        extra={k: v for k, v in settings.items() if k not in NSLANG_KEYS and not k.startswith("test_")},
+    )
+
+
+def require_key(config: ProviderConfig, env_var: str) -> str:
+    """The API key of ``config``, or a clear error naming the definition and the usual variable.
+
+    Raises:
+        ModelSettingsError: the definition resolves to no key (code 18).
+    """
+    if config.api_key:
+        return config.api_key
+    raise ModelSettingsError(
+        f"AI worker definition '{config.definition_name}': provider '{config.provider}' needs an API key; "
+        f"give the definition auth {{\"method\": \"env_var\", \"value\": \"{env_var}\"}} and set {env_var} "
+        "(or use provider 'test' to run offline)"
+    )
+
+
+def backoff_delay(attempt: int, base: float) -> float:
+    """The delay before retry ``attempt`` (0-based): ``min(8, base * 2**attempt)`` minus up to 25 % jitter."""
+    delay = min(BACKOFF_MAX_S, base * (2 ** min(attempt, 30)))
+    return float(delay * (1 - 0.25 * random.random()))
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the provider asks to wait: ``retry-after-ms``, else ``Retry-After`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000
+            if math.isfinite(value):
+                return max(0.0, value)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return max(0.0, value) if math.isfinite(value) else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = datetime.now(timezone.utc).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _scrub(text: str, key: str | None) -> str:
+    if key and len(key) >= 4 and key in text:
+        text = text.replace(key, "****" + key[-4:] if len(key) >= 12 else "****")
+    return text
+
+
+def provider_message(response: httpx.Response) -> str:
+    """The provider's own error message: ``error.message`` (OpenAI, Anthropic, Gemini), ``error``
+    (Ollama), ``message``, else the start of the body."""
+    data: Any
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, list) and data:
+        data = data[0]
+    msg = ""
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            text = err.get("message")
+            kind = err.get("type") or err.get("status") or err.get("code")
+            if isinstance(text, str):
+                msg = f"{kind}: {text}" if isinstance(kind, str) and kind and kind not in text else text
+        elif isinstance(err, str):
+            msg = err
+        if not msg:
+            for k in ("message", "detail"):
+                if isinstance(data.get(k), str):
+                    msg = data[k]
+                    break
+    if not msg:
+        msg = " ".join(response.text.split())
+    if len(msg) > MAX_MESSAGE_CHARS:
+        msg = msg[: MAX_MESSAGE_CHARS - 3] + "..."
+    return msg
+
+
+def _describe(exc: ValidationError) -> str:
+    """A pydantic error as ``loc: message`` items, without echoing input values."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:3]:
+        loc = ".".join(str(x) for x in err.get("loc", ())) or "body"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def _transport_reason(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused"
+        return f"cannot connect ({str(exc) or type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class HTTPProvider:
+    """One provider endpoint: its base URL, auth headers and the shared HTTP client (pydantic-ai's
+    ``Provider``). Thread-safe; the wire-format modules create one per call.
+
+    Args:
+        config: the factory's configuration (provider name, model, key, shared client).
+        base_url: the API root, without a trailing slash.
+        headers: headers sent with every request (auth included).
+    """
+
+    def __init__(self, config: ProviderConfig, base_url: str, headers: Mapping[str, str]) -> None:
+        self.name = config.provider
+        self.base_url = base_url.rstrip("/")
+        self._config = config
+        self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
+        self._key = config.api_key
+
+    @property
+    def who(self) -> str:
+        """``provider 'openai' (model 'gpt-4o', worker 'w')`` for error messages."""
+        parts = [f"model '{self._config.model_name}'"]
+        if self._config.definition_name:
+            parts.append(f"worker '{self._config.definition_name}'")
+        return f"provider '{self.name}' ({', '.join(parts)})"
+
+    def url(self, path: str) -> str:
+        """The full URL of ``path`` under the base URL."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def post(self, path: str, body: BaseModel, response_model: type[_M], settings: Settings) -> _M:
+        """POST ``body`` as JSON to ``path`` with retries, and validate the answer as ``response_model``.
+
+        Raises:
+            UsageError: model requests are switched off (:data:`~nslang.llm.base.ALLOW_MODEL_REQUESTS`).
+            LLMHTTPError, LLMTimeoutError, LLMError: see the module docstring.
+        """
+        check_allow_model_requests()
+        url = self.url(path)
+        payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        factory = self._config.http_client
+        own: httpx.Client | None = None
+        client: httpx.Client
+        if factory is not None:
+            client = factory()
+        else:
+            own = client = httpx.Client()
+        try:
+            response = self._send(client, url, payload, settings)
+        finally:
+            if own is not None:
+                own.close()
+        try:
+            return response_model.model_validate_json(response.content)
+        except ValidationError as e:
+            raise self._error(LLMError, f"{self.who}: malformed response from {url} (HTTP {response.status_code}): "
+                                        f"{_describe(e)}") from None
+
+    def _error(self, cls: type[LLMError], message: str) -> LLMError:
+        return cls(_scrub(message, self._key))
+
+    def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings) -> httpx.Response:
+        attempts = settings.max_retries + 1
+        timeout = httpx.Timeout(settings.timeout_s)
+        for attempt in range(attempts):
+            wait: float | None = None
+            try:
+                response = client.post(url, json=payload, headers=self._headers, timeout=timeout)
+            except httpx.TimeoutException:
+                failure: LLMError = self._error(
+                    LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
+            except httpx.TransportError as e:
+                failure = self._error(LLMError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
+            else:
+                if response.status_code < 300:
+                    return response
+                failure = self._http_error(response)
+                if not _retryable_status(response.status_code):
+                    raise failure
+                wait = parse_retry_after(response.headers)
+                if wait is not None and wait > RETRY_AFTER_MAX_S:
+                    failure.message += f" (the provider asks to retry after {wait:g} s; not waiting that long)"
+                    failure.args = (failure.message,)
+                    raise failure
+            if attempt + 1 >= attempts:
+                if attempts > 1:
+                    failure.message += f" (gave up after {attempts} attempts)"
+                    failure.args = (failure.message,)
+                raise failure
+            delay = backoff_delay(attempt, settings.backoff_s) if wait is None else wait
+            logger.info("%s: attempt %d of %d failed (%s); retrying in %.2f s", self.who, attempt + 1, attempts,
+                        failure.message, delay)
+            sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _http_error(self, response: httpx.Response) -> LLMHTTPError:
+        status = response.status_code
+        body = _scrub(provider_message(response), self._key)
+        phrase = response.reason_phrase or ""
+        text = f"{self.who}: HTTP {status}{' ' + phrase if phrase else ''}"
+        if body:
+            text += f": {body}"
+        return LLMHTTPError(_scrub(text, self._key), status=status, provider=self.name, body=body)
+
+
+def join_system(messages: list[Any]) -> str:
+    """The ``system`` messages' texts joined by blank lines (for wire formats with one system field)."""
+    return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
+
+
+def reject_tool_turns(messages: list[Any], who: str) -> None:
+    """Raise a clear error for ``tool`` turns, which nslang's HTTP providers do not send yet."""
+    if any(m.role == "tool" for m in messages):
+        raise LLMError(f"{who}: 'tool' turns are not supported by nslang's HTTP providers yet")
+
+
+def pass_through(extra: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """The pass-through keys that do not collide with a field nslang fills in ``model``."""
+    taken = set(model.model_fields)
+    taken.update(f.alias for f in model.model_fields.values() if f.alias)
+    return {k: v for k, v in extra.items() if k not in taken}

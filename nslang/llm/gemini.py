@@ -1,0 +1,201 @@
+"""Google Gemini ``generateContent`` (provider ``google``) over httpx.
+
+``POST {base_url}/models/{model}:generateContent`` (base URL
+``https://generativelanguage.googleapis.com/v1beta`` unless ``base_config.base_url`` says otherwise)
+with the key in the ``x-goog-api-key`` header (never in the URL); an API key is required. A model
+name that already contains ``/`` (``models/…``, ``tunedModels/…``) is used as given.
+
+Mapping: ``system`` turns (``base_config.system_prompt`` included) are joined into
+``systemInstruction``; user turns become ``contents`` with role ``user`` and assistant turns role
+``model`` (consecutive turns of one role are merged into one content with several parts).
+``temperature``, ``top_p`` and ``max_tokens`` become ``generationConfig.temperature``, ``topP`` and
+``maxOutputTokens``. Other ``base_config`` keys go into ``generationConfig`` (``topK``,
+``stopSequences``, ``responseMimeType``, …), except the top-level request fields ``safetySettings``,
+``tools``, ``toolConfig``, ``cachedContent`` and ``labels``. The reply is the text of
+``candidates[0].content.parts`` (thought parts skipped); input tokens are
+``usageMetadata.promptTokenCount``, output tokens ``candidatesTokenCount`` plus
+``thoughtsTokenCount`` (thinking is billed as output). ``finishReason`` is reported in the common
+vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety reasons → ``content_filter``,
+others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import LLMError
+from ._http import HTTPProvider, join_system, parse_settings, reject_tool_turns, require_key
+from .base import Message, Model, ModelResponse, ProviderConfig
+
+__all__ = ["DEFAULT_BASE_URL", "GeminiModel", "GenerateContentRequest", "GenerateContentResponse", "create_model"]
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+#: Pass-through keys that are request fields rather than ``generationConfig`` fields.
+TOP_LEVEL_KEYS = frozenset({"safetySettings", "safety_settings", "tools", "toolConfig", "tool_config",
+                            "cachedContent", "cached_content", "labels"})
+FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+
+
+def _finish(reason: str | None) -> str:
+    if not reason or reason == "FINISH_REASON_UNSPECIFIED":
+        return ""
+    if reason == "STOP":
+        return "stop"
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in FILTERED:
+        return "content_filter"
+    return reason.lower()
+
+
+class Part(BaseModel):
+    """One part of a content; nslang sends and reads text parts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str | None = None
+    thought: bool | None = None
+
+
+class Content(BaseModel):
+    """A ``Content``: a role (``user`` or ``model``) and its parts."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    role: str | None = None
+    parts: list[Part] = Field(default_factory=list)
+
+
+class GenerationConfig(BaseModel):
+    """``generationConfig``; extra keys are pass-through ``base_config`` keys."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    temperature: float | None = None
+    top_p: float | None = Field(default=None, alias="topP")
+    max_output_tokens: int | None = Field(default=None, alias="maxOutputTokens")
+
+
+class GenerateContentRequest(BaseModel):
+    """The request body; extra keys are top-level pass-through keys."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    contents: list[Content]
+    system_instruction: Content | None = Field(default=None, alias="systemInstruction")
+    generation_config: GenerationConfig | None = Field(default=None, alias="generationConfig")
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, protected_namespaces=())
+
+
+class Candidate(_Lenient):
+    """One of ``candidates``."""
+
+    content: Content | None = None
+    finish_reason: str | None = Field(default=None, alias="finishReason")
+
+
+class UsageMetadata(_Lenient):
+    """``usageMetadata``."""
+
+    prompt_token_count: int | None = Field(default=None, alias="promptTokenCount")
+    candidates_token_count: int | None = Field(default=None, alias="candidatesTokenCount")
+    thoughts_token_count: int | None = Field(default=None, alias="thoughtsTokenCount")
+    total_token_count: int | None = Field(default=None, alias="totalTokenCount")
+
+
+class PromptFeedback(_Lenient):
+    """``promptFeedback`` (set when the prompt was blocked)."""
+
+    block_reason: str | None = Field(default=None, alias="blockReason")
+
+
+class GenerateContentResponse(_Lenient):
+    """The response body."""
+
+    candidates: list[Candidate] = Field(default_factory=list)
+    usage_metadata: UsageMetadata | None = Field(default=None, alias="usageMetadata")
+    model_version: str = Field(default="", alias="modelVersion")
+    prompt_feedback: PromptFeedback | None = Field(default=None, alias="promptFeedback")
+
+
+def _contents(messages: Sequence[Message]) -> list[Content]:
+    out: list[Content] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        role = "model" if m.role == "assistant" else "user"
+        if out and out[-1].role == role:
+            out[-1].parts.append(Part(text=m.content))
+        else:
+            out.append(Content(role=role, parts=[Part(text=m.content)]))
+    return out
+
+
+class GeminiModel(Model):
+    """A Gemini model behind ``generateContent``."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._config = config
+        self._who = f"provider 'google' (worker '{config.definition_name}')"
+        parse_settings(config.settings, self._who)
+        self._key = require_key(config, "GEMINI_API_KEY")
+
+    @property
+    def provider(self) -> str:
+        return "google"
+
+    @property
+    def model_name(self) -> str:
+        return self._config.model_name
+
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
+        """Send the conversation to ``generateContent`` and return the first candidate."""
+        s = parse_settings(settings, self._who)
+        http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL, {"x-goog-api-key": self._key})
+        turns = list(messages)
+        reject_tool_turns(turns, http.who)
+        top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS}
+        gen = {k: v for k, v in s.extra.items() if k not in TOP_LEVEL_KEYS and k not in {"topP", "maxOutputTokens"}}
+        config = GenerationConfig(temperature=s.temperature, topP=s.top_p, maxOutputTokens=s.max_tokens, **gen)
+        system = join_system(turns)
+        body = GenerateContentRequest(
+            contents=_contents(turns),
+            systemInstruction=Content(parts=[Part(text=system)]) if system else None,
+            generationConfig=config if config.model_dump(exclude_none=True) else None,
+            **top,
+        )
+        name = self.model_name if "/" in self.model_name else f"models/{self.model_name}"
+        resp = http.post(f"{name}:generateContent", body, GenerateContentResponse, s)
+        if not resp.candidates:
+            blocked = resp.prompt_feedback.block_reason if resp.prompt_feedback else None
+            raise LLMError(f"{http.who}: no candidates in the response"
+                           + (f" (the prompt was blocked: {blocked})" if blocked else ""))
+        cand = resp.candidates[0]
+        parts = cand.content.parts if cand.content else []
+        text = "".join(p.text or "" for p in parts if not p.thought)
+        u = resp.usage_metadata
+        tout: int | None = None
+        if u is not None and (u.candidates_token_count is not None or u.thoughts_token_count is not None):
+            tout = (u.candidates_token_count or 0) + (u.thoughts_token_count or 0)
+        return ModelResponse(
+            text=text,
+            input_tokens=u.prompt_token_count if u else None,
+            output_tokens=tout,
+            finish_reason=_finish(cand.finish_reason),
+            model=resp.model_version or self.model_name,
+        )
+
+
+def create_model(config: ProviderConfig) -> Model:
+    """Provider factory for ``google``.
+
+    Raises:
+        ModelSettingsError: no API key, or a bad setting (code 18).
+    """
+    return GeminiModel(config)

@@ -81,7 +81,7 @@ def factory(LF, RF, LN, RN, LC, RC, LS, RS, lookup, slow, span, NSRuntimeError):
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _factory(op: str, lk: str, rk: str) -> Callable[..., Callable[[Any], Any]]:
     def indent(s: str) -> str:
         return "".join("    " + line + "\n" for line in s.splitlines())

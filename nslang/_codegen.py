@@ -22,7 +22,7 @@ from . import ast as A
 from . import values as V
 from ._binops import _SLOW
 from .builtins import BUILTINS
-from .errors import CallFrame, ErrorCode, NSRuntimeError
+from .errors import CallFrame, NSRuntimeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx

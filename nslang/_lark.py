@@ -46,7 +46,7 @@ def _cache_file() -> str | bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_inline_parser() -> tuple[Any, Any]:
     """(parser, callbacks): the same parser with the AST builder embedded (no parse tree is built).
 
@@ -73,7 +73,7 @@ def get_inline_parser() -> tuple[Any, Any]:
                          transformer=callbacks, postlex=_WholeWords()), callbacks
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_parser(strict: bool = False) -> Any:
     """The LALR(1) parser (contextual lexer, positions propagated) built from ``neuroscript.lark``.
 

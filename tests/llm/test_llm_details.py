@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import httpx

@@ -67,7 +67,8 @@ func main() means
     emit reply
     call tool.AIWorkerInstance.Retire(id, "done")
     set s = tool.AIWorker.GetPerformanceSummary(p)
-    emit p + ": " + s["successful_tasks"] + " of " + s["total_tasks_attempted"] + ", " + s["total_tokens_processed"] + " tokens"
+    emit p + ": " + s["successful_tasks"] + " of " + s["total_tasks_attempted"] + ", " + \\
+      s["total_tokens_processed"] + " tokens"
   endfor
   call try_broken()
 endfunc

@@ -17,8 +17,8 @@ from nslang.llm.base import (
     check_allow_model_requests,
 )
 from nslang.llm.testing import FunctionModel, TestModel
-from nslang.workers.errors import ProviderNotFoundError
 from nslang.workers import providers
+from nslang.workers.errors import ProviderNotFoundError
 from nslang.workers.providers import ProviderTable
 
 

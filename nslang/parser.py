@@ -146,6 +146,9 @@ def _hint(text: str, line: int, what: str) -> str:
     if word and word.lower() in {"func", "set", "emit", "endfunc", "if", "endif", "call", "return", "while"} \
             and word != word.lower():
         return f"keywords are lower-case: write '{word.lower()}'"
+    if what in ("'command'", "'func'") and ("'func'" in text or "command" in text):
+        return ("a file holds either procedures (func, on event) or command blocks, not both: put the "
+                "command block in its own file and run both files (nslang run lib.ns main.ns)")
     if what.startswith("'.'"):
         return "dot access works only on the left of 'set'; use m[\"key\"]"
     return ""

@@ -13,7 +13,8 @@ Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :fu
 * ``max_retries`` (default 2): extra attempts after a retryable failure;
 * ``retry_backoff_s`` (default 0.5): the first backoff delay;
 * ``system_prompt``, ``max_history_turns``: conversation shaping (:func:`~nslang.llm.base.build_messages`);
-* every other key is passed through into the provider's request body (each module says where).
+* every other key is passed through into the provider's request body (each module says where),
+  except ``custom_provider`` and the ``test_*`` keys of the offline providers.
 
 Retry policy. An attempt is retried, up to ``max_retries`` times, when it fails with HTTP 408, 409,
 429 or any 5xx status, a connection error (refused, reset, DNS, protocol) or a timeout. The delay
@@ -338,11 +339,13 @@ class HTTPProvider:
             wait: float | None = None
             try:
                 response = client.post(url, json=payload, headers=self._headers, timeout=timeout)
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
                     LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
+                failure.__cause__ = e
             except httpx.TransportError as e:
                 failure = self._error(LLMError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
+                failure.__cause__ = e
             else:
                 if response.status_code < 300:
                     return response

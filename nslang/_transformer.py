@@ -152,6 +152,22 @@ def _end_of(c: Any) -> tuple[int, int] | None:
     return None
 
 
+#: rule name -> (plain function taking self, wants meta): resolved once, because Lark's v_args wrapper
+#: builds a new bound wrapper (functools.update_wrapper) on every attribute access.
+_DISPATCH: dict[str, tuple[Any, bool]] = {}
+
+
+def _dispatch_entry(cls: type, name: str) -> tuple[Any, bool]:
+    for klass in cls.__mro__:
+        if name in klass.__dict__:
+            attr = klass.__dict__[name]
+            base = getattr(attr, "base_func", None)
+            if base is not None:
+                return base, True
+            return attr, False
+    return None, False
+
+
 class ToAST(Transformer):  # type: ignore[type-arg]
     """The Lark transformer. One instance per parse (it knows the source name)."""
 
@@ -181,14 +197,15 @@ class ToAST(Transformer):  # type: ignore[type-arg]
             if last is not None:
                 break
         items = [c for c in children if type(c) is not Token or c.type in _DATA_TOKENS]
-        try:
-            f = getattr(self, data)
-        except AttributeError:
+        entry = _DISPATCH.get(data)
+        if entry is None:
+            entry = _DISPATCH[data] = _dispatch_entry(type(self), data)
+        func, wants_meta = entry
+        if func is None:
             return self.__default__(data, items, _Meta(first, last))
-        base = getattr(f, "base_func", None)
-        if base is not None:  # decorated with v_args(meta=True)
-            return base(_Meta(first, last), items)
-        return f(items)
+        if wants_meta:  # decorated with v_args(meta=True)
+            return func(self, _Meta(first, last), items)
+        return func(self, items)
 
     def primary(self, items: list[Any]) -> Any:
         """``( expr )``: the parentheses only group."""

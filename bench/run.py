@@ -18,6 +18,7 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,7 +57,9 @@ def main() -> int:
     if not (args.shared / "run_bench.py").is_file():
         print(f"shared benchmarks not found at {args.shared}", file=sys.stderr)
         return 2
-    ns = f"{shlex.quote(sys.executable)} -m nslang run"
+    # the installed console script, as users run it (``python -m`` adds runpy's start-up cost)
+    script = shutil.which("nslang")
+    ns = f"{shlex.quote(script)} run" if script else f"{shlex.quote(sys.executable)} -m nslang run"
     names = list(GO_RATIO)
     ratios = _harness(args.shared, ns, names, args.runs)
     cold = _harness(args.shared, ns + " --no-cache", ["parse_big"], args.runs).get("parse_big")

@@ -17,8 +17,8 @@ class _Frozen:
     """Immutability for AST nodes: a field can be set once (in ``__init__``) and never again.
 
     Equivalent to ``@dataclass(frozen=True)`` for slotted classes, without its start-up cost:
-    ``frozen=True`` generates ``__setattr__``/``__delattr__``/``__hash__`` for every class, which is
-    half of the time it takes to import this module (measured: 12 ms → 6 ms).
+    ``frozen=True`` (and ``eq``/``repr``) generate several functions for every class with ``exec``,
+    which made importing this module take 12 ms; with the shared methods here it takes about 3 ms.
     """
 
     __slots__ = ()
@@ -31,11 +31,24 @@ class _Frozen:
     def __delattr__(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r} of an AST node")
 
+    # One __eq__ and __repr__ for all nodes (same behaviour as the generated ones, field by field),
+    # instead of two generated functions per class.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)  # type: ignore[attr-defined]
+        return f"{type(self).__name__}({fields})"
+
 # ---------------------------------------------------------------------------------------------
 # Expressions
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Literal(_Frozen):
     """A constant: nil, true/false, a number or a (non-interpolated) string."""
 
@@ -43,7 +56,7 @@ class Literal(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class RawString(_Frozen):
     """A ```…``` string (``interpolate=True``: ``{{name}}`` replaced at each evaluation) or '''…'''."""
 
@@ -52,7 +65,7 @@ class RawString(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Placeholder(_Frozen):
     """``{{name}}`` used as an expression: the variable's value (``{{last}}``: the last result)."""
 
@@ -60,7 +73,7 @@ class Placeholder(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Variable(_Frozen):
     """A bare identifier."""
 
@@ -68,14 +81,14 @@ class Variable(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Last(_Frozen):
     """``last``: the last-result register."""
 
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class BinOp(_Frozen):
     """``left op right`` for ``+ - * / % ** == != < <= > >= & | ^``."""
 
@@ -85,7 +98,7 @@ class BinOp(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class And(_Frozen):
     """``left and right`` (short-circuit, spec Part 1 extension 3)."""
 
@@ -94,7 +107,7 @@ class And(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Or(_Frozen):
     """``left or right`` (short-circuit)."""
 
@@ -103,7 +116,7 @@ class Or(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class UnaryOp(_Frozen):
     """Prefix ``-``, ``~``, ``not``, ``no``, ``some``, ``must`` or ``typeof``."""
 
@@ -112,7 +125,7 @@ class UnaryOp(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Index(_Frozen):
     """``target[index]``."""
 
@@ -121,7 +134,7 @@ class Index(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ProcCall(_Frozen):
     """``name(args)``: a built-in function (case-insensitive) or a user procedure."""
 
@@ -130,7 +143,7 @@ class ProcCall(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ToolCall(_Frozen):
     """``tool.group.Name(args, key: value)``."""
 
@@ -140,7 +153,7 @@ class ToolCall(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Eval(_Frozen):
     """``eval(expr)``: the display string of expr with ``{{name}}`` placeholders substituted."""
 
@@ -148,7 +161,7 @@ class Eval(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ListLit(_Frozen):
     """``[a, b, …]``."""
 
@@ -156,7 +169,7 @@ class ListLit(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class MapLit(_Frozen):
     """``{k: v, …}``; keys are expressions whose display string is the key; the last duplicate wins."""
 
@@ -172,7 +185,7 @@ Expr = Union[Literal, RawString, Placeholder, Variable, Last, BinOp, And, Or, Un
 # Assignment targets
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Field(_Frozen):
     """``.name`` step of an assignment target (a map key ``"name"``)."""
 
@@ -180,7 +193,7 @@ class Field(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class LValue(_Frozen):
     """``name`` followed by ``[expr]`` and ``.field`` steps."""
 
@@ -193,7 +206,7 @@ class LValue(_Frozen):
 # Statements
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Set(_Frozen):
     """``set a, b = expr``."""
 
@@ -202,7 +215,7 @@ class Set(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Call(_Frozen):
     """``call callable``."""
 
@@ -210,7 +223,7 @@ class Call(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Return(_Frozen):
     """``return`` / ``return e`` / ``return e1, e2`` (several values return a list)."""
 
@@ -218,7 +231,7 @@ class Return(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Emit(_Frozen):
     """``emit expr``."""
 
@@ -226,7 +239,7 @@ class Emit(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Must(_Frozen):
     """``must expr`` (``mustbe callable`` is the same)."""
 
@@ -235,7 +248,7 @@ class Must(_Frozen):
     keyword: str = "must"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Fail(_Frozen):
     """``fail`` / ``fail expr``."""
 
@@ -243,14 +256,14 @@ class Fail(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ClearError(_Frozen):
     """``clear_error`` (only meaningful inside ``on error``)."""
 
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ClearEvent(_Frozen):
     """``clear event expr`` / ``clear event named "h"``: remove event handlers."""
 
@@ -259,7 +272,7 @@ class ClearEvent(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Ask(_Frozen):
     """``ask prompt`` / ``ask worker, prompt [with options] [into target]``."""
 
@@ -270,21 +283,21 @@ class Ask(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Break(_Frozen):
     """``break``."""
 
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Continue(_Frozen):
     """``continue``."""
 
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class If(_Frozen):
     """``if cond … [else …] endif``."""
 
@@ -294,7 +307,7 @@ class If(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class While(_Frozen):
     """``while cond … endwhile``."""
 
@@ -303,7 +316,7 @@ class While(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class ForEach(_Frozen):
     """``for each var in iterable … endfor``."""
 
@@ -313,7 +326,7 @@ class ForEach(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class OnError(_Frozen):
     """``on error do … endon`` (hoisted: the first one of a procedure or command is its handler)."""
 
@@ -329,7 +342,7 @@ Stmt = Union[Set, Call, Return, Emit, Must, Fail, ClearError, ClearEvent, Ask, B
 # Top level
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Procedure(_Frozen):
     """``func name(needs … optional … returns …) means … endfunc``."""
 
@@ -353,7 +366,7 @@ class Procedure(_Frozen):
         return f"procedure {self.name}({' '.join(parts)})"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class EventHandler(_Frozen):
     """``on event expr [named "h"] [as v] do … endon`` (registered when expr is a string literal)."""
 
@@ -364,7 +377,7 @@ class EventHandler(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class CommandBlock(_Frozen):
     """``command … endcommand``."""
 
@@ -373,7 +386,7 @@ class CommandBlock(_Frozen):
     span: Span
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Program(_Frozen):
     """One parsed source file: file metadata plus procedures, event handlers and command blocks."""
 

@@ -25,8 +25,7 @@ HEAD's additions 37-43).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from .source import Span
@@ -97,8 +96,7 @@ class ErrorCode(enum.IntEnum):
         )
 
 
-@dataclass(frozen=True)
-class CallFrame:
+class CallFrame(NamedTuple):
     """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
 
     procedure: str

@@ -89,13 +89,17 @@ class LoadResult:
     program: A.Program | None = field(default=None, repr=False)
 
 
-@dataclass
 class _EventHandler:
-    event: str
-    name: str | None
-    var: str | None
-    node: A.EventHandler
-    run: Callable[[dict[str, Any]], Any] | None = None
+    """A registered ``on event`` handler (its body is compiled on first delivery)."""
+
+    __slots__ = ("event", "name", "var", "node", "run")
+
+    def __init__(self, event: str, name: str | None, var: str | None, node: A.EventHandler) -> None:
+        self.event = event
+        self.name = name
+        self.var = var
+        self.node = node
+        self.run: Callable[[dict[str, Any]], Any] | None = None
 
 
 class Interpreter:

@@ -238,11 +238,15 @@ class _Gen:
         self.emit(ind + 1, f"if not {c}: break")
         self.emit(ind + 1, f"{n} += 1")
         self.emit(ind + 1, f"if {n} > {limit}: raise loop_error({limit}, {self.const(s.span)})")
+        self.loop_body(s.body, ind + 1, budget)
+
+    def loop_body(self, body: tuple[A.Stmt, ...], ind: int, budget: bool) -> None:
+        """The statements of a loop (``break``/``continue`` become Python's), charging the step budget."""
         if budget:
-            self.emit(ind + 1, f"charge({max(1, len(s.body))})")
+            self.emit(ind, f"charge({max(1, len(body))})")
         self.ctx.loops += 1
         self.loop_depth += 1
-        self.block(s.body, ind + 1)
+        self.block(body, ind)
         self.loop_depth -= 1
         self.ctx.loops -= 1
 
@@ -254,13 +258,7 @@ class _Gen:
         self.emit(ind, f"{items} = iter_items({coll}, {limit}, {self.const(s.span)})")
         self.emit(ind, f"for {x} in {items}:")
         self.emit(ind + 1, f"f[{s.var!r}] = {x}")
-        if budget:
-            self.emit(ind + 1, f"charge({max(1, len(s.body))})")
-        self.ctx.loops += 1
-        self.loop_depth += 1
-        self.block(s.body, ind + 1)
-        self.loop_depth -= 1
-        self.ctx.loops -= 1
+        self.loop_body(s.body, ind + 1, budget)
 
 
 def _slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Any) -> Any:

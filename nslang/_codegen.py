@@ -22,7 +22,8 @@ from . import ast as A
 from . import values as V
 from ._binops import _SLOW
 from .builtins import BUILTINS
-from .errors import CallFrame, NSRuntimeError
+from .compiler import _at
+from .errors import NSRuntimeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
@@ -262,24 +263,16 @@ class _Gen:
 
 
 def _slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Any) -> Any:
+    """An operator's full rules (:mod:`nslang.values`), with the operator's position on errors."""
     try:
         return fn(a, b)
     except NSRuntimeError as e:
-        if e.span is None:
-            e.span = span
-        raise
-
-
-def _call_error(err: NSRuntimeError, name: str, span: Any) -> NSRuntimeError:
-    err.stack.append(CallFrame(name, span))
-    if err.span is None:
-        err.span = span
-    return err
+        raise _at(e, span) from None
 
 
 def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> Callable[[Any], Any]:
     """One Python function ``body(frame) -> signal`` for a procedure or command body."""
-    from .compiler import BREAK, CONTINUE, _index_slow, _loop_error, iter_items
+    from .compiler import BREAK, CONTINUE, _index_slow, _loop_error, call_error, iter_items
 
     g = _Gen(comp, ctx, name)
     g.block(stmts, 1)
@@ -288,7 +281,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
     ns: dict[str, Any] = {
         "K": g.consts, "lookup": rt.lookup_global, "procs": rt.procedures_table, "resolve": rt.resolve_procedure,
         "display": V.display, "write": rt.write, "slow": _slow, "index_slow": _index_slow,
-        "NSRuntimeError": NSRuntimeError, "call_error": _call_error, "depth_error": rt.depth_error,
+        "NSRuntimeError": NSRuntimeError, "call_error": call_error, "depth_error": rt.depth_error,
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
     }

@@ -61,6 +61,12 @@ def _at(e: NSRuntimeError, span: Span) -> NSRuntimeError:
     return e
 
 
+def call_error(err: NSRuntimeError, name: str, span: Span) -> NSRuntimeError:
+    """An error leaving procedure ``name`` called at ``span``: one more NeuroScript call-stack line."""
+    err.stack.append(CallFrame(name, span))
+    return _at(err, span)
+
+
 def _err(msg: str, code: int, span: Span) -> NSRuntimeError:
     return NSRuntimeError(msg, code=code, span=span)
 
@@ -932,8 +938,7 @@ class Compiler:
                 try:
                     return p.invoke([arg])
                 except NSRuntimeError as err:
-                    err.stack.append(CallFrame(name, span))
-                    raise _at(err, span) from None
+                    raise call_error(err, name, span) from None
                 except RecursionError:
                     raise rt.depth_error(name, span) from None
 
@@ -945,8 +950,7 @@ class Compiler:
             try:
                 v = p.invoke(vals)
             except NSRuntimeError as err:
-                err.stack.append(CallFrame(name, span))
-                raise _at(err, span) from None
+                raise call_error(err, name, span) from None
             except RecursionError:
                 raise rt.depth_error(name, span) from None
             if track:

@@ -4,10 +4,41 @@ user data directory."""
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+_USER_DIRS_ROOT: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every platformdirs user directory (cache, data, config, state) at a private temporary
+    tree for the whole run, subprocesses included, so the suite never touches the real user
+    directories (issue 10, item 8)."""
+    global _USER_DIRS_ROOT
+    if _USER_DIRS_ROOT is not None:
+        return
+    _USER_DIRS_ROOT = tempfile.mkdtemp(prefix="nslang-test-home-")
+    for var in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
+        d = os.path.join(_USER_DIRS_ROOT, var.lower())
+        os.makedirs(d, mode=0o700)
+        os.environ[var] = d
+    os.environ.pop("NSLANG_HISTORY", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _USER_DIRS_ROOT is not None:
+        shutil.rmtree(_USER_DIRS_ROOT, ignore_errors=True)
+
+
+def user_dirs_root() -> Path:
+    """The temporary tree standing in for the user's home directories during the run."""
+    assert _USER_DIRS_ROOT is not None
+    return Path(_USER_DIRS_ROOT)
 
 
 @pytest.fixture(autouse=True)

@@ -35,12 +35,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_USER_DIRS_ROOT, ignore_errors=True)
 
 
-def user_dirs_root() -> Path:
-    """The temporary tree standing in for the user's home directories during the run."""
-    assert _USER_DIRS_ROOT is not None
-    return Path(_USER_DIRS_ROOT)
-
-
 @pytest.fixture(autouse=True)
 def _sandbox_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point ``NSLANG_SANDBOX`` at a fresh temporary directory for every test."""

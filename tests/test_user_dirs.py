@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import user_dirs_root
+
+def user_dirs_root() -> Path:
+    """The temporary tree that tests/conftest.py set up for the run (parent of every XDG directory)."""
+    import os
+
+    root = Path(os.environ["XDG_CACHE_HOME"]).parent
+    assert root.name.startswith("nslang-test-home-"), root
+    return root
 
 
 def _dirs_here() -> list[Path]:

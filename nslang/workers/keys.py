@@ -40,8 +40,8 @@ from ..tools.builtin import _sandbox
 from .errors import AIWorkerError, ConfigurationError, InvalidArgumentError, NotSupportedError
 from .models import AIWorkerDefinition, APIKeySourceMethod
 
-__all__ = ["MAX_KEY_FILE_BYTES", "clean_key", "is_redacted", "key_file_location", "redact", "resolve_api_key",
-           "sanitize_error", "scrub", "user_config_dir"]
+__all__ = ["MAX_KEY_FILE_BYTES", "check_key_file_location", "clean_key", "is_redacted", "key_file_location",
+           "redact", "resolve_api_key", "sanitize_error", "scrub", "user_config_dir"]
 
 #: The largest key file nslang reads (bytes); a bigger file is refused unread.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -166,6 +166,19 @@ def key_file_location(who: str, value: str, sandbox: Path, config_dir: Path) -> 
         return _sandbox.resolve(types.SimpleNamespace(sandbox_dir=root), "auth.value", rel, allow_root=False)
     except ToolError:
         raise refused from None
+
+
+def check_key_file_location(definition: AIWorkerDefinition, sandbox: Path, config_dir: Path | None = None) -> None:
+    """Refuse a ``config_path`` definition whose key file is outside the allowed places when it is added
+    or updated (it is checked again at every call; nothing is read here).
+
+    Raises:
+        ConfigurationError: see :func:`key_file_location` (code 18).
+    """
+    auth = definition.auth
+    if auth.method is APIKeySourceMethod.CONFIG_PATH and auth.value:
+        key_file_location(f"AI worker definition '{definition.name}'", auth.value, sandbox,
+                          user_config_dir() if config_dir is None else config_dir)
 
 
 def _read_key_file(who: str, value: str, key_path: str, sandbox: Path, config_dir: Path) -> str:

@@ -64,7 +64,7 @@ from .errors import (
     describe_validation_error,
 )
 from .filters import definition_filter, instance_filter, record_filter
-from .keys import clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
+from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .models import (
     RETIRED_STATUSES,
     AIWorkerDefinition,
@@ -443,6 +443,8 @@ class AIWorkerManager:
         Raises:
             InvalidArgumentError: a bad or unknown field, a duplicate name or ID (code 4).
             NotSupportedError: auth method ``vault`` (code 30).
+            ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
+                directory (code 18; :mod:`~nslang.workers.keys`).
             StoreError: the definitions file is corrupt or cannot be written (code 6; nothing written).
         """
         if not isinstance(data, Mapping):
@@ -455,6 +457,7 @@ class AIWorkerManager:
         if not d.interaction_models:
             d.interaction_models = [InteractionModelType.BOTH]
         check_definition(d)
+        check_key_file_location(d, self.sandbox_dir)
         secret: str | None = None
         if d.auth.method is APIKeySourceMethod.INLINE:
             if not d.auth.value:
@@ -517,6 +520,8 @@ class AIWorkerManager:
             NotFoundError: no such definition (code 9).
             InvalidArgumentError: unknown or read-only field, bad value, name taken (code 4).
             NotSupportedError: auth method ``vault`` (code 30).
+            ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
+                directory (code 18; :mod:`~nslang.workers.keys`).
             StoreError: the file is corrupt or cannot be written (code 6; nothing written).
         """
         if not isinstance(updates, Mapping):
@@ -560,6 +565,7 @@ class AIWorkerManager:
             if not new.interaction_models:
                 new.interaction_models = [InteractionModelType.BOTH]
             check_definition(new)
+            check_key_file_location(new, self.sandbox_dir)
             if new.name != cur.name:
                 for other in defs.values():
                     if other is not cur and other.name == new.name:

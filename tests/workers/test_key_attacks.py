@@ -64,6 +64,13 @@ def _add(m: AIWorkerManager, server: HTTPServer, name: str, auth: dict[str, str]
                       "auth": auth, "base_config": {"base_url": server.url_for("/v1"), "max_retries": 0}})
 
 
+def _hand_written(box: Path, name: str, auth: dict[str, str], base_url: str) -> None:
+    """A definitions file as a user (or another tool) might write it, bypassing the checks of Add."""
+    (box / "ai_worker_definitions.json").write_text(json.dumps([{
+        "name": name, "provider": "openai", "model_name": "gpt-test", "interaction_models": ["both"], "auth": auth,
+        "base_config": {"base_url": base_url, "max_retries": 0}}]))
+
+
 def _every_text(sandbox: Path, *extra: Any) -> str:
     parts = [repr(x) for x in extra] + [str(x) for x in extra]
     for p in sandbox.rglob("*"):
@@ -106,26 +113,38 @@ def test_key_files_outside_the_allowed_places_are_refused(server: HTTPServer, ou
                                                           value: str, key_path: str) -> None:
     value = value.format(outside=outside, outside_json=outside.parent / "keys.json", config=user_config_dir())
     server.expect_request("/v1/chat/completions").respond_with_handler(_echo_auth)
-    m = AIWorkerManager(tmp_path / "sandbox", environ={})
-    _add(m, server, "thief", {"method": "config_path", "value": value, "key_path": key_path})
-    with pytest.raises(ConfigurationError) as ei:
-        m.execute_stateless_task("thief", "hi")
-    err = ei.value
-    assert err.code == 18
-    assert "not in a place key files may be read from" in err.message
-    text = _every_text(tmp_path / "sandbox", err, err.message)
-    assert "OUTSIDE" not in text and "root:x" not in text
+    box = tmp_path / "sandbox"
+    auth = {"method": "config_path", "value": value, "key_path": key_path}
+    m = AIWorkerManager(box, environ={})
+    with pytest.raises(ConfigurationError) as at_add:  # refused when the definition is added
+        _add(m, server, "thief", auth)
+    _add(m, server, "thief", {"method": "env_var", "value": "UNSET"})
+    with pytest.raises(ConfigurationError) as at_update:  # and when it is changed
+        m.update_definition("thief", {"auth": auth})
+    # a definitions file written by hand is checked at call time
+    _hand_written(box, "thief", auth, server.url_for("/v1"))
+    with pytest.raises(ConfigurationError) as at_call:
+        AIWorkerManager(box, environ={}).execute_stateless_task("thief", "hi")
+    for err in (at_add.value, at_update.value, at_call.value):
+        assert err.code == 18
+        assert "not in a place key files may be read from" in err.message
+        text = _every_text(box, err, err.message)
+        assert "OUTSIDE" not in text and "root:x" not in text
     assert not server.log  # nothing was sent
 
 
 def test_refusal_does_not_reveal_whether_an_outside_path_exists(tmp_path: Path, outside: Path) -> None:
-    m = AIWorkerManager(tmp_path / "sandbox", environ={})
+    box = tmp_path / "sandbox"
     messages = []
-    for i, value in enumerate([str(outside), str(outside.parent / "no-such-file"), "link.key", "dangling.key"]):
-        m.add_definition({"name": f"d{i}", "provider": "test", "auth": {"method": "config_path", "value": value}})
+    for value in [str(outside), str(outside.parent / "no-such-file"), "link.key", "dangling.key"]:
+        _hand_written(box, "d", {"method": "config_path", "value": value}, "http://127.0.0.1:9/v1")
         with pytest.raises(ConfigurationError) as ei:
-            m.execute_stateless_task(f"d{i}", "hi")
-        messages.append(ei.value.message.replace(value, "PATH").replace(f"'d{i}'", "NAME"))
+            AIWorkerManager(box, environ={}).execute_stateless_task("d", "hi")
+        messages.append(ei.value.message.replace(value, "PATH"))
+        with pytest.raises(ConfigurationError) as ei:
+            AIWorkerManager(box, environ={}).add_definition(
+                {"name": "e", "provider": "test", "auth": {"method": "config_path", "value": value}})
+        messages.append(ei.value.message.replace(value, "PATH").replace("'e'", "'d'"))
     assert len(set(messages)) == 1, messages
 
 
@@ -163,10 +182,10 @@ def test_a_symlink_out_of_the_config_dir_is_refused(tmp_path: Path, outside: Pat
     link = config / "stolen.key"
     os.symlink(outside, link)
     try:
-        m = AIWorkerManager(tmp_path / "sandbox", environ={})
-        m.add_definition({"name": "t", "provider": "test", "auth": {"method": "config_path", "value": str(link)}})
+        box = tmp_path / "sandbox"
+        _hand_written(box, "t", {"method": "config_path", "value": str(link)}, "http://127.0.0.1:9/v1")
         with pytest.raises(ConfigurationError, match="not in a place key files may be read from") as ei:
-            m.execute_stateless_task("t", "hi")
+            AIWorkerManager(box, environ={}).execute_stateless_task("t", "hi")
         assert "OUTSIDE" not in ei.value.message
     finally:
         link.unlink()

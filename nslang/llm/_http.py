@@ -251,9 +251,8 @@ def provider_message(response: httpx.Response, secrets: Sequence[str | None] = (
                 if isinstance(data.get(k), str):
                     msg = data[k]
                     break
-    if not msg:
-        msg = " ".join(scrub(response.text, secrets).split())
-    msg = scrub(msg, secrets)
+    # redact before collapsing whitespace and cutting, either of which could hide a secret's form
+    msg = scrub(msg, secrets) if msg else " ".join(scrub(response.text, secrets).split())
     if len(msg) > MAX_MESSAGE_CHARS:
         msg = msg[: MAX_MESSAGE_CHARS - 3] + "..."
     return msg

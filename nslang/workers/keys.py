@@ -129,10 +129,6 @@ def resolve_api_key(definition: AIWorkerDefinition, *, inline_secret: str | None
                             "(use env_var, inline, config_path or none)")
 
 
-def _inside(root: str, path: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def key_file_location(who: str, value: str, sandbox: Path, config_dir: Path) -> _sandbox.SPath:
     """Check where the key file ``value`` is before anything touches it (see the module docstring).
 
@@ -148,20 +144,14 @@ def key_file_location(who: str, value: str, sandbox: Path, config_dir: Path) -> 
         f"to the sandbox directory (no '..' above it, no symbolic link leading out of it) or a file inside "
         f"the nslang configuration directory {config_dir}"
     )
-    rel = value
-    root = sandbox
-    if "\x00" not in value and (value.startswith("~") or os.path.isabs(value)):
+    rel, root = value, sandbox
+    if value.startswith("~") or os.path.isabs(value):
+        # relative to the configuration directory; a '..' left in it is refused below like any other
         try:
-            absolute = os.path.normpath(os.path.expanduser(value))
-        except RuntimeError:  # no home directory to expand ~ against
+            rel = os.path.relpath(os.path.realpath(os.path.expanduser(value)), os.path.realpath(config_dir))
+        except (RuntimeError, ValueError):  # no home directory for '~', a NUL byte, another drive
             raise refused from None
         root = config_dir
-        for form in {os.path.normpath(config_dir), os.path.realpath(config_dir)}:
-            if _inside(form, absolute):
-                rel = os.path.relpath(absolute, form)
-                break
-        else:
-            raise refused
     try:
         return _sandbox.resolve(types.SimpleNamespace(sandbox_dir=root), "auth.value", rel, allow_root=False)
     except ToolError:

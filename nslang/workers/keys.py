@@ -30,7 +30,7 @@ import json
 import os
 import stat
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from .errors import AIWorkerError, ConfigurationError, InvalidArgumentError, Not
 from .models import AIWorkerDefinition, APIKeySourceMethod
 
 __all__ = ["MAX_KEY_FILE_BYTES", "check_key_file_location", "clean_key", "is_redacted", "key_file_location",
-           "redact", "resolve_api_key", "sanitize_error", "scrub", "user_config_dir"]
+           "known_keys", "redact", "resolve_api_key", "sanitize_error", "scrub", "user_config_dir"]
 
 #: The largest key file nslang reads (bytes); a bigger file is refused unread.
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -209,6 +209,23 @@ def _read_key_file(who: str, value: str, key_path: str, sandbox: Path, config_di
     if not isinstance(found, str):
         raise ConfigurationError(f"{who}: key path '{key_path}' in API key {source} does not hold a string")
     return clean_key(found, who, f"{source} (key path '{key_path}')")
+
+
+def known_keys(raw: Iterable[Mapping[str, Any]], *, environ: Mapping[str, str], sandbox: Path) -> list[str]:
+    """The keys that the definitions in ``raw`` (a definitions file's objects) resolve to in this process,
+    for redacting text written before nslang redacted everything (e.g. ``nslang workers perf`` on an old
+    performance log). Definitions that are invalid or resolve to no key are skipped."""
+    found: list[str] = []
+    for obj in raw:
+        try:
+            d = AIWorkerDefinition.model_validate(obj)
+            inline = d.auth.value if d.auth.method is APIKeySourceMethod.INLINE else None
+            key = resolve_api_key(d, inline_secret=inline, environ=environ, base_dir=sandbox)
+        except (ValueError, NSRuntimeError):  # pydantic's ValidationError is a ValueError
+            continue
+        if key and not is_redacted(key):
+            found.append(key)
+    return found
 
 
 def sanitize_error(err: NSRuntimeError, key: str | None) -> NSRuntimeError:

@@ -457,3 +457,32 @@ def test_the_interactive_repl_uses_the_private_history(tmp_path: Path) -> None:
     repl = Repl(stdout=io.StringIO(), color=False, history_file=path, sandbox_dir=tmp_path / "box")
     repl._make_session()
     assert _mode(path) == 0o600
+
+
+def test_cli_perf_redacts_keys_in_records_written_before_redaction(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A performance log from a build that did not redact (the issue's CRLF case): the view still hides
+    the keys its definitions resolve to here (environment variable, sandbox key file, inline value)."""
+    box = tmp_path / "sandbox"
+    m = AIWorkerManager(box, environ={})
+    env_id = m.add_definition({"name": "env", "provider": "test", "auth": {"method": "env_var",
+                                                                           "value": "NSL_OLD_KEY"}}).definition_id
+    (box / "k.key").write_text("sk-file-OLDSECRET-9999\n")
+    file_id = m.add_definition({"name": "file", "provider": "test",
+                                "auth": {"method": "config_path", "value": "k.key"}}).definition_id
+    m.close()
+    monkeypatch.setenv("NSL_OLD_KEY", KEY + "\r")
+    leaked = [(env_id, f"Illegal header value b'Bearer {KEY}\\r'"), (file_id, "echo sk-file-OLDSECRET-9999")]
+    with open(box / "ai_worker_performance_data.json", "w") as f:
+        for i, (def_id, text) in enumerate(leaked):
+            f.write(json.dumps({
+                "entry_kind": "stateless_task", "instance_id": f"stateless-{i}", "definition_id": def_id,
+                "final_status": "retired_error", "performance_records": [{
+                    "task_id": f"00000000-0000-0000-0000-00000000000{i}", "instance_id": f"stateless-{i}",
+                    "definition_id": def_id, "timestamp_start": "2026-01-01T00:00:00Z",
+                    "timestamp_end": "2026-01-01T00:00:01Z", "duration_ms": 1, "success": False,
+                    "error_details": text}]}) + "\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["workers", "perf", "--sandbox", str(box)], stdout=out, stderr=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "Illegal header value" in text and "OLDSECRET" not in text and "sk-Attack" not in text, text

@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from .._redact import scrub
+from .._redact import contains_secret, scrub
 from ..errors import LLMError, LLMHTTPError
 from .base import LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
 
@@ -344,6 +344,11 @@ class HTTPProvider:
     def _error(self, cls: type[LLMError], message: str) -> LLMError:
         return cls(scrub(message, self._secrets))
 
+    def _cause(self, exc: Exception) -> Exception | None:
+        """``exc`` to chain as the cause of an error, or None when its text holds a secret (a traceback
+        shows the cause)."""
+        return None if contains_secret(f"{exc}\n{exc!r}", self._secrets) else exc
+
     def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings) -> httpx.Response:
         attempts = settings.max_retries + 1
         timeout = httpx.Timeout(settings.timeout_s)
@@ -354,10 +359,10 @@ class HTTPProvider:
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
                     LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
-                failure.__cause__ = e
+                failure.__cause__ = self._cause(e)
             except httpx.TransportError as e:
                 failure = self._error(LLMError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
-                failure.__cause__ = e
+                failure.__cause__ = self._cause(e)
             else:
                 if response.status_code < 300:
                     return response

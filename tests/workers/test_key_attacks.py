@@ -8,6 +8,7 @@ import io
 import json
 import os
 import stat
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -295,7 +296,7 @@ def test_transport_errors_carrying_headers_are_scrubbed() -> None:
         model = module.create_model(ProviderConfig(provider, "m", {}, api_key=KEY, http_client=client))
         with override_allow_model_requests(True), pytest.raises(LLMError) as ei:
             model.request([Message("user", "hi")], {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0})
-        text = f"{ei.value}\n{ei.value!r}\n{ei.value.message}"
+        text = f"{ei.value}\n{ei.value!r}\n{ei.value.message}\n{''.join(traceback.format_exception(ei.value))}"
         assert "Illegal header value" in text and "****7890" in text, text
         assert not contains_secret(text, [KEY]) and "Attack" not in text, text
 

@@ -180,11 +180,8 @@ def _read_key_file(who: str, value: str, key_path: str, sandbox: Path, config_di
         with _sandbox.open_dir(sp, sp.parts[:-1]) as d:
             fd = _sandbox.open_file(d, sp.name, os.O_RDONLY | _sandbox.O_NONBLOCK)
             with os.fdopen(fd, "rb") as f:
-                st = os.fstat(f.fileno())
-                if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                     raise ConfigurationError(f"{who}: API key {source} is not a regular file")
-                if st.st_size > MAX_KEY_FILE_BYTES:
-                    raise ConfigurationError(f"{who}: API key {source} is larger than {MAX_KEY_FILE_BYTES} bytes")
                 data = f.read(MAX_KEY_FILE_BYTES + 1)
         text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:

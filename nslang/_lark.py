@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from pathlib import Path
 from typing import Any
 
 from ._resources import grammar_path
@@ -34,13 +35,15 @@ def _cache_file() -> str | bool:
     """Where Lark keeps its compiled parse tables: the platformdirs user cache dir, or no cache.
 
     This is not the parse cache of scripts (``--no-cache`` does not affect it): the tables depend only
-    on the grammar, and Lark keys the file by the grammar's hash.
+    on the grammar, and Lark keys the file by the grammar's hash. The directory is kept at mode 0700
+    and the file at 0600, like the parse cache beside it (issue 10 item 2).
     """
     try:
         from platformdirs import user_cache_dir
 
-        d = user_cache_dir("nslang", appauthor=False)
-        os.makedirs(d, exist_ok=True)
+        from ._private_paths import private_dir
+
+        d = private_dir(Path(user_cache_dir("nslang", appauthor=False)))  # mode 0700 (issue 10 item 2)
         return os.path.join(d, "lark-grammar.cache")
     except OSError:
         return False
@@ -90,7 +93,7 @@ def get_parser(strict: bool = False) -> Any:
         return lark.Lark(text, strict=True, **options)
     cache = _cache_file()
     try:
-        return lark.Lark(text, cache=cache, **options)
+        parser = lark.Lark(text, cache=cache, **options)
     except (OSError, EOFError, ValueError, TypeError, AttributeError):
         # a corrupt cache file: rebuild without it (Lark rewrites it next time)
         if isinstance(cache, str):
@@ -99,3 +102,11 @@ def get_parser(strict: bool = False) -> Any:
             except OSError:
                 pass
         return lark.Lark(text, **options)
+    if isinstance(cache, str):
+        from ._private_paths import private_file
+
+        try:
+            private_file(Path(cache))  # Lark writes it with the default mode: 0600
+        except OSError:
+            pass
+    return parser

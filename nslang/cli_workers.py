@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ._redact import scrub
+
 if TYPE_CHECKING:  # pragma: no cover
     from .workers import AIWorkerManager
 
@@ -292,11 +294,14 @@ def tail_records(path: Path, limit: int, definition_ids: set[str] | None = None)
     return found[::-1]
 
 
-def _definition_names(sandbox: Path) -> dict[str, str]:
-    """definition id → name, read from the definitions file alone (the log is not touched)."""
+def _definition_names(sandbox: Path) -> tuple[dict[str, str], list[str]]:
+    """definition id → name, read from the definitions file alone (the log is not touched), and the
+    keys those definitions resolve to here (to redact records written before nslang redacted them)."""
+    from .workers.keys import known_keys
     from .workers.store import DefinitionStore
 
     raw, _sig = DefinitionStore(sandbox / DEFINITIONS_FILE).read()
+    secrets = known_keys(raw, environ=os.environ, sandbox=sandbox)
     names: dict[str, str] = {}
     for obj in raw:
         name = obj.get("name")
@@ -306,10 +311,10 @@ def _definition_names(sandbox: Path) -> dict[str, str]:
         if not isinstance(def_id, str) or not def_id:
             def_id = str(uuid.uuid5(_DEFAULT_ID_NAMESPACE, name))
         names[def_id] = name
-    return names
+    return names, secrets
 
 
-def _perf_rows(records: list[dict[str, Any]], names: dict[str, str]) -> str:
+def _perf_rows(records: list[dict[str, Any]], names: dict[str, str], secrets: list[str]) -> str:
     rows = []
     for r in records:
         raw_metrics = r.get("llm_metrics")
@@ -326,14 +331,14 @@ def _perf_rows(records: list[dict[str, Any]], names: dict[str, str]) -> str:
             _int(r.get("duration_ms", 0)),
             f"{_int(tin or 0)}/{_int(tout or 0)}",
             _cost(float(r.get("cost_incurred") or 0)),
-            _short(str(text or ""), 48),
+            _short(scrub(str(text or ""), secrets), 48),
         ])
     return _table(rows, ["TIME (UTC)", "WORKER", "TASK", "OK", "MS", "TOK IN/OUT", "COST $", "OUTPUT / ERROR"],
                   frozenset({4, 5, 6}))
 
 
 def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str]) -> int:
-    names = _definition_names(sandbox)
+    names, secrets = _definition_names(sandbox)
     wanted: set[str] | None = None
     if name:
         wanted = {i for i, n in names.items() if n == name} or ({name} if name in names else set())
@@ -358,7 +363,7 @@ def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str
     if not records:
         out.write("no performance records" + (f" for {name}" if name else "") + "\n")
         return EXIT_OK
-    out.write(_perf_rows(records, names) + "\n")
+    out.write(_perf_rows(records, names, secrets) + "\n")
     return EXIT_OK
 
 

@@ -3,7 +3,8 @@
 Lark's errors become :class:`~nslang.errors.NSSyntaxError` (code 15) with ``file:line:col`` and a
 readable list of what was expected. Parse results are cached by content hash in the platformdirs user
 cache directory (``parse_cache=False`` or env ``NSLANG_NO_CACHE=1`` to skip), so re-running an
-unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt.
+unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt. Entries hold script text
+(an inline API key, perhaps): the directory is kept at mode 0700 and entries at 0600 (issue 10 item 2).
 
 >>> prog = parse('func main() means\\n  emit "hi"\\nendfunc\\n', name="demo.ns", use_cache=False)
 >>> prog.procedures[0].name
@@ -12,6 +13,7 @@ unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 from pathlib import Path
@@ -200,9 +202,22 @@ def _cache_key(text: str, name: str) -> str:
     return h.hexdigest()
 
 
+@functools.cache
+def _private_cache_dir(d: Path) -> Path:
+    """``d`` created or tightened to mode 0700 (its parent, nslang's cache dir, too), once per process:
+    entries hold script text, so possibly an inline API key (issue 10 item 2)."""
+    from ._private_paths import private_dir
+
+    return private_dir(d, parents=1)
+
+
 def _cache_get(key: str) -> A.Program | None:
     d = _cache_dir()
     if d is None:
+        return None
+    try:
+        _private_cache_dir(d)
+    except OSError:
         return None
     try:
         with open(d / key, "rb") as f:
@@ -218,11 +233,16 @@ def _cache_put(key: str, prog: A.Program) -> None:
     d = _cache_dir()
     if d is None:
         return
+    from ._private_paths import create_private
+
+    tmp = d / f".{key}.{os.getpid()}.tmp"
     try:
-        d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f".{key}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
+        _private_cache_dir(d)
+        with create_private(tmp) as f:  # mode 0600
             pickle.dump(prog, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, d / key)
     except (OSError, pickle.PicklingError, RecursionError):
-        pass
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

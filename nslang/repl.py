@@ -3,7 +3,7 @@
 Built on prompt-toolkit the way ptpython is (house rule 14): the language's own parser decides when
 input is complete, a Pygments lexer (:mod:`nslang.highlight`) colours it, a completer offers
 keywords, variables, procedures and ``tool.`` names with their signatures, and history persists in a
-file in the platformdirs user data directory.
+file in the platformdirs user data directory, readable by its owner only (0600, directory 0700).
 
 What you type:
 
@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .interpreter import Interpreter
 
-__all__ = ["Repl", "ReplCompleter", "default_history_path", "format_value", "run_repl"]
+__all__ = ["Repl", "ReplCompleter", "default_history_path", "format_value", "private_history_file", "run_repl"]
 
 PROMPT = "ns> "
 CONTINUATION = "... "
@@ -360,6 +360,23 @@ def default_history_path() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("nslang", appauthor=False)) / "repl_history"
+
+
+def private_history_file(path: Path) -> Path:
+    """Prepare the history file ``path``: mode 0600, created if missing; its directory is created with
+    mode 0700 if missing, and tightened to 0700 when it is nslang's own user data directory. The
+    history can hold an inline API key typed at the prompt (issue 10 item 2).
+
+    Raises:
+        OSError: the file or its directory cannot be created or its mode changed.
+    """
+    from platformdirs import user_data_dir
+
+    from ._private_paths import private_dir, private_file
+
+    if path.parent == Path(user_data_dir("nslang", appauthor=False)) or not path.parent.exists():
+        private_dir(path.parent)
+    return private_file(path)
 
 
 class Repl:
@@ -750,9 +767,7 @@ class Repl:
             path = default_history_path() if self.history_file in (None, True) else \
                 Path(self.history_file).expanduser()  # type: ignore[arg-type]
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch(exist_ok=True)
-                history = FileHistory(str(path))
+                history = FileHistory(str(private_history_file(path)))
             except OSError:
                 pass
         return PromptSession(

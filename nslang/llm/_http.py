@@ -23,13 +23,17 @@ of up to 25 %; when the provider sent ``retry-after-ms`` or ``Retry-After`` (sec
 that delay is used instead. A provider asking for more than 60 s is not waited for: the call fails at
 once with its message. Other statuses (400, 401, 403, 404, …) and malformed bodies fail at once.
 
-Errors (all :class:`~nslang.errors.NSRuntimeError`, never containing the API key):
+Errors (all :class:`~nslang.errors.NSRuntimeError`). No error text ever contains the API key or a
+credential header value, in any form (raw, repr-escaped, JSON-escaped, URL-encoded: every message goes
+through :func:`~nslang._redact.scrub`); a header value an HTTP header cannot carry (a control or non-ASCII
+character) is refused before anything is sent, without showing it (issue 10 item 1):
 
 * :class:`~nslang.errors.LLMHTTPError` (code 16) for an HTTP error status, with ``status``,
   ``provider`` and ``body`` (the provider's own message);
 * :class:`~nslang.llm.base.LLMTimeoutError` (code 31) when the last attempt timed out;
 * :class:`~nslang.errors.LLMError` (code 16) for a connection failure or a malformed response;
-* :class:`~nslang.llm.base.ModelSettingsError` (code 18) for a missing key or a bad setting.
+* :class:`~nslang.llm.base.ModelSettingsError` (code 18) for a missing key, a bad setting or a header
+  value that is not printable ASCII.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -47,11 +51,13 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from .._redact import contains_secret, scrub
 from ..errors import LLMError, LLMHTTPError
 from .base import LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
 
 __all__ = [
     "BACKOFF_MAX_S",
+    "CREDENTIAL_HEADERS",
     "DEFAULT_BACKOFF_S",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT_S",
@@ -76,6 +82,9 @@ BACKOFF_MAX_S = 8.0
 RETRY_AFTER_MAX_S = 60.0
 #: The longest provider message kept in an error.
 MAX_MESSAGE_CHARS = 500
+#: Headers whose values are credentials (besides any header holding the API key): never in error text.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key",
+                                "cookie"})
 #: Settings nslang consumes itself; they are never passed through to a provider.
 NSLANG_KEYS = frozenset({
     "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
@@ -216,15 +225,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - current)
 
 
-def _scrub(text: str, key: str | None) -> str:
-    if key and len(key) >= 4 and key in text:
-        text = text.replace(key, "****" + key[-4:] if len(key) >= 12 else "****")
-    return text
-
-
-def provider_message(response: httpx.Response) -> str:
+def provider_message(response: httpx.Response, secrets: Sequence[str | None] = ()) -> str:
     """The provider's own error message: ``error.message`` (OpenAI, Anthropic, Gemini), ``error``
-    (Ollama), ``message``, else the start of the body."""
+    (Ollama), ``message``, else the start of the body; ``secrets`` are redacted before it is cut to
+    :data:`MAX_MESSAGE_CHARS` (so that no cut-off secret survives)."""
     data: Any
     try:
         data = response.json()
@@ -247,8 +251,8 @@ def provider_message(response: httpx.Response) -> str:
                 if isinstance(data.get(k), str):
                     msg = data[k]
                     break
-    if not msg:
-        msg = " ".join(response.text.split())
+    # redact before collapsing whitespace and cutting, either of which could hide a secret's form
+    msg = scrub(msg, secrets) if msg else " ".join(scrub(response.text, secrets).split())
     if len(msg) > MAX_MESSAGE_CHARS:
         msg = msg[: MAX_MESSAGE_CHARS - 3] + "..."
     return msg
@@ -287,7 +291,15 @@ class HTTPProvider:
         self.base_url = base_url.rstrip("/")
         self._config = config
         self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
-        self._key = config.api_key
+        key = config.api_key
+        #: what no error text may contain: the key and every credential header value (issue 10 item 1)
+        self._secrets = tuple({key, *(v for k, v in self._headers.items()
+                                      if k.lower() in CREDENTIAL_HEADERS or (key and key in v))} - {None, ""})
+        for name, value in self._headers.items():
+            if not (value.isascii() and value.isprintable()):
+                raise ModelSettingsError(f"{self.who}: the value of header '{name}' holds a character an HTTP "
+                                         "header cannot carry (control or non-ASCII); check the API key "
+                                         "(the value is not shown)")
 
     @property
     def who(self) -> str:
@@ -330,7 +342,12 @@ class HTTPProvider:
                                         f"{_describe(e)}") from None
 
     def _error(self, cls: type[LLMError], message: str) -> LLMError:
-        return cls(_scrub(message, self._key))
+        return cls(scrub(message, self._secrets))
+
+    def _cause(self, exc: Exception) -> Exception | None:
+        """``exc`` to chain as the cause of an error, or None when its text holds a secret (a traceback
+        shows the cause)."""
+        return None if contains_secret(f"{exc}\n{exc!r}", self._secrets) else exc
 
     def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings) -> httpx.Response:
         attempts = settings.max_retries + 1
@@ -342,10 +359,10 @@ class HTTPProvider:
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
                     LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
-                failure.__cause__ = e
+                failure.__cause__ = self._cause(e)
             except httpx.TransportError as e:
                 failure = self._error(LLMError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
-                failure.__cause__ = e
+                failure.__cause__ = self._cause(e)
             else:
                 if response.status_code < 300:
                     return response
@@ -370,12 +387,12 @@ class HTTPProvider:
 
     def _http_error(self, response: httpx.Response) -> LLMHTTPError:
         status = response.status_code
-        body = _scrub(provider_message(response), self._key)
+        body = provider_message(response, self._secrets)
         phrase = response.reason_phrase or ""
         text = f"{self.who}: HTTP {status}{' ' + phrase if phrase else ''}"
         if body:
             text += f": {body}"
-        return LLMHTTPError(_scrub(text, self._key), status=status, provider=self.name, body=body)
+        return LLMHTTPError(scrub(text, self._secrets), status=status, provider=self.name, body=body)
 
 
 def join_system(messages: list[Any]) -> str:

@@ -64,7 +64,7 @@ from .errors import (
     describe_validation_error,
 )
 from .filters import definition_filter, instance_filter, record_filter
-from .keys import is_redacted, redact, resolve_api_key, sanitize_error, scrub
+from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .models import (
     RETIRED_STATUSES,
     AIWorkerDefinition,
@@ -443,6 +443,8 @@ class AIWorkerManager:
         Raises:
             InvalidArgumentError: a bad or unknown field, a duplicate name or ID (code 4).
             NotSupportedError: auth method ``vault`` (code 30).
+            ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
+                directory (code 18; :mod:`~nslang.workers.keys`).
             StoreError: the definitions file is corrupt or cannot be written (code 6; nothing written).
         """
         if not isinstance(data, Mapping):
@@ -455,11 +457,13 @@ class AIWorkerManager:
         if not d.interaction_models:
             d.interaction_models = [InteractionModelType.BOTH]
         check_definition(d)
+        check_key_file_location(d, self.sandbox_dir)
         secret: str | None = None
         if d.auth.method is APIKeySourceMethod.INLINE:
-            secret = d.auth.value
-            if not secret:
+            if not d.auth.value:
                 raise InvalidArgumentError(f"AI worker definition '{d.name}': auth method 'inline' needs auth.value")
+            secret = clean_key(d.auth.value, f"AI worker definition '{d.name}'", "auth.value (inline)",
+                               InvalidArgumentError)
             d.auth.value = redact(secret)
         if not d.definition_id:
             d.definition_id = str(uuid.uuid4())
@@ -516,6 +520,8 @@ class AIWorkerManager:
             NotFoundError: no such definition (code 9).
             InvalidArgumentError: unknown or read-only field, bad value, name taken (code 4).
             NotSupportedError: auth method ``vault`` (code 30).
+            ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
+                directory (code 18; :mod:`~nslang.workers.keys`).
             StoreError: the file is corrupt or cannot be written (code 6; nothing written).
         """
         if not isinstance(updates, Mapping):
@@ -545,6 +551,8 @@ class AIWorkerManager:
                             if not secret:
                                 raise InvalidArgumentError(f"AI worker definition '{cur.name}': auth method "
                                                            "'inline' needs auth.value")
+                            secret = clean_key(secret, f"AI worker definition '{cur.name}'",
+                                               "auth.value (inline)", InvalidArgumentError)
                             base["auth"]["value"] = redact(secret)
                         elif cur.auth.method is not APIKeySourceMethod.INLINE:
                             raise InvalidArgumentError(f"AI worker definition '{cur.name}': auth method 'inline' "
@@ -557,6 +565,7 @@ class AIWorkerManager:
             if not new.interaction_models:
                 new.interaction_models = [InteractionModelType.BOTH]
             check_definition(new)
+            check_key_file_location(new, self.sandbox_dir)
             if new.name != cur.name:
                 for other in defs.values():
                     if other is not cur and other.name == new.name:
@@ -861,7 +870,12 @@ class AIWorkerManager:
     def _call(self, model: Model, d: AIWorkerDefinition, messages: list[Message], settings: Mapping[str, Any],
               task_id: str, instance_id: str, prompt: str, key: str | None
               ) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
-        """Call the model (no lock held) and build the record; the error is returned, not raised."""
+        """Call the model (no lock held) and build the record; the error is returned, not raised.
+
+        Every text that comes back (reply, finish reason, model name, error) goes through
+        :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
+        log only ever hold redacted text.
+        """
         start = utc_now()
         t0 = time.perf_counter()
         err: NSRuntimeError | None = None
@@ -879,9 +893,10 @@ class AIWorkerManager:
         except Exception as e:  # boundary: any provider failure becomes code 16
             err = LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}")
         else:
-            text = resp.text if isinstance(resp.text, str) else ""
-            finish = resp.finish_reason
-            model_used = resp.model or model_used
+            # a reply that echoes the key is redacted before anything keeps it (issue 10 item 2)
+            text = scrub(resp.text, [key]) if isinstance(resp.text, str) else ""
+            finish = scrub(str(resp.finish_reason or ""), [key])
+            model_used = scrub(str(resp.model or ""), [key]) or model_used
             if resp.input_tokens is None:
                 tin = sum(len(m.content) for m in messages) // 4
                 estimated = True

@@ -269,7 +269,8 @@ class APIKeySource(_Strict):
     """Where a definition's API key comes from (§1.3, Part 1 "API keys").
 
     ``value`` is the environment variable *name* for ``env_var``, the key file path for
-    ``config_path`` (relative paths are relative to the sandbox), and for ``inline`` only ever the
+    ``config_path`` (a relative path inside the sandbox, an absolute one inside the nslang config
+    directory: :mod:`nslang.workers.keys`), and for ``inline`` only ever the
     redacted form ``****abcd`` once the manager holds it (the key itself is kept in memory).
     """
 

@@ -79,7 +79,8 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         provider: openai, anthropic, google, ollama, local, custom or test (offline, not an LLM).
         model_name: the provider's model name; required for openai, anthropic, google, ollama, local.
         auth: API key source {"method": "env_var"|"inline"|"config_path"|"none", "value": …,
-            "key_path": …}; default none. An inline key is kept in memory only, never written.
+            "key_path": …}; default none. An inline key is kept in memory only, never written. A
+            config_path file is relative to the sandbox, or absolute inside the nslang config directory.
         interaction_models: any of conversational, stateless_task, both; default ["both"].
         capabilities: free tags, used by List filters.
         base_config: model settings (temperature, top_p, max_tokens, base_url, timeout_s (seconds per

@@ -128,9 +128,12 @@ def test_config_path_keys(tmp_path: Path) -> None:
     env: dict[str, str] = {}
     assert resolve_api_key(_def(method="config_path", value="plain.key"), inline_secret=None, environ=env,
                            base_dir=tmp_path) == "sk-plain"
+    config_dir = tmp_path / "config"
+    config_dir.mkdir()
+    (config_dir / "keys.json").write_text(json.dumps({"a": {"b": "sk-json"}}))
     d = AIWorkerDefinition.model_validate({"name": "k", "provider": "test", "auth": {
-        "method": "config_path", "value": str(tmp_path / "keys.json"), "key_path": "a.b"}})
-    assert resolve_api_key(d, inline_secret=None, environ=env, base_dir=tmp_path) == "sk-json"
+        "method": "config_path", "value": str(config_dir / "keys.json"), "key_path": "a.b"}})
+    assert resolve_api_key(d, inline_secret=None, environ=env, base_dir=tmp_path, config_dir=config_dir) == "sk-json"
     cases = [("missing.key", "", "cannot be read"), ("empty.key", "", "is empty"),
              ("keys.json", "a.c", "not found"), ("bad.json", "a", "not valid JSON")]
     for value, key_path, match in cases:

@@ -15,7 +15,7 @@ from conftest import ToolCaller
 from nslang.errors import LLMError, LLMHTTPError, NSRuntimeError
 from nslang.llm.base import Message, Model, ModelResponse, ProviderConfig
 from nslang.workers import AIWorkerManager
-from nslang.workers.keys import redact
+from nslang.workers.keys import redact, user_config_dir
 
 INLINE = "sk-inline-TOPSECRET-1234567890"
 INLINE2 = "sk-inline-ROTATED-0000009999"
@@ -62,8 +62,8 @@ def _texts_of(exc: BaseException) -> list[str]:
 def test_keys_never_appear_anywhere(sandbox: Path, caplog: pytest.LogCaptureFixture,
                                     tmp_path: Path) -> None:
     caplog.set_level(logging.DEBUG)
-    key_file = tmp_path / "user-secrets" / "keys.json"
-    key_file.parent.mkdir()
+    key_file = user_config_dir() / "keys.json"  # the user's nslang config dir (a temporary one in tests)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(json.dumps({"openai": {"api_key": FILEKEY}}))
     manager = AIWorkerManager(sandbox, environ={"MY_PROVIDER_KEY": ENV})
     manager.register_provider_factory("openai", LeakyModel)

@@ -208,3 +208,15 @@ def test_repl_emit_is_program_output(tmp_path: Path) -> None:
     out: Any = r.stdout
     assert out.getvalue() == "\x1b[1mbold\n"
     r.close()
+
+
+def test_event_handler_failure_warnings_are_escaped(tmp_path: Path) -> None:
+    f = tmp_path / "s.ns"
+    f.write_text('on event "tick\\u001b]0;pwned\\u0007" do\n  fail "boom \\u009b2J"\nendon\n\n'
+                 'func main() means\n  call tool.Event.Emit("tick\\u001b]0;pwned\\u0007", {})\n'
+                 '  emit "done"\nendfunc\n',
+                 encoding="utf-8")
+    code, out, err = run_cli("run", str(f), "--sandbox", str(tmp_path))
+    assert (code, out) == (0, "done\n")
+    assert "warning: error in 'on event" in err and "boom \\u009b2J" in err
+    assert_clean(err)

@@ -348,7 +348,7 @@ class AIWorkerManager:
             names[d.name] = names.get(d.name, 0) + 1
         for name, n in names.items():
             if n > 1:
-                logger.warning("AI worker definitions file %s: %d definitions are named '%s'; refer to them by ID",
+                logger.warning("AI worker definitions file %s: %d definitions are named %r; refer to them by ID",
                                path, n, name)
         return defs, file_secrets
 

@@ -18,6 +18,7 @@ worker subsystem.
 from __future__ import annotations
 
 import fnmatch
+import re
 import unicodedata
 
 __all__ = ["PROTECTED_PATTERNS", "is_protected_name", "name_key"]
@@ -30,16 +31,20 @@ PROTECTED_PATTERNS: tuple[str, ...] = (
 )
 
 
+_MATCH = re.compile("|".join(fnmatch.translate(p) for p in PROTECTED_PATTERNS), re.DOTALL).match
+
+
 def name_key(name: str) -> str:
     """The form of a file name that protection compares: NFKC-normalised, case-folded, without the
     invisible format characters (Unicode category Cf, e.g. zero-width joiners) that some file systems
     ignore. So ``AI_Worker_Definitions.JSON``, a full-width ``ａｉ_worker_…`` and a name with a hidden
     U+200D all compare equal to ``ai_worker_…``."""
+    if name.isascii():
+        return name.lower()
     text = unicodedata.normalize("NFKC", name).casefold()
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def is_protected_name(name: str) -> bool:
     """Whether one path component (a file or directory name, no separators) is an internal name."""
-    key = name_key(name)
-    return any(fnmatch.fnmatchcase(key, pattern) for pattern in PROTECTED_PATTERNS)
+    return _MATCH(name_key(name)) is not None

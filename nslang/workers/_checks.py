@@ -243,8 +243,15 @@ def usage_arg(usage: Mapping[str, Any] | None) -> tuple[int, int]:
 
 
 def validate_record(fields: dict[str, Any], what: str) -> PerformanceRecord:
-    """Build a performance record model (code 4 naming the fields on failure)."""
+    """Build a performance record model (code 4 naming the fields on failure, or an infinite or NaN
+    number anywhere in it: JSON cannot store them)."""
     try:
-        return PerformanceRecord.model_validate(fields)
+        record = PerformanceRecord.model_validate(fields)
     except ValidationError as e:
         raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
+    bad_number = _non_finite(record)
+    if bad_number is not None:
+        path, v = bad_number
+        raise InvalidArgumentError(f"{what}: {escape_controls(path)} is {v!r}; infinity and NaN cannot be stored "
+                                   "in JSON: use a finite number")
+    return record

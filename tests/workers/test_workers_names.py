@@ -164,3 +164,35 @@ endfunc
     interp.run()
     interp.close()
     assert out.getvalue().split() == ["4", "4", "4", "4", "1"]
+
+
+def test_infinite_numbers_in_a_logged_record_are_refused(tmp_path: Path) -> None:
+    """Same attack on AIWorker.LogPerformance: it was an opaque code 21 ("Out of range float values")."""
+    import io
+
+    from nslang import Interpreter
+
+    src = """
+func main() means
+  on error do
+    emit system_error_code + " " + system_error_message
+    clear_error
+  endon
+  set id = tool.AIWorkerDefinition.Add(name: "w", provider: "test")
+  set big = 1e308 * 10
+  call tool.AIWorker.LogPerformance("t1", "x", id, "2025-01-01T10:00:00Z", "2025-01-01T10:00:02Z", 2000, \\
+    true, {"q": big})
+  call tool.AIWorker.LogPerformance("t2", "x", id, "2025-01-01T10:00:00Z", "2025-01-01T10:00:02Z", 2000, \\
+    true, {}, {}, big)
+  emit tool.AIWorker.GetPerformanceSummary("w")["total_tasks_attempted"]
+endfunc
+"""
+    out = io.StringIO()
+    interp = Interpreter(sandbox_dir=tmp_path, stdout=out)
+    interp.load(src)
+    interp.run()
+    interp.close()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("4 ") and "input_context.q is inf" in lines[0]
+    assert lines[1].startswith("4 ") and "cost_incurred is inf" in lines[1]
+    assert lines[2] == "0"

@@ -160,9 +160,9 @@ def check_definition(d: AIWorkerDefinition) -> None:
         raise InvalidArgumentError("an AI worker definition needs a non-empty name")
     bad_number = _non_finite(d)
     if bad_number is not None:
-        path, v = bad_number
-        raise InvalidArgumentError(f"{who}: {escape_controls(path)} is {v!r}; infinity and NaN cannot be stored "
-                                   "in JSON (they would be saved as null): use a finite number")
+        path, number = bad_number
+        raise InvalidArgumentError(f"{who}: {escape_controls(path)} is {number!r}; infinity and NaN cannot be "
+                                   "stored in JSON (they would be saved as null): use a finite number")
     if d.provider in HTTP_PROVIDERS and not d.model_name:
         raise InvalidArgumentError(f"{who}: model_name is required for provider '{d.provider.value}'")
     if d.provider is AIWorkerProvider.LOCAL and not d.base_config.get("base_url"):
@@ -251,7 +251,7 @@ def validate_record(fields: dict[str, Any], what: str) -> PerformanceRecord:
         raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
     bad_number = _non_finite(record)
     if bad_number is not None:
-        path, v = bad_number
-        raise InvalidArgumentError(f"{what}: {escape_controls(path)} is {v!r}; infinity and NaN cannot be stored "
+        path, number = bad_number
+        raise InvalidArgumentError(f"{what}: {escape_controls(path)} is {number!r}; infinity and NaN cannot be stored "
                                    "in JSON: use a finite number")
     return record

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         if debug:
             import traceback
 
-            traceback.print_exc(file=err)
+            err.write(escape_controls("".join(traceback.format_exception(e)), keep="\n"))
         else:
             err.write(f"nslang: internal error: {type(e).__name__}: {escape_controls(str(e))} "
                       "(run with --debug for details)\n")
@@ -156,7 +156,7 @@ def _report(e: NSError, err: IO[str], debug: bool) -> None:
     if debug:
         import traceback
 
-        traceback.print_exception(e, file=err)
+        err.write(escape_controls("".join(traceback.format_exception(e)), keep="\n"))
 
 
 def _read(path: str) -> str:

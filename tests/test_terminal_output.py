@@ -220,3 +220,11 @@ def test_event_handler_failure_warnings_are_escaped(tmp_path: Path) -> None:
     assert (code, out) == (0, "done\n")
     assert "warning: error in 'on event" in err and "boom \\u009b2J" in err
     assert_clean(err)
+
+
+def test_debug_tracebacks_are_escaped_too(tmp_path: Path) -> None:
+    f = tmp_path / "s.ns"
+    f.write_text('func main() means\n  fail "boom \\u001b]0;pwned\\u0007"\nendfunc\n', encoding="utf-8")
+    code, _out, err = run_cli("run", str(f), "--sandbox", str(tmp_path), "--debug")
+    assert code == 70 and "Traceback" in err
+    assert_clean(err)

@@ -3,7 +3,9 @@
 ``main(argv) -> int`` never calls ``sys.exit`` (house rule 15). Exit codes (spec Part 1): 0 success,
 64 usage error, 65 syntax or validation error, 70 runtime error. Errors print the NeuroScript error
 code, message, ``file:line:col``, the source line with a caret and the NeuroScript call stack, never a
-Python traceback unless ``--debug``.
+Python traceback unless ``--debug``. Error reports and tool listings go through
+:func:`nslang.terminal.escape_controls` (control characters shown escaped; issue 10 item 7); what a
+script emits is its output and is written as is.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import IO, Any
 
 from . import __version__
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError
+from .terminal import escape_controls
 
 __all__ = ["main"]
 
@@ -126,7 +129,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 
             return workers_command(args, out, err)
     except UsageError as e:
-        err.write(f"nslang: {e.message}\n")
+        err.write(f"nslang: {escape_controls(e.message)}\n")
         return EXIT_USAGE
     except NSError as e:
         _report(e, err, debug)
@@ -140,19 +143,20 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         if debug:
             import traceback
 
-            traceback.print_exc(file=err)
+            err.write(escape_controls("".join(traceback.format_exception(e)), keep="\n"))
         else:
-            err.write(f"nslang: internal error: {type(e).__name__}: {e} (run with --debug for details)\n")
+            err.write(f"nslang: internal error: {type(e).__name__}: {escape_controls(str(e))} "
+                      "(run with --debug for details)\n")
         return EXIT_RUNTIME
     return EXIT_USAGE  # pragma: no cover
 
 
 def _report(e: NSError, err: IO[str], debug: bool) -> None:
-    err.write(e.render() + "\n")
+    err.write(escape_controls(e.render(), keep="\n") + "\n")
     if debug:
         import traceback
 
-        traceback.print_exception(e, file=err)
+        err.write(escape_controls("".join(traceback.format_exception(e)), keep="\n"))
 
 
 def _read(path: str) -> str:
@@ -295,7 +299,7 @@ def format_tools(interp: Any, needle: str = "", *, long: bool = False) -> str:
         if s.aliases:
             lines.append(f"    aliases: {', '.join(s.aliases)}")
         lines.append("")
-    return "\n".join(lines).rstrip("\n") + "\n" if lines else ""
+    return escape_controls("\n".join(lines).rstrip("\n") + "\n", keep="\n") if lines else ""
 
 
 _ = NSRuntimeError

@@ -12,7 +12,8 @@ Everything here only reads the sandbox's files (``ai_worker_definitions.json`` a
   log entry per line, so each line is parsed on its own; a log in another layout (a Go-era,
   pretty-printed array) falls back to the manager's full read.
 
-Costs are USD; durations milliseconds; times UTC.
+Costs are USD; durations milliseconds; times UTC. Every printed cell and line goes through
+:func:`nslang.terminal.escape_controls`: a name or reply holding control characters is shown escaped.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ._redact import scrub
+from .terminal import escape_controls
 
 if TYPE_CHECKING:  # pragma: no cover
     from .workers import AIWorkerManager
@@ -47,7 +49,10 @@ _BLOCK = 64 * 1024
 
 
 def _table(rows: list[list[str]], header: list[str], right: frozenset[int] = frozenset()) -> str:
-    """Columns separated by two spaces; ``right`` holds the indexes of right-aligned columns."""
+    """Columns separated by two spaces; ``right`` holds the indexes of right-aligned columns.
+
+    Cells are escaped (:func:`~nslang.terminal.escape_controls`) before they are measured."""
+    rows = [[escape_controls(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     out = []
     for r in [header, *rows]:
@@ -166,7 +171,7 @@ def workers_overview(get_manager: Callable[[], AIWorkerManager]) -> str:
         return (definitions_table(mgr, live=True)
                 + "\n(REQ/TOK: used in the current rate window / limit; COST in USD; LIVE: active instances)")
     except NSError as e:
-        return e.render()
+        return escape_controls(e.render(), keep="\n")
 
 
 def _show(mgr: AIWorkerManager, name: str) -> str:
@@ -196,7 +201,7 @@ def _show(mgr: AIWorkerManager, name: str) -> str:
         v = getattr(d, extra, None)
         if v:
             pairs.append((extra, ", ".join(v)))
-    out = [d.name] + [f"  {k:<15} {v}" for k, v in pairs]
+    out = [escape_controls(d.name)] + [f"  {k:<15} {escape_controls(v)}" for k, v in pairs]
     out.append("rate limits (used / limit in the current window; 0 = unlimited)")
     out += [
         f"  {'requests/1m':<15} {_used(usage.get('requests_last_minute', 0), lim.max_requests_per_minute)}",
@@ -344,7 +349,7 @@ def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str
         wanted = {i for i, n in names.items() if n == name} or ({name} if name in names else set())
         if not wanted:
             err.write(f"nslang: no AI worker definition named {name!r} in {sandbox}"
-                      f"{' (known: ' + ', '.join(sorted(names.values())) + ')' if names else ''}\n")
+                      f"{' (known: ' + escape_controls(', '.join(sorted(names.values()))) + ')' if names else ''}\n")
             return EXIT_USAGE
     path = sandbox / PERFORMANCE_FILE
     if not path.exists():
@@ -425,7 +430,7 @@ def workers_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
     try:
         out.write(_show(mgr, str(name)) + "\n")
     except NotFoundError:
-        known = ", ".join(d.name for d in mgr.list_definitions())
+        known = escape_controls(", ".join(d.name for d in mgr.list_definitions()))
         err.write(f"nslang: no AI worker definition named {name!r} in {sandbox}"
                   f"{' (known: ' + known + ')' if known else ''}\n")
         return EXIT_USAGE

@@ -351,8 +351,11 @@ class Interpreter:
         return LoadResult(len(prog.procedures), n_events, len(prog.commands), md, prog)
 
     def _warn(self, msg: str) -> None:
+        """Write a diagnostic to ``stderr``, control characters escaped (nslang.terminal, issue 10 item 7)."""
+        from .terminal import escape_controls
+
         try:
-            self.stderr.write(f"warning: {msg}\n")
+            self.stderr.write(f"warning: {escape_controls(msg, keep=chr(10))}\n")
         except (OSError, ValueError):
             pass
 

@@ -27,6 +27,11 @@ exits. No error ends the session: NeuroScript errors print with their code and a
 position, and the state (variables, procedures) stays as it was after the last statement that ran.
 Unexpected Python exceptions print one line (a traceback only with ``--debug``).
 
+Everything the REPL itself shows (values, notes, errors, ``:vars``, ``:funcs``, ``:tools``,
+``:workers``) goes through :func:`nslang.terminal.escape_controls`, so an escape sequence in a value
+or a name is shown escaped instead of driving the terminal; what ``emit`` writes is the program's
+output and is written as is (issue 10 item 7).
+
 The loop is testable without a terminal: :class:`Repl` accepts prompt-toolkit ``input``/``output``
 objects (``create_pipe_input()`` and ``DummyOutput()``) and a text stream for results, and
 :meth:`Repl.execute` is the pure "text in, display text out" step the loop uses.
@@ -51,6 +56,7 @@ from . import ast as A
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError
 from .highlight import BLOCK_CLOSERS, BLOCK_OPENERS, NeuroScriptLexer
 from .source import Span, remember_source
+from .terminal import escape_controls
 
 if TYPE_CHECKING:  # pragma: no cover
     from prompt_toolkit import PromptSession
@@ -153,7 +159,7 @@ def _short(text: str, width: int) -> str:
 
 def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
     """Left-aligned columns separated by two spaces (the last column is not padded)."""
-    allrows = ([header] if header else []) + list(rows)
+    allrows = [tuple(escape_controls(c) for c in r) for r in ([header] if header else []) + list(rows)]
     if not allrows:
         return ""
     ncols = max(len(r) for r in allrows)
@@ -535,7 +541,7 @@ class Repl:
                     raise stmt_error from None
                 raise expr_error from None
             self._run_program(prog, name, whole)
-            return format_value(self.interp.globals.pop(_VALUE_VAR, None))
+            return escape_controls(format_value(self.interp.globals.pop(_VALUE_VAR, None)))
         self._run_program(prog, name, whole)
         return ""
 
@@ -630,6 +636,8 @@ class Repl:
     # ------------------------------------------------------------------------------ output helpers
 
     def _paint(self, text: str, code: str) -> str:
+        """``text`` escaped (:func:`~nslang.terminal.escape_controls`), then coloured when colour is on."""
+        text = escape_controls(text, keep="\n")
         return f"\x1b[{code}m{text}\x1b[0m" if self.color and text else text
 
     def _note(self, text: str) -> str:
@@ -638,14 +646,14 @@ class Repl:
     def _error(self, e: NSError) -> str:
         text = e.render()
         head, _, rest = text.partition("\n")
-        out = self._paint(head, "31;1") + ("\n" + rest if rest else "")
+        out = self._paint(head, "31;1") + ("\n" + escape_controls(rest, keep="\n") if rest else "")
         if self.debug:
-            out += "\n" + "".join(traceback.format_exception(e)).rstrip()
+            out += "\n" + escape_controls("".join(traceback.format_exception(e)).rstrip(), keep="\n")
         return out
 
     def _internal(self, e: BaseException) -> str:
         if self.debug:
-            return "".join(traceback.format_exception(e)).rstrip()
+            return escape_controls("".join(traceback.format_exception(e)).rstrip(), keep="\n")
         msg = str(e).split("\n", 1)[0]
         return self._paint(f"internal error: {type(e).__name__}: {msg} (start the REPL with --debug for the "
                            "traceback)", "31")
@@ -658,12 +666,12 @@ class Repl:
         cmd = cmd.lower()
         matches = [c for c in COMMANDS if c.startswith(cmd)] if cmd not in (":exit", ":q") else [":quit"]
         if len(matches) > 1 and cmd not in COMMANDS:
-            return f"ambiguous command {cmd}: {', '.join(matches)}"
+            return f"ambiguous command {escape_controls(cmd)}: {', '.join(matches)}"
         if not matches:
-            return f"unknown command {cmd} (:help lists the commands)"
+            return f"unknown command {escape_controls(cmd)} (:help lists the commands)"
         cmd = matches[0] if cmd not in COMMANDS else cmd
         if cmd == ":help":
-            return HELP + f"\n\nSandbox (files, AI worker data): {self.interp.sandbox_dir}"
+            return HELP + f"\n\nSandbox (files, AI worker data): {escape_controls(str(self.interp.sandbox_dir))}"
         if cmd == ":quit":
             self.done = True
             return ""
@@ -678,7 +686,7 @@ class Repl:
         if cmd == ":tools":
             from .cli import format_tools
 
-            return format_tools(self.interp, arg).rstrip("\n") or f"no tools match {arg!r}"
+            return format_tools(self.interp, arg).rstrip("\n") or f"no tools match {escape_controls(repr(arg))}"
         if cmd == ":workers":
             from .cli_workers import workers_overview
 
@@ -723,16 +731,17 @@ class Repl:
         if not arg:
             return "usage: :load FILE"
         path = Path(arg.strip("'\"")).expanduser()
+        shown = escape_controls(str(path))
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return f"no such file: {path}"
+            return f"no such file: {shown}"
         except IsADirectoryError:
-            return f"{path} is a directory, not a script"
+            return f"{shown} is a directory, not a script"
         except UnicodeDecodeError as e:
-            return f"{path} is not UTF-8 text ({e.reason} at byte {e.start})"
+            return f"{shown} is not UTF-8 text ({e.reason} at byte {e.start})"
         except OSError as e:
-            return f"cannot read {path}: {e.strerror}"
+            return f"cannot read {shown}: {e.strerror}"
         prog = parse(text, name=str(path), use_cache=False)
         self._install(prog)
         summary = f"loaded {path}: {len(prog.procedures)} procedure(s), {len(prog.event_handlers)} handler(s)"

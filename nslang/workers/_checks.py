@@ -7,11 +7,14 @@ never echoes a value that could be a key.
 
 from __future__ import annotations
 
+import math
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..terminal import escape_controls
 from .errors import InvalidArgumentError, NotSupportedError, describe_validation_error
 from .models import (
     FINAL_STATUSES,
@@ -29,13 +32,17 @@ __all__ = [
     "SYSTEM_FIELDS",
     "canonical",
     "check_definition",
+    "check_name",
     "final_status",
     "instance_status",
+    "name_key",
     "usage_arg",
     "validate_definition",
     "validate_record",
 ]
 
+#: Longest definition name, in characters (after NFC normalisation).
+MAX_NAME_CHARS = 128
 #: Keys of ``cost_metrics`` (USD).
 COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "per_call")
 #: Fields the system manages; Add and Update refuse them.
@@ -87,11 +94,75 @@ def canonical(data: Mapping[str, Any], keys: dict[str, str], what: str) -> dict[
     return out
 
 
+def check_name(name: str) -> str:
+    """A new definition name, NFC-normalised; code 4 unless it is a usable name (issue 10 item 7).
+
+    A name is non-empty, has no leading or trailing whitespace, no control characters (none of the
+    characters :func:`~nslang.terminal.escape_controls` escapes: C0, DEL, C1, bidirectional
+    controls, line separators), no ``/`` or ``\\``, and at most :data:`MAX_NAME_CHARS` (128)
+    characters. Uniqueness (case-insensitive, see :func:`name_key`) is checked by the manager.
+    Names already in a definitions file are not checked here: they load as they are.
+    """
+    name = unicodedata.normalize("NFC", name)
+    shown = escape_controls(name)[:80]
+    if not name.strip():
+        raise InvalidArgumentError("an AI worker definition needs a non-empty name")
+    if escape_controls(name) != name:
+        raise InvalidArgumentError(f"AI worker definition name '{shown}' contains control characters")
+    if "/" in name or "\\" in name:
+        raise InvalidArgumentError(f"AI worker definition name '{shown}' contains a path separator (/ or \\)")
+    if name != name.strip():
+        raise InvalidArgumentError(f"AI worker definition name '{shown}' starts or ends with whitespace")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidArgumentError(f"AI worker definition name '{shown}…' is {len(name)} characters long "
+                                   f"(at most {MAX_NAME_CHARS})")
+    return name
+
+
+def name_key(name: str) -> str:
+    """What definition names are compared by for uniqueness: NFC-normalised and case-folded, so
+    ``Bot`` and ``bot`` (or a decomposed ``é``) are the same name."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def _non_finite(value: Any) -> tuple[str, float] | None:
+    """(path, number) of the first infinite or NaN float anywhere inside ``value`` (iterative walk)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    seen: set[int] = set()
+    while stack:
+        path, v = stack.pop()
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return path, v
+            continue
+        if isinstance(v, (BaseModel, Mapping, list, tuple)):
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+        if isinstance(v, BaseModel):
+            items: Any = ((k, getattr(v, k)) for k in type(v).model_fields)
+        elif isinstance(v, Mapping):
+            items = v.items()
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{path}[{i}]", x) for i, x in enumerate(v))
+            continue
+        else:
+            continue
+        stack.extend((f"{path}.{k}" if path else str(k), x) for k, x in items)
+    return None
+
+
 def check_definition(d: AIWorkerDefinition) -> None:
-    """Rules beyond the model's types: name, model_name for HTTP providers, key source, cost keys, settings."""
-    who = f"AI worker definition '{d.name}'"
+    """Rules beyond the model's types: name, model_name for HTTP providers, key source, cost keys,
+    settings, and no infinite or NaN number anywhere (JSON cannot store them; issue 10 item 7)."""
+    who = f"AI worker definition '{escape_controls(d.name)}'"
     if not d.name.strip():
         raise InvalidArgumentError("an AI worker definition needs a non-empty name")
+    bad_number = _non_finite(d)
+    if bad_number is not None:
+        path, number = bad_number
+        raise InvalidArgumentError(f"{who}: {escape_controls(path)} is {number!r}; infinity and NaN cannot be "
+                                   "stored in JSON (they would be saved as null): use a finite number")
     if d.provider in HTTP_PROVIDERS and not d.model_name:
         raise InvalidArgumentError(f"{who}: model_name is required for provider '{d.provider.value}'")
     if d.provider is AIWorkerProvider.LOCAL and not d.base_config.get("base_url"):
@@ -172,8 +243,15 @@ def usage_arg(usage: Mapping[str, Any] | None) -> tuple[int, int]:
 
 
 def validate_record(fields: dict[str, Any], what: str) -> PerformanceRecord:
-    """Build a performance record model (code 4 naming the fields on failure)."""
+    """Build a performance record model (code 4 naming the fields on failure, or an infinite or NaN
+    number anywhere in it: JSON cannot store them)."""
     try:
-        return PerformanceRecord.model_validate(fields)
+        record = PerformanceRecord.model_validate(fields)
     except ValidationError as e:
         raise InvalidArgumentError(f"{what}: {describe_validation_error(e)}") from None
+    bad_number = _non_finite(record)
+    if bad_number is not None:
+        path, number = bad_number
+        raise InvalidArgumentError(f"{what}: {escape_controls(path)} is {number!r}; infinity and NaN cannot be stored "
+                                   "in JSON: use a finite number")
+    return record

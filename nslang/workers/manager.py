@@ -32,6 +32,7 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ from ._checks import (
     SYSTEM_FIELDS,
     canonical,
     check_definition,
+    check_name,
     instance_status,
+    name_key,
     usage_arg,
     validate_definition,
     validate_record,
@@ -345,7 +348,7 @@ class AIWorkerManager:
             names[d.name] = names.get(d.name, 0) + 1
         for name, n in names.items():
             if n > 1:
-                logger.warning("AI worker definitions file %s: %d definitions are named '%s'; refer to them by ID",
+                logger.warning("AI worker definitions file %s: %d definitions are named %r; refer to them by ID",
                                path, n, name)
         return defs, file_secrets
 
@@ -406,7 +409,8 @@ class AIWorkerManager:
         d = defs.get(ref)
         if d is not None:
             return d
-        matches = [x for x in defs.values() if x.name == ref]
+        nfc = unicodedata.normalize("NFC", ref)
+        matches = [x for x in defs.values() if x.name in (ref, nfc)]
         if len(matches) == 1:
             return matches[0]
         if matches:
@@ -436,12 +440,16 @@ class AIWorkerManager:
                 ``["conversational"]``, which made ``ask NAME, …`` fail on a fresh worker), status
                 ``active``, auth ``none``, a new UUID4 id.
                 An ``inline`` key is kept in memory only; the file gets its redacted form.
+                The name is stored NFC-normalised; it must be unique ignoring case, at most 128
+                characters, without control characters or path separators (``_checks.check_name``).
+                No number anywhere in the definition may be infinite or NaN.
 
         Returns:
             A copy of the stored definition (auth redacted, summary filled).
 
         Raises:
-            InvalidArgumentError: a bad or unknown field, a duplicate name or ID (code 4).
+            InvalidArgumentError: a bad or unknown field, a bad name, a duplicate name (ignoring case)
+                or ID, an infinite or NaN number (code 4).
             NotSupportedError: auth method ``vault`` (code 30).
             ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
                 directory (code 18; :mod:`~nslang.workers.keys`).
@@ -454,6 +462,7 @@ class AIWorkerManager:
         if system:
             raise InvalidArgumentError(f"AI worker definition: field(s) {', '.join(system)} are managed by nslang")
         d = validate_definition(fields, "invalid AI worker definition")
+        d.name = check_name(d.name)
         if not d.interaction_models:
             d.interaction_models = [InteractionModelType.BOTH]
         check_definition(d)
@@ -475,9 +484,10 @@ class AIWorkerManager:
                 raise InvalidArgumentError(f"worker definition with ID '{d.definition_id}' (name '{old.name}') "
                                            "already exists")
             for other in defs.values():
-                if other.name == d.name:
+                if name_key(other.name) == name_key(d.name):
                     raise InvalidArgumentError(f"worker definition name '{d.name}' already exists "
-                                               f"(ID '{other.definition_id}')")
+                                               f"(as '{other.name}', ID '{other.definition_id}'; names are "
+                                               "compared ignoring case)")
             defs[d.definition_id] = d
             ch.file_secrets.pop(d.definition_id, None)
             if secret is not None:
@@ -518,7 +528,9 @@ class AIWorkerManager:
 
         Raises:
             NotFoundError: no such definition (code 9).
-            InvalidArgumentError: unknown or read-only field, bad value, name taken (code 4).
+            InvalidArgumentError: unknown or read-only field, bad value (an infinite or NaN number
+                included), a new name that is invalid or taken ignoring case (code 4). A definition
+                loaded from the file with a name that breaks today's rules keeps it until renamed.
             NotSupportedError: auth method ``vault`` (code 30).
             ConfigurationError: a ``config_path`` key file outside the sandbox and the nslang config
                 directory (code 18; :mod:`~nslang.workers.keys`).
@@ -562,15 +574,18 @@ class AIWorkerManager:
                 else:
                     base[key] = value
             new = validate_definition(base, f"invalid update of AI worker definition '{cur.name}'")
+            if new.name != cur.name:
+                new.name = check_name(new.name)
             if not new.interaction_models:
                 new.interaction_models = [InteractionModelType.BOTH]
             check_definition(new)
             check_key_file_location(new, self.sandbox_dir)
             if new.name != cur.name:
                 for other in defs.values():
-                    if other is not cur and other.name == new.name:
+                    if other is not cur and name_key(other.name) == name_key(new.name):
                         raise InvalidArgumentError(f"worker definition name '{new.name}' already exists "
-                                                   f"(ID '{other.definition_id}')")
+                                                   f"(as '{other.name}', ID '{other.definition_id}'; names are "
+                                                   "compared ignoring case)")
             skip = {"modified_timestamp", "aggregate_performance_summary"}
             if secret is None and new.model_dump(exclude=skip) == cur.model_dump(exclude=skip):
                 ch.write = False

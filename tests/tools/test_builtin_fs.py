@@ -19,7 +19,7 @@ root_only = pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
 
 
 def _temp_files(d: pathlib.Path) -> list[str]:
-    return [p.name for p in d.rglob("*") if p.name.startswith(".nstmp-")]
+    return [p.name for p in d.rglob("*") if p.name.startswith(".nslang-tmp-")]
 
 
 # ----------------------------------------------------------------------------------------------

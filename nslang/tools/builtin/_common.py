@@ -7,9 +7,10 @@ Error-code conventions of the built-in tools (NeuroScript codes, spec/language.m
 * 7 Type: a value of the right argument type holds elements of the wrong type (``list.Sort`` on a
   mixed list). 8 Bounds: an index outside its range. 9 KeyNotFound: ``str.Format`` placeholder with
   no value. 14 DivisionByZero.
-* File-system codes: 22 FileNotFound, 23 PathTypeMismatch, 24 PathExists, 25 PermissionDenied,
-  26 IOFailed, 34 PathViolation (the path leaves the sandbox), 37 ResourceExhaustion (a file larger
-  than the interpreter's ``limits.max_file_bytes``).
+* File-system codes: 11 ReadOnly (a change to one of nslang's internal files, see
+  :mod:`nslang.workers.sandbox_files`), 22 FileNotFound, 23 PathTypeMismatch, 24 PathExists,
+  25 PermissionDenied, 26 IOFailed, 34 PathViolation (the path leaves the sandbox), 37
+  ResourceExhaustion (a file larger than the interpreter's ``limits.max_file_bytes``).
 * 21 ToolExecutionFailed: anything else that fails inside a tool.
 
 Messages start with ``argument '<name>':`` where one argument is at fault; the registry puts

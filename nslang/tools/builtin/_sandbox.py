@@ -13,6 +13,16 @@ disk. The rules (spec/language.md Part 1 "Tools", issue 3):
    This covers links to files, links to directories and links in intermediate directories.
    ``fs.Delete`` and ``fs.Move`` act on a link itself, not on its target, but still refuse a link
    whose target lies outside.
+5. nslang's own files are read-only to scripts (issue 10 item 3). A path that changes something
+   (every tool but the read-only ones passes ``mutate=True``: write, append, create, mkdir, delete,
+   move as source or destination) is refused with code 11 (ReadOnly) when a component of it, as
+   written or after resolving links, matches
+   :data:`nslang.workers.sandbox_files.PROTECTED_PATTERNS` (``ai_worker_*``, ``.ai_worker_*``,
+   ``.nslang*``), compared case-insensitively after NFKC normalisation
+   (:func:`~nslang.workers.sandbox_files.name_key`); when the target is a regular file that is a hard
+   link to such a file (in the sandbox directory or beside the target); and, for ``tree=True``
+   (recursive delete, move), when a directory holds such a file anywhere below it. Reading them stays
+   allowed.
 
 After the check, the tools do not use the path string again. They open the sandbox directory and
 walk the *resolved* components one at a time with ``O_NOFOLLOW | O_DIRECTORY`` and then operate
@@ -36,6 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...errors import ErrorCode, ToolError
+from ...workers.sandbox_files import PROTECTED_PATTERNS, is_protected_name
 from ._common import arg_error
 
 __all__ = [
@@ -113,7 +124,7 @@ def sandbox_root(interp: Any) -> str:
 
 
 def resolve(interp: Any, arg: str, path: str, *, follow: bool = True, empty_is_root: bool = False,
-            allow_root: bool = True) -> SPath:
+            allow_root: bool = True, mutate: bool = True, tree: bool = False) -> SPath:
     """Check ``path`` against the sandbox of ``interp`` and resolve it.
 
     Args:
@@ -123,13 +134,18 @@ def resolve(interp: Any, arg: str, path: str, *, follow: bool = True, empty_is_r
         follow: resolve a symbolic link in the last component (False: keep the link itself).
         empty_is_root: an empty path means the sandbox directory (else code 4).
         allow_root: the sandbox directory itself is an acceptable target (else code 34).
+        mutate: the tool changes the path (the default, so a new tool is protected unless it says it
+            only reads); False for read-only tools, which may read nslang's internal files.
+        tree: the change also affects everything below a directory (recursive delete, move).
 
     Returns:
         The checked :class:`SPath`.
 
     Raises:
         ToolError: code 4 for an empty path; code 34 (PathViolation) for an absolute path, a NUL
-            byte, a ``..`` that leaves the sandbox or a symbolic link that resolves outside it.
+            byte, a ``..`` that leaves the sandbox or a symbolic link that resolves outside it;
+            code 11 (ReadOnly) when ``mutate`` and the path is, or holds, one of nslang's internal
+            files (rule 5).
     """
     root = sandbox_root(interp)
     if path == "":
@@ -157,7 +173,68 @@ def resolve(interp: Any, arg: str, path: str, *, follow: bool = True, empty_is_r
     parts = () if rel == "." else tuple(rel.split(os.sep))
     if not parts and not allow_root:
         raise _violation(arg, path, "is the sandbox directory itself")
-    return SPath(arg, path, norm, parts, root)
+    sp = SPath(arg, path, norm, parts, root)
+    if mutate:
+        _check_not_protected(interp, sp, tree)
+    return sp
+
+
+# ----------------------------------------------------------------------------------------------
+# nslang's internal files (rule 5)
+
+
+def _read_only(sp: SPath, why: str) -> ToolError:
+    return arg_error(sp.arg, f"path {sp.given!r} {why}; nslang's internal files (names matching "
+                     f"{', '.join(PROTECTED_PATTERNS)} in any letter case) can be read but not changed by a script",
+                     code=ErrorCode.READ_ONLY)
+
+
+def _check_not_protected(interp: Any, sp: SPath, tree: bool) -> None:
+    for name in (*sp.display.split("/"), *sp.parts):
+        if is_protected_name(name):
+            raise _read_only(sp, f"refers to {name!r}")
+    if not sp.parts:
+        return
+    real = sp.abspath
+    try:
+        st = os.lstat(real)
+    except OSError:
+        return
+    if _stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        twin = _protected_twin(st, (sp.root, os.path.dirname(real)))
+        if twin is not None:
+            raise _read_only(sp, f"is a hard link to {twin!r}")
+    elif tree and _stat.S_ISDIR(st.st_mode):
+        inner = _protected_below(interp, real)
+        if inner is not None:
+            raise _read_only(sp, f"holds {inner!r}")
+
+
+def _protected_twin(st: os.stat_result, directories: tuple[str, ...]) -> str | None:
+    """The name of a protected file in ``directories`` that is the same inode as ``st``, if any."""
+    for directory in dict.fromkeys(directories):
+        try:
+            with os.scandir(directory) as it:
+                for e in it:
+                    if is_protected_name(e.name):
+                        other = e.stat(follow_symlinks=False)
+                        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                            return e.name
+        except OSError:
+            continue
+    return None
+
+
+def _protected_below(interp: Any, top: str) -> str | None:
+    """The relative path of the first protected name below directory ``top`` (links not followed)."""
+    check = getattr(interp, "check_deadline", None)
+    for current, dirs, files in os.walk(top, followlinks=False):
+        for name in (*dirs, *files):
+            if check is not None:
+                check()
+            if is_protected_name(name):
+                return os.path.relpath(os.path.join(current, name), top).replace(os.sep, "/")
+    return None
 
 
 # ----------------------------------------------------------------------------------------------

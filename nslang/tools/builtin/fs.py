@@ -18,9 +18,13 @@ Other rules shared by the group:
   ``/`` separators), ``type`` (``file``, ``dir``, ``symlink`` or ``other``), ``is_dir``,
   ``size_bytes``, ``modified_unix`` (seconds), ``modified_rfc3339`` and ``mode_perm`` (e.g. ``"0644"``).
   ``Walk`` and recursive ``List`` add ``path_relative`` (relative to the directory walked).
-* Errors: 22 FileNotFound, 23 PathTypeMismatch, 24 PathExists, 25 PermissionDenied, 26 IOFailed,
-  34 PathViolation, 37 ResourceExhaustion; an empty path is code 4 (except for List/Walk, where it
-  means the sandbox directory).
+* nslang's own files in the sandbox (AI worker data, locks, temporaries: names matching ``ai_worker_*``,
+  ``.ai_worker_*`` or ``.nslang*`` in any letter case) can be read but not written, appended to,
+  created, moved, deleted or replaced: code 11 (ReadOnly), also through a symbolic or hard link, and
+  for a directory that holds one (issue 10 item 3; :mod:`nslang.workers.sandbox_files`).
+* Errors: 11 ReadOnly, 22 FileNotFound, 23 PathTypeMismatch, 24 PathExists, 25 PermissionDenied,
+  26 IOFailed, 34 PathViolation, 37 ResourceExhaustion; an empty path is code 4 (except for List/Walk,
+  where it means the sandbox directory).
 """
 
 from __future__ import annotations
@@ -178,7 +182,7 @@ def _check_writable_target(sp: SPath, st: os.stat_result | None) -> None:
 
 def _atomic_replace(d: DirRef, name: str, data: bytes, old: os.stat_result | None) -> None:
     """Write ``data`` to a temporary file next to ``name``, then rename it over ``name``."""
-    tmp = f".nstmp-{secrets.token_hex(8)}"
+    tmp = f".nslang-tmp-{secrets.token_hex(8)}"
     fd = open_file(d, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     try:
         try:
@@ -221,7 +225,7 @@ def read(ctx: ToolContext, filepath: str) -> str:
     Example:
         set text = tool.fs.Read("notes/todo.txt")
     """
-    sp = resolve(ctx.interpreter, "filepath", filepath)
+    sp = resolve(ctx.interpreter, "filepath", filepath, mutate=False)
     return _decode(sp, _read_bytes(ctx, sp))
 
 
@@ -248,7 +252,7 @@ def hash_(ctx: ToolContext, filepath: str, algorithm: str = "sha256") -> str:
     algo = algorithm.lower().replace("-", "")
     if algo not in HASH_ALGORITHMS:
         raise arg_error("algorithm", f"must be one of {', '.join(HASH_ALGORITHMS)}, got {algorithm!r}")
-    sp = resolve(ctx.interpreter, "filepath", filepath)
+    sp = resolve(ctx.interpreter, "filepath", filepath, mutate=False)
     h = hashlib.new(algo)
     fd, _st = _open_regular_for_reading(ctx, sp)
     try:
@@ -278,7 +282,7 @@ def line_count(ctx: ToolContext, filepath: str) -> int:
     Example:
         set n = tool.fs.LineCount("log.txt")
     """
-    sp = resolve(ctx.interpreter, "filepath", filepath)
+    sp = resolve(ctx.interpreter, "filepath", filepath, mutate=False)
     fd, _st = _open_regular_for_reading(ctx, sp)
     count = 0
     last = b""
@@ -311,7 +315,7 @@ def stat(ctx: ToolContext, path: str) -> dict[str, Any]:
     Example:
         set info = tool.fs.Stat("report.md")
     """
-    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True)
+    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True, mutate=False)
     try:
         if sp.is_root:
             with open_dir(sp) as d:
@@ -396,7 +400,7 @@ def list_(ctx: ToolContext, path: str = ".", recursive: bool = False) -> list[An
     Example:
         set entries = tool.fs.List("docs", recursive: true)
     """
-    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True)
+    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True, mutate=False)
     return _collect(ctx, sp, recursive)
 
 
@@ -421,7 +425,7 @@ def walk(ctx: ToolContext, path: str = ".") -> list[Any]:
     Example:
         set files = tool.fs.Walk("src")
     """
-    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True)
+    sp = resolve(ctx.interpreter, "path", path, empty_is_root=True, mutate=False)
     return _collect(ctx, sp, True)
 
 
@@ -445,8 +449,9 @@ def write(ctx: ToolContext, filepath: str, content: str) -> str:
         A message "wrote N bytes to PATH" (N in bytes).
 
     Raises:
-        4 empty path; 23 the path is a directory (or a parent is a file); 25 permission denied;
-        26 I/O error; 34 outside the sandbox; 37 content larger than limits.max_file_bytes.
+        4 empty path; 11 an nslang internal file; 23 the path is a directory (or a parent is a file);
+        25 permission denied; 26 I/O error; 34 outside the sandbox; 37 content larger than
+        limits.max_file_bytes.
 
     Example:
         call tool.fs.Write("out/result.txt", "done\\n")
@@ -478,8 +483,9 @@ def append(ctx: ToolContext, filepath: str, content: str) -> str:
         A message "appended N bytes to PATH".
 
     Raises:
-        4 empty path; 23 the path is a directory; 25 permission denied; 26 I/O error;
-        34 outside the sandbox; 37 the resulting file would be larger than limits.max_file_bytes.
+        4 empty path; 11 an nslang internal file; 23 the path is a directory; 25 permission denied;
+        26 I/O error; 34 outside the sandbox; 37 the resulting file would be larger than
+        limits.max_file_bytes.
 
     Example:
         call tool.fs.Append("log.txt", "step 1 ok\\n")
@@ -523,8 +529,8 @@ def mkdir(ctx: ToolContext, path: str) -> dict[str, Any]:
         A map {"path": PATH, "created": true when it did not exist before}.
 
     Raises:
-        4 empty path; 23 the path (or a parent) exists and is not a directory; 25 permission denied;
-        26 I/O error; 34 outside the sandbox.
+        4 empty path; 11 an nslang internal name; 23 the path (or a parent) exists and is not a
+        directory; 25 permission denied; 26 I/O error; 34 outside the sandbox.
 
     Example:
         call tool.fs.Mkdir("out/reports")
@@ -560,13 +566,14 @@ def delete(ctx: ToolContext, path: str, recursive: bool = False) -> str:
         A message "deleted PATH".
 
     Raises:
-        4 empty path; 22 not found; 25 permission denied; 26 a non-empty directory without
-        recursive, or another I/O error; 34 outside the sandbox, or the sandbox directory itself.
+        4 empty path; 11 an nslang internal file, or (recursive) a directory holding one; 22 not
+        found; 25 permission denied; 26 a non-empty directory without recursive, or another I/O
+        error; 34 outside the sandbox, or the sandbox directory itself.
 
     Example:
         call tool.fs.Delete("tmp", true)
     """
-    sp = resolve(ctx.interpreter, "path", path, follow=False, allow_root=False)
+    sp = resolve(ctx.interpreter, "path", path, follow=False, allow_root=False, tree=recursive)
     try:
         with open_dir(sp, sp.parts[:-1]) as d:
             st = lstat(d, sp.name)
@@ -599,14 +606,15 @@ def move(ctx: ToolContext, source_path: str, destination_path: str) -> dict[str,
         A map {"source": SOURCE, "destination": DESTINATION}.
 
     Raises:
-        4 empty path or the same path twice; 22 the source (or the destination's directory) does
+        4 empty path or the same path twice; 11 either path is an nslang internal file, or the
+        source is a directory holding one; 22 the source (or the destination's directory) does
         not exist; 24 the destination exists; 25 permission denied; 26 I/O error (e.g. moving a
         directory into itself); 34 either path leaves the sandbox, or is the sandbox itself.
 
     Example:
         call tool.fs.Move("draft.md", "final.md")
     """
-    src = resolve(ctx.interpreter, "source_path", source_path, follow=False, allow_root=False)
+    src = resolve(ctx.interpreter, "source_path", source_path, follow=False, allow_root=False, tree=True)
     dst = resolve(ctx.interpreter, "destination_path", destination_path, follow=False, allow_root=False)
     if src.parts == dst.parts:
         raise arg_error("destination_path", f"{destination_path!r} is the same path as the source")

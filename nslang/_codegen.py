@@ -173,6 +173,13 @@ class _Gen:
             self.emit(ind, "pass")
 
     def stmt(self, s: A.Stmt, ind: int) -> None:
+        if s is self.ctx.track_stmt and not self.ctx.tracks_last:  # the implicit result (spec §7.2)
+            self.ctx.tracks_last = True
+            try:
+                self.stmt(s, ind)
+            finally:
+                self.ctx.tracks_last = False
+            return
         track = self.ctx.tracks_last
         if isinstance(s, A.Set) and len(s.targets) == 1 and not s.targets[0].path:
             v = self.expr(s.value, ind)

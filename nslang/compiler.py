@@ -74,7 +74,7 @@ def _err(msg: str, code: int, span: Span) -> NSRuntimeError:
 class _Ctx:
     """Compile-time facts about the code being compiled."""
 
-    __slots__ = ("name", "tracks_last", "in_handler", "loops", "handler", "kind")
+    __slots__ = ("name", "tracks_last", "in_handler", "loops", "handler", "kind", "track_stmt")
 
     def __init__(self, name: str, kind: str, tracks_last: bool, handler: Any = None) -> None:
         self.name = name
@@ -83,6 +83,9 @@ class _Ctx:
         self.in_handler = False
         self.loops = 0
         self.handler = handler  # compiled on-error runner or None
+        #: the one statement that records its value in ``last`` even when ``tracks_last`` is off:
+        #: the final statement of a procedure body whose value is the implicit result (spec §7.2)
+        self.track_stmt: A.Stmt | None = None
 
 
 def _reads_last(nodes: Any) -> bool:
@@ -105,6 +108,26 @@ def _reads_last(nodes: Any) -> bool:
             if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
                 stack.append(v)
     return False
+
+
+_VALUE_STMTS = (A.Set, A.Emit, A.Must, A.Call, A.Ask)
+
+
+def implicit_result(body: tuple[A.Stmt, ...]) -> tuple[bool, A.Stmt | None]:
+    """How a procedure body gets its value when it ends without ``return`` (spec §7.2, issue 15).
+
+    Returns ``(implicit, final)``: ``implicit`` is false when the body cannot run off its end (its
+    final statement is ``return`` or ``fail``); ``final`` is that statement when it is a
+    set/emit/must/call/ask, whose value is then the result, else None (a final ``if``/loop: the
+    value is the last-result register, so the whole body tracks it).
+    """
+    stmts = [s for s in body if not isinstance(s, A.OnError)]
+    if not stmts:
+        return False, None
+    last = stmts[-1]
+    if isinstance(last, (A.Return, A.Fail)):
+        return False, None
+    return True, last if isinstance(last, _VALUE_STMTS) else None
 
 
 def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
@@ -159,7 +182,9 @@ class Compiler:
         """
         rt = self.rt
         handler_node = _find_handler(p.body)
-        ctx = _Ctx(p.name, "procedure", _reads_last(p.body))
+        implicit, final = implicit_result(p.body)
+        ctx = _Ctx(p.name, "procedure", _reads_last(p.body) or (implicit and final is None))
+        ctx.track_stmt = final
         if handler_node is not None:
             ctx.handler = self._handler(handler_node, ctx)
         body = self.body(p.body, ctx, p.name)
@@ -193,7 +218,8 @@ class Compiler:
             return v
 
         if rt.limits.max_steps or rt.limits.timeout_s:  # resource limits: every call is counted
-            fast = self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, span, maxd, arity_error, finish)
+            fast = self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
+                                 arity_error, finish)
             charge = rt.charge
 
             def charged(args: list[Any]) -> Any:
@@ -201,13 +227,15 @@ class Compiler:
                 return fast(args)
 
             return charged
-        return self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, span, maxd, arity_error, finish)
+        return self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
+                             arity_error, finish)
 
     def _invoker(self, p: A.Procedure, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int,
-                 name: str, tracks_last: bool, span: Span, maxd: int, arity_error: Callable[[int], NSRuntimeError],
+                 name: str, tracks_last: bool, implicit: bool, span: Span, maxd: int,
+                 arity_error: Callable[[int], NSRuntimeError],
                  finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
         rt = self.rt
-        if nreq == nmax == 1 and not tracks_last:
+        if nreq == nmax == 1 and not tracks_last and not implicit:
             p0 = params[0]
 
             def invoke1(args: list[Any]) -> Any:
@@ -247,6 +275,8 @@ class Compiler:
                 r = body(f)
             finally:
                 rt.depth = d - 1
+            if r is None and implicit:
+                r = (f.get("last"),)
             return finish(r)
 
         return invoke
@@ -254,7 +284,7 @@ class Compiler:
     def command(self, c: A.CommandBlock, index: int) -> Callable[[Frame], Any]:
         """Compile a command block into ``run(globals_frame)``."""
         handler_node = _find_handler(c.body)
-        ctx = _Ctx(f"command #{index}", "command", _reads_last(c.body))
+        ctx = _Ctx(f"command #{index}", "command", _reads_last(c.body) or self.rt.commands_track_last)
         if handler_node is not None:
             ctx.handler = self._handler(handler_node, ctx)
         body = self.body(c.body, ctx, ctx.name)
@@ -358,7 +388,12 @@ class Compiler:
                     if e.handled_in is f or not e.catchable:
                         raise
                     e.handled_in = f
-                    if handler(f, e):
+                    try:
+                        cleared = handler(f, e)
+                    except NSRuntimeError as new:
+                        new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
+                        raise
+                    if cleared:
                         continue
                     raise
                 if r is not None:
@@ -372,7 +407,14 @@ class Compiler:
 
     def stmt(self, s: A.Stmt, ctx: _Ctx) -> StmtFn:
         meth = getattr(self, "stmt_" + type(s).__name__)
-        fn: StmtFn = meth(s, ctx)
+        if s is ctx.track_stmt and not ctx.tracks_last:
+            ctx.tracks_last = True
+            try:
+                fn: StmtFn = meth(s, ctx)
+            finally:
+                ctx.tracks_last = False
+            return fn
+        fn = meth(s, ctx)
         return fn
 
     def stmt_Set(self, s: A.Set, ctx: _Ctx) -> StmtFn:  # noqa: N802

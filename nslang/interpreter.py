@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
 from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .reference import prompt_globals
 from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
 from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_python
@@ -135,7 +136,7 @@ class Interpreter:
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
         self._sandbox_arg = sandbox_dir
         self._sandbox: Path | None = None
-        self.globals: dict[str, Any] = dict(TYPE_CONSTANTS)
+        self.globals: dict[str, Any] = dict(TYPE_CONSTANTS, **prompt_globals())  # spec §4.10
         self.procedures_table: dict[str, CompiledProcedure] = {}
         self.metadata: dict[str, str] = {}
         self.events: list[_EventHandler] = []
@@ -148,6 +149,9 @@ class Interpreter:
         self.default_worker = default_worker
         #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
         self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
+        #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
+        #: where a later input may read it; issue 15)
+        self.commands_track_last = False
         self.load_stdlib = load_stdlib
         self._stdlib_index: dict[str, Path] | None = None
         # run-time state used by compiled code
@@ -398,7 +402,8 @@ class Interpreter:
         lists/tuples, dicts); the result with :func:`nslang.values.to_python`.
 
         Raises:
-            NSRuntimeError: the procedure failed, or does not exist (code 2).
+            NSRuntimeError: the procedure failed, or does not exist (code 2), or its value is nested too
+                deeply to convert (code 38).
             TypeError: an argument has no NeuroScript equivalent.
         """
         vals = [from_python(a) for a in args]
@@ -409,7 +414,11 @@ class Interpreter:
             except NSRuntimeError as e:
                 e.stack.append(CallFrame(procedure, None))
                 raise
-        return to_python(result)
+        try:
+            return to_python(result)
+        except RecursionError:  # e.g. an implicit result (spec §7.2) that is a very deeply nested list
+            raise NSRuntimeError(f"the value of '{procedure}' is nested too deeply to return to Python",
+                                 code=ErrorCode.NESTING_DEPTH_EXCEEDED) from None
 
     def _running(self) -> _RunGuard:
         return _RunGuard(self)

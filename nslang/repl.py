@@ -427,6 +427,7 @@ class Repl:
         #: exit status of the last input: 0, 65 (syntax/validation), 70 (runtime/internal), 130 (Ctrl-C)
         self.last_status = 0
         self.interp: Interpreter = interpreter if interpreter is not None else self._new_interpreter()
+        self.interp.commands_track_last = True  # `last` carries from one input to the next
         self._session: PromptSession[str] | None = None
 
     def _new_interpreter(self) -> Interpreter:
@@ -697,11 +698,13 @@ class Repl:
 
     def _vars(self) -> str:
         from .interpreter import TYPE_CONSTANTS
+        from .reference import prompt_globals
         from .values import type_name
 
+        predefined = {**TYPE_CONSTANTS, **prompt_globals()}
         rows = []
         for k, v in self.interp.globals.items():
-            if k in TYPE_CONSTANTS and v == TYPE_CONSTANTS[k]:
+            if k == "last" or (k in predefined and v == predefined[k]):
                 continue
             rows.append((k, type_name(v), _short(format_value(v), 70)))
         if not rows:
@@ -743,6 +746,7 @@ class Repl:
         except OSError as e:
             return f"cannot read {shown}: {e.strerror}"
         prog = parse(text, name=str(path), use_cache=False)
+        self.interp.globals.pop("last", None)  # a loaded file starts with last = nil
         self._install(prog)
         summary = f"loaded {path}: {len(prog.procedures)} procedure(s), {len(prog.event_handlers)} handler(s)"
         if prog.commands:

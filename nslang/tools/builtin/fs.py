@@ -16,7 +16,8 @@ Other rules shared by the group:
   ``Append`` writes with ``O_APPEND`` and truncates back to the old size if the write fails.
 * Entry maps (``Stat``, ``List``, ``Walk``) have the keys ``name``, ``path`` (relative to the sandbox,
   ``/`` separators), ``type`` (``file``, ``dir``, ``symlink`` or ``other``), ``is_dir``,
-  ``size_bytes``, ``modified_unix`` (seconds), ``modified_rfc3339`` and ``mode_perm`` (e.g. ``"0644"``).
+  ``size_bytes``, ``modified_unix`` (seconds), ``modified_rfc3339`` and ``mode_perm`` (e.g. ``"0644"``),
+  plus the upstream 0.4.2 keys ``isDir``, ``size`` (bytes) and ``modTime`` (RFC 3339, UTC).
   ``Walk`` and recursive ``List`` add ``path_relative`` (relative to the directory walked).
 * nslang's own files in the sandbox (AI worker data, locks, temporaries: names matching ``ai_worker_*``,
   ``.ai_worker_*`` or ``.nslang*`` in any letter case) can be read but not written, appended to,
@@ -83,6 +84,10 @@ def _entry(name: str, path: str, st: os.stat_result) -> dict[str, Any]:
         "modified_unix": int(st.st_mtime),
         "modified_rfc3339": _rfc3339(st.st_mtime),
         "mode_perm": f"{_stat.S_IMODE(st.st_mode):04o}",
+        # the upstream 0.4.2 FS.List keys, which upstream scripts read (issue 15)
+        "isDir": k == "dir",
+        "size": st.st_size,
+        "modTime": _rfc3339(st.st_mtime),
     }
 
 
@@ -391,7 +396,7 @@ def list_(ctx: ToolContext, path: str = ".", recursive: bool = False) -> list[An
 
     Returns:
         A list of entry maps (name, path, type, is_dir, size_bytes, modified_unix,
-        modified_rfc3339, mode_perm).
+        modified_rfc3339, mode_perm, and the upstream isDir, size, modTime).
 
     Raises:
         22 not found; 23 not a directory; 25 permission denied; 26 I/O error; 34 outside the sandbox;

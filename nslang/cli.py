@@ -211,43 +211,33 @@ def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    """Canonical formatting from the AST. Comments are not part of the AST, so a file with comments
-    is never rewritten (``--write`` skips it with a message; printing it warns)."""
-    from .parser import parse
-    from .unparse import unparse
+    """Canonical layout that keeps comments, blank-line groups and continuations (:mod:`.formatter`)."""
+    from .formatter import FormatError, format_source
 
-    changed = 0
+    changed = worst = 0
     for f in args.files:
         text = _read(f)
-        formatted = unparse(parse(text, name=f, use_cache=False))
-        comments = _count_comments(text) if formatted != text else 0
+        try:
+            formatted = format_source(text, name=f)
+        except FormatError as e:  # every other file is still formatted
+            err.write(f"nslang: {e.message}\n")
+            worst = max(worst, 1)
+            continue
+        except (NSSyntaxError, NSValidationError) as e:
+            _report(e, err, args.debug)
+            worst = EXIT_SYNTAX
+            continue
         if args.check:
             if formatted != text:
                 out.write(f"{f}: would reformat\n")
                 changed += 1
         elif args.write:
-            if formatted != text and comments:
-                err.write(f"nslang: {f}: not rewritten: the formatter would drop its {comments} comment(s)\n")
-                changed += 1
-            elif formatted != text:
+            if formatted != text:
                 Path(f).write_text(formatted, encoding="utf-8")
                 out.write(f"{f}: reformatted\n")
         else:
-            if comments:
-                err.write(f"nslang: warning: {f}: the formatted text leaves out its {comments} comment(s)\n")
             out.write(formatted)
-    return 1 if changed else EXIT_OK
-
-
-def _count_comments(text: str) -> int:
-    """How many ``#``, ``--`` and ``//`` comments the source holds (the formatter drops them)."""
-    try:
-        from pygments.token import Comment  # type: ignore[import-untyped,unused-ignore]
-
-        from .highlight import NeuroScriptLexer
-    except ImportError:  # pragma: no cover - pygments is a dependency
-        return 0
-    return sum(1 for _i, tok, _v in NeuroScriptLexer().get_tokens_unprocessed(text) if tok is Comment.Single)
+    return worst or (1 if changed else EXIT_OK)
 
 
 def _tools(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:

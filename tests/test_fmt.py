@@ -138,15 +138,14 @@ def test_fmt_prints_check_and_write(tmp_path: Path) -> None:
     assert run_cli("fmt", "--write", str(messy)) == (0, "", "")  # nothing to do
 
 
-def test_fmt_never_rewrites_a_file_with_comments(tmp_path: Path) -> None:
+def test_fmt_rewrites_a_file_with_comments_keeping_them(tmp_path: Path) -> None:
     src = "command\n  # explain\n  emit 1+2 // more\nendcommand\n"
     f = tmp_path / "c.ns"
     f.write_text(src, encoding="utf-8")
-    code, out, err = run_cli("fmt", "--write", str(f))
-    assert code == 1 and "2 comment(s)" in err and out == ""
-    assert f.read_text(encoding="utf-8") == src
-    code, out, err = run_cli("fmt", str(f))
-    assert code == 0 and out == "command\n  emit 1 + 2\nendcommand\n" and "warning" in err
+    formatted = "command\n  # explain\n  emit 1 + 2  // more\nendcommand\n"
+    assert run_cli("fmt", str(f)) == (0, formatted, "")
+    assert run_cli("fmt", "--write", str(f)) == (0, f"{f}: reformatted\n", "")
+    assert f.read_text(encoding="utf-8") == formatted
 
 
 def test_fmt_errors(tmp_path: Path) -> None:

@@ -58,9 +58,17 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         run.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "check"):
-        chk = sub.add_parser("check", help="parse and validate files without running them")
-        chk.add_argument("files", nargs="+", metavar="FILE")
-        chk.add_argument("--debug", action="store_true")
+        chk = sub.add_parser("check", help="find mistakes in files without running them",
+                             description="Parse each file and check it statically: unknown tools, undefined "
+                                         "procedures, wrong arity, unknown named arguments (errors); variables "
+                                         "read before any assignment, unreachable code (warnings). Each file is "
+                                         "checked on its own unless --together is given. Exit 65 on errors.")
+        chk.add_argument("files", nargs="+", metavar="FILE", help="NeuroScript files to check")
+        chk.add_argument("--strict", action="store_true", help="warnings fail the check too (exit 65)")
+        chk.add_argument("--together", action="store_true",
+                         help="check the files as one program loaded in order (as 'nslang run' does), "
+                              "e.g. a library and the script that uses it")
+        chk.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "fmt"):
         fmt = sub.add_parser("fmt", help="print files in canonical formatting")
@@ -195,18 +203,46 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from .interpreter import Interpreter
+    """Static checks (:mod:`.checker`); each file alone, or all as one program with ``--together``."""
+    from .checker import check_program
+    from .interpreter import RESOLVER_CONSTANTS, Interpreter, _stdlib_index
     from .parser import parse
 
-    interp = Interpreter(stdout=out, stderr=err)
     worst = EXIT_OK
+    progs = []
     for f in args.files:
         try:
-            interp.load_program(parse(_read(f), name=f, use_cache=False))
-            out.write(f"{f}: ok\n")
+            progs.append(parse(_read(f), name=f, use_cache=False))
         except (NSSyntaxError, NSValidationError) as e:
             _report(e, err, args.debug)
             worst = EXIT_SYNTAX
+    with Interpreter(stdout=out, stderr=err) as interp:
+        if args.together:
+            try:
+                for prog in progs:
+                    interp.load_program(prog)  # duplicate procedures across files (code 42)
+            except NSValidationError as e:
+                _report(e, err, args.debug)
+                return EXIT_SYNTAX
+        groups = [progs] if args.together else [[p] for p in progs]
+        predefined = [*interp.globals, *RESOLVER_CONSTANTS]
+        stdlib = list(_stdlib_index())
+        errors = warnings = 0
+        defined_in = {p.name: prog.source for prog in progs for p in prog.procedures}
+        for group in groups:
+            elsewhere = {k: v for k, v in defined_in.items() if all(v != g.source for g in group)}
+            diags = check_program(group, interp.tools, stdlib=stdlib, predefined=predefined, elsewhere=elsewhere)
+            for d in diags:
+                out.write(d.render() + "\n")
+            errors += sum(d.severity == "error" for d in diags)
+            warnings += sum(d.severity == "warning" for d in diags)
+            for prog in group:
+                if not any(d.span.source == prog.source for d in diags):
+                    out.write(f"{prog.source}: ok\n")
+    if errors or warnings:
+        out.write(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}\n")
+    if errors or (warnings and args.strict):
+        worst = EXIT_SYNTAX
     return worst
 
 

@@ -523,12 +523,8 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         return A.ToolCall(path, tuple(args), tuple(named), span)
 
     def tool_path(self, items: list[Token]) -> str:
-        for t in items:
-            if str(t) in KEYWORDS:
-                raise NSSyntaxError(
-                    f"'{t}' is a keyword and cannot be a tool name segment (write it capitalised, e.g. 'Error')",
-                    span=self._tspan(t),
-                )
+        # a keyword is a fine segment (tool.error.New): after "tool." the contextual lexer reads it as a
+        # NAME; upstream 0.4.2 rejected it, nslang accepts it (issue 15, an additive extension)
         return ".".join(str(t) for t in items)
 
     def named_arg(self, items: list[Any]) -> tuple[str, Any]:

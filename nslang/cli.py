@@ -1,4 +1,4 @@
-"""The ``nslang`` command line: ``run``, ``check``, ``fmt``, ``tools``, ``repl``, ``workers``.
+"""The ``nslang`` command line: ``run``, ``check``, ``fmt``, ``tools``, ``repl``, ``workers``, ``help``, ``info``.
 
 ``main(argv) -> int`` never calls ``sys.exit`` (house rule 15). Exit codes (spec Part 1): 0 success,
 64 usage error, 65 syntax or validation error, 70 runtime error. Errors print the NeuroScript error
@@ -25,7 +25,7 @@ from .terminal import escape_controls
 __all__ = ["main"]
 
 EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME = 0, 64, 65, 70
-_COMMANDS = ("run", "check", "fmt", "tools", "repl", "workers")
+_COMMANDS = ("run", "check", "fmt", "tools", "repl", "workers", "help", "info")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,6 +54,10 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         run.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit of the run")
         run.add_argument("--max-steps", type=int, metavar="N", help="limit on executed statements")
         run.add_argument("--max-depth", type=int, metavar="N", help="call depth limit (default 1000)")
+        run.add_argument("--max-loop-iterations", type=int, metavar="N",
+                         help="passes of one while / for each loop before error 37 (default 1000000; 0: no limit)")
+        run.add_argument("--print-result", action="store_true",
+                         help="print the return value of the procedure that ran (--target, or main)")
         run.add_argument("--no-cache", action="store_true", help="do not use the parse cache")
         run.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
@@ -71,11 +75,14 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         chk.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "fmt"):
-        fmt = sub.add_parser("fmt", help="print files in canonical formatting")
-        fmt.add_argument("files", nargs="+", metavar="FILE")
+        fmt = sub.add_parser("fmt", help="print files in canonical formatting",
+                             description="Canonical layout (two-space indentation, canonical spacing) that keeps "
+                                         "comments, blank-line groups and \\ continuations. Files that do not "
+                                         "parse are reported and left alone.")
+        fmt.add_argument("files", nargs="+", metavar="FILE", help="NeuroScript files to format")
         fmt.add_argument("--check", action="store_true", help="exit 1 if a file is not canonically formatted")
         fmt.add_argument("--write", "-w", action="store_true", help="rewrite the files in place")
-        fmt.add_argument("--debug", action="store_true")
+        fmt.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "tools"):
         tools = sub.add_parser("tools", help="list tools with their signatures")
@@ -84,16 +91,26 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only in (None, "repl"):
         repl = sub.add_parser("repl", help="interactive prompt (also: nslang with no arguments)")
-        repl.add_argument("--sandbox", metavar="DIR")
-        repl.add_argument("--worker", metavar="NAME")
-        repl.add_argument("--debug", action="store_true")
+        repl.add_argument("--sandbox", metavar="DIR", help="sandbox directory for file tools and AI-worker data")
+        repl.add_argument("--worker", metavar="NAME", help="default AI worker definition for 'ask PROMPT'")
+        repl.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "workers"):
         wk = sub.add_parser("workers", help="AI worker definitions, summaries and performance records")
-        wk.add_argument("action", choices=["list", "show", "perf"])
+        wk.add_argument("action", choices=["list", "show", "perf"],
+                        help="list: every definition; show: one definition and its summary; perf: records")
         wk.add_argument("name", nargs="?", help="definition name or id (show, perf)")
-        wk.add_argument("--sandbox", metavar="DIR")
+        wk.add_argument("--sandbox", metavar="DIR", help="sandbox directory holding the AI-worker data")
         wk.add_argument("--limit", type=int, default=20, help="how many records (perf)")
+
+    if only in (None, "help"):
+        hp = sub.add_parser("help", help="the nslang reference (topics: language, tools, workers, errors, cli, "
+                                         "embedding)")
+        hp.add_argument("topic", nargs="?", help="a topic; without it, the list of topics")
+
+    if only in (None, "info"):
+        info = sub.add_parser("info", help="version, sandbox, cache and history paths, worker data files")
+        info.add_argument("--sandbox", metavar="DIR", help="show this sandbox directory instead of the default")
     return p
 
 
@@ -136,6 +153,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
             from .cli_workers import workers_command
 
             return workers_command(args, out, err)
+        if args.command in ("help", "info"):
+            from .cli_help import help_command, info_command
+
+            return (help_command if args.command == "help" else info_command)(args, out, err)
     except UsageError as e:
         err.write(f"nslang: {escape_controls(e.message)}\n")
         return EXIT_USAGE
@@ -187,12 +208,17 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     if args.no_cache:
         os.environ["NSLANG_NO_CACHE"] = "1"
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
-                         max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker)
+                         max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
+                         max_loop_iterations=args.max_loop_iterations)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)
     try:
-        interp.run(args.target, args.arg)
+        result = interp.run(args.target, args.arg)
+        if args.print_result and (args.target is not None or not any(p.commands for p in progs)):
+            from .values import display, from_python
+
+            out.write(display(from_python(result)) + "\n")
     finally:
         interp.close()
         try:

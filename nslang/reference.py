@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .terminal import escape_controls
+
 if TYPE_CHECKING:  # pragma: no cover
     from .tools.registry import ToolRegistry
 
@@ -81,5 +83,6 @@ def _tools_table(registry: ToolRegistry | None) -> str:
             group = spec.group.lower()
             out.append(f"\n## {spec.group}\n")
         summary = spec.description.strip().splitlines()[0] if spec.description.strip() else ""
-        out.append(f"{spec.signature()}\n    {summary}" if summary else spec.signature())
+        line = f"{spec.signature()}\n    {summary}" if summary else spec.signature()
+        out.append(escape_controls(line, keep="\n"))  # host tools' texts reach a terminal
     return "\n".join(out) + "\n"

@@ -81,7 +81,7 @@ _STATEMENT_WORDS = frozenset({"set", "call", "return", "emit", "must", "mustbe",
                               "endwhile", "endon", "endfunc", "endcommand", "means"})
 
 COMMANDS: dict[str, str] = {
-    ":help": "this help",
+    ":help": "[TOPIC]  this help; a reference topic: language, tools, workers, errors, cli, embedding",
     ":load": "FILE  load a script: define its procedures and handlers, run its command blocks",
     ":vars": "global variables with their types and values",
     ":funcs": "loaded procedures with their signatures",
@@ -672,6 +672,13 @@ class Repl:
             return f"unknown command {escape_controls(cmd)} (:help lists the commands)"
         cmd = matches[0] if cmd not in COMMANDS else cmd
         if cmd == ":help":
+            if arg:
+                from .reference import topic
+
+                try:
+                    return topic(arg, self.interp.tools).rstrip("\n")
+                except KeyError:
+                    return topic().rstrip("\n")
             return HELP + f"\n\nSandbox (files, AI worker data): {escape_controls(str(self.interp.sandbox_dir))}"
         if cmd == ":quit":
             self.done = True

@@ -214,7 +214,7 @@ def _atomic_replace(d: DirRef, name: str, data: bytes, old: os.stat_result | Non
 def read(ctx: ToolContext, filepath: str) -> str:
     """Read a whole UTF-8 text file inside the sandbox.
 
-    Upstream 0.4.2 FS.Read (spec/language.md §8.5).
+    Upstream 0.4.2 FS.Read (see `nslang help tools`).
 
     Args:
         filepath: file path relative to the sandbox directory.

@@ -27,7 +27,7 @@ __all__ = ["TOOLS"]
 def print_(ctx: ToolContext, *values: Any) -> None:
     """Print values, separated by spaces, and a newline to the script's output.
 
-    Upstream 0.4.2 Print, with bug §11.16 fixed: every argument is printed. A single list
+    Upstream 0.4.2 Print printed only its first argument; here every argument is printed. A single list
     argument prints its elements separated by spaces (0.4.2 behaviour).
 
     Args:

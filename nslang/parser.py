@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,9 @@ def _syntax_error(e: Any, text: str, name: str, parser: Any) -> NSSyntaxError:
         what = "input"
     names = sorted({_describe_terminal(t, parser) for t in expected})
     msg = f"unexpected {what}"
-    hint = _hint(text, line, what)
+    hint = _hint(text, line, col, what)
+    if hint.startswith(_INSTEAD):  # a hint that says what to write: no list of tokens
+        hint, names = hint[len(_INSTEAD):], []
     if names:
         shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
         msg += f"; expected {shown}"
@@ -141,10 +144,34 @@ def _syntax_error(e: Any, text: str, name: str, parser: Any) -> NSSyntaxError:
     return NSSyntaxError(msg, span=Span(name, line, col, line, col + 1))
 
 
-def _hint(text: str, line: int, what: str) -> str:
+_INSTEAD = "\0"  # marks a hint that replaces the list of expected tokens
+_ASSIGNMENT = re.compile(r"\s*[A-Za-z_]\w*\s*(\[[^\]]*\]|\.\w+)*\s*=(?!=)")
+_BARE_CALL = re.compile(r"\s*(tool\s*\.\s*)?[A-Za-z_][\w.]*\s*\(")
+
+
+def _hint(text: str, line: int, col: int, what: str) -> str:
+    """A hint for a common mistake on the failing line (issue 15: ``x = 5``, ``greet("ada")``, a
+    ``func`` header without ``means``); prefixed with ``_INSTEAD`` when it replaces the token list."""
+    from ._transformer import KEYWORDS
+
     lines = text.splitlines()
     src = lines[line - 1] if 0 < line <= len(lines) else ""
     word = src.strip().split(" ", 1)[0] if src.strip() else ""
+    if word == "func" and not re.search(r"\bmeans\b", src) and not src.rstrip().endswith("\\"):
+        return _INSTEAD + "a procedure header ends with 'means', e.g. 'func greet(needs who) means'"
+    if word == "func" and re.search(r"\bmeans\s+\S", src) and not re.search(r"\bmeans\s*(#|--|//)", src):
+        return _INSTEAD + "nothing may follow 'means' on its line: start the body on the next line"
+    if what not in ("end of line", "end of file") and not (word.lower() in KEYWORDS and word != "tool"):
+        if _ASSIGNMENT.match(src):
+            name = src.split("=", 1)[0].strip()
+            return _INSTEAD + f"to assign, write 'set {name} = …'"
+        if _BARE_CALL.match(src):
+            callee = src.strip().split("(", 1)[0].replace(" ", "")
+            return _INSTEAD + (f"a call on its own line needs 'call': write 'call {callee}(…)', "
+                               f"or 'set result = {callee}(…)' to keep its value")
+        if src.index(word) + 1 == col:
+            return _INSTEAD + "a statement starts with a keyword such as set, call, emit or if; an expression " \
+                              "alone is not a statement"
     if word and word.lower() in {"func", "set", "emit", "endfunc", "if", "endif", "call", "return", "while"} \
             and word != word.lower():
         return f"keywords are lower-case: write '{word.lower()}'"

@@ -540,6 +540,8 @@ class Repl:
                         and expr_error.span.line == stmt_error.span.line \
                         and expr_error.span.column == stmt_error.span.column:
                     raise stmt_error from None
+                if "; expected" not in stmt_error.message:  # it has a hint (x = 5: use set)
+                    raise stmt_error from None
                 raise expr_error from None
             self._run_program(prog, name, whole)
             return escape_controls(format_value(self.interp.globals.pop(_VALUE_VAR, None)))

@@ -1,5 +1,5 @@
-"""REPL: the last-result register carries from one input to the next and ``:load`` resets it
-(issue 15 item 1)."""
+"""REPL (issue 15): the last-result register carries from one input to the next and ``:load`` resets
+it (item 1); ``x = 5`` gets the hint to write ``set`` (item 5)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,8 @@ def test_load_resets_last(repl: Repl, tmp_path: Path) -> None:
     assert "loaded" in repl.execute(f":load {lib}")
     assert repl.execute("last") == "nil"
     assert "last" not in repl.execute(":vars").split()
+
+
+def test_assignment_without_set_gets_a_hint(repl: Repl) -> None:
+    out = repl.execute("x = 5")
+    assert "to assign, write 'set x = …'" in out and "; expected" not in out

@@ -1028,7 +1028,8 @@ class Compiler:
 
 def _loop_error(limit: int, span: Span) -> NSRuntimeError:
     return NSRuntimeError(
-        f"loop ran more than {limit} iterations (Interpreter(max_loop_iterations=…), 0 for no limit)",
+        f"loop ran more than {limit} iterations (raise the limit with --max-loop-iterations N, or "
+        "Interpreter(max_loop_iterations=N); 0 for no limit)",
         code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
     )
 

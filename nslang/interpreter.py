@@ -296,13 +296,16 @@ class Interpreter:
 
     # ===================================================================================== loading
 
-    def load(self, source: str | os.PathLike[str], *, name: str | None = None) -> LoadResult:
+    def load(self, source: str | os.PathLike[str], *, name: str | None = None, replace: bool = False) -> LoadResult:
         """Load NeuroScript code: procedures and event handlers become callable, command blocks are
         queued for :meth:`run`.
 
         Args:
             source: source text (``str``), or a path (``pathlib.Path`` / ``os.PathLike``) to read.
             name: source name for positions in errors (default: the path, or ``<string>``).
+            replace: a procedure that is already defined is replaced by the new definition (instead of
+                error 42), and the event handlers loaded before from the same source name are dropped,
+                so a host can load the same file again after it changed (issue 15).
 
         Returns:
             A :class:`LoadResult`.
@@ -310,7 +313,7 @@ class Interpreter:
         Raises:
             NSSyntaxError: it does not parse (code 15).
             NSValidationError: it cannot be loaded: bad escape or metadata (15), a procedure that is
-                already defined (42). Nothing is loaded in that case.
+                already defined (42, unless ``replace``). Nothing is loaded in that case.
             OSError: the file cannot be read.
         """
         if isinstance(source, os.PathLike):
@@ -322,16 +325,16 @@ class Interpreter:
             name = name or "<string>"
         from .parser import parse
 
-        return self.load_program(parse(text, name=name))
+        return self.load_program(parse(text, name=name), replace=replace)
 
     def load_file(self, path: str | os.PathLike[str]) -> LoadResult:
         """Load a source file (see :meth:`load`)."""
         return self.load(Path(path))
 
-    def load_program(self, prog: A.Program) -> LoadResult:
+    def load_program(self, prog: A.Program, *, replace: bool = False) -> LoadResult:
         """Load an already parsed program atomically (all or nothing; see :meth:`load`)."""
         for p in prog.procedures:
-            if p.name in self.procedures_table:
+            if p.name in self.procedures_table and not replace:
                 old = self.procedures_table[p.name].node.span
                 raise NSValidationError(
                     f"procedure '{p.name}' is already defined (at {old.location()})",
@@ -339,6 +342,8 @@ class Interpreter:
                 )
         for p in prog.procedures:
             self.procedures_table[p.name] = CompiledProcedure(p, self)
+        if replace:  # loading a source again replaces its event handlers instead of doubling them
+            self.events = [e for e in self.events if e.node.span.source != prog.source]
         n_events = 0
         for h in prog.event_handlers:
             if isinstance(h.event, A.Literal) and isinstance(h.event.value, str):

@@ -71,8 +71,11 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
                    metadata: dict[str, Any] | None = None, definition_id: str | None = None,
                    tool_allowlist: list[str] | None = None, tool_denylist: list[str] | None = None,
                    data_source_refs: list[str] | None = None,
-                   default_supervisory_ai_ref: str | None = None) -> str:
+                   default_supervisory_ai_ref: str | None = None, if_exists: str = "error") -> str:
     """Create an AI worker definition and save it in the sandbox's ai_worker_definitions.json.
+
+    With if_exists "keep" or "update", a script that defines its workers can run again
+    (issue 15): the definition of that name is kept as it is, or updated with the given fields.
 
     Args:
         name: unique, non-empty name (ExecuteStatelessTask and ask use it).
@@ -98,14 +101,20 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         tool_denylist: tools the worker may not use (recorded, not yet enforced).
         data_source_refs: data source names (recorded).
         default_supervisory_ai_ref: supervising worker (recorded).
+        if_exists: what to do when a definition with this name exists: "error" (default), "keep"
+            (return its definition_id, change nothing) or "update" (apply the given fields to it).
 
     Returns:
-        The new definition_id (a UUID, stable across restarts).
+        The new definition_id (a UUID, stable across restarts), or the existing one's.
 
     Raises:
-        4 (ArgMismatch) for a bad or unknown field or enum value, a duplicate name or ID; 30 for auth
-        method vault; 6 if the definitions file is corrupt or cannot be written (nothing is written).
+        4 (ArgMismatch) for a bad or unknown field or enum value, a duplicate name or ID, a bad
+        if_exists; 30 for auth method vault; 6 if the definitions file is corrupt or cannot be written
+        (nothing is written).
     """
+    if if_exists not in ("error", "keep", "update"):
+        raise InvalidArgumentError(f"AIWorkerDefinition.Add: if_exists must be \"error\", \"keep\" or "
+                                   f"\"update\", got {if_exists!r}")
     data = {k: v for k, v in {
         "name": name, "provider": provider, "model_name": model_name, "auth": auth,
         "interaction_models": interaction_models, "capabilities": capabilities, "base_config": base_config,
@@ -114,7 +123,15 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         "tool_allowlist": tool_allowlist, "tool_denylist": tool_denylist, "data_source_refs": data_source_refs,
         "default_supervisory_ai_ref": default_supervisory_ai_ref,
     }.items() if v is not None}
-    return _mgr(ctx).add_definition(data).definition_id
+    mgr = _mgr(ctx)
+    if if_exists != "error":
+        existing = next((d for d in mgr.list_definitions() if d.name == name), None)
+        if existing is not None:
+            if if_exists == "update":
+                changes = {k: v for k, v in data.items() if k not in ("name", "definition_id")}
+                mgr.update_definition(existing.definition_id, changes)
+            return existing.definition_id
+    return mgr.add_definition(data).definition_id
 
 
 @tool(DEF, "Get", example='set def = tool.AIWorkerDefinition.Get("summarizer")')

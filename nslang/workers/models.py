@@ -19,6 +19,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     AliasGenerator,
     BaseModel,
@@ -51,6 +52,16 @@ __all__ = [
     "format_timestamp",
     "utc_now",
 ]
+
+
+def round_usd(value: float) -> float:
+    """A USD amount rounded to 12 decimal places (a millionth of a micro-dollar), so float noise never
+    shows: ``3 * 0.003`` is ``0.009``, not ``0.009000000000000001`` (issue 15)."""
+    return round(value, 12)
+
+
+#: a cost in USD, rounded by :func:`round_usd` whenever a model is built
+USD = Annotated[float, AfterValidator(round_usd)]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,7 +341,7 @@ class AIWorkerPerformanceSummary(_Lenient):
     """Sum of ``duration_ms`` (nslang addition; milliseconds)."""
     total_tokens_processed: int = 0
     """Σ input + output tokens of all records."""
-    total_cost_incurred: float = 0.0
+    total_cost_incurred: USD = 0.0
     """Σ ``cost_incurred`` (USD)."""
     average_quality_score: float = 0.0
     """Mean of the non-zero supervisor ratings."""
@@ -359,7 +370,7 @@ class PerformanceRecord(_Lenient):
     success: bool = False
     input_context: AnyDict = Field(default_factory=dict)
     llm_metrics: AnyDict = Field(default_factory=dict)
-    cost_incurred: NonNegativeFloat = 0.0
+    cost_incurred: Annotated[NonNegativeFloat, AfterValidator(round_usd)] = 0.0
     """USD."""
     output_summary: str = ""
     """The reply, cut to 256 characters (253 + ``...``)."""

@@ -386,9 +386,12 @@ def os_error(e: OSError, sp: SPath, action: str) -> ToolError:
     """Map an ``OSError`` raised while working on ``sp`` to a ToolError with an fs error code.
 
     ENOENT 22, ENOTDIR/EISDIR 23, EEXIST 24, EACCES/EPERM 25, ELOOP 34, anything else 26.
-    The message names the argument and the path as the script wrote it (never the absolute path).
+    The message names the argument and the path as the script wrote it; "not found" also names the
+    sandbox directory, where relative paths are looked up.
     """
     code, why = _ERRNO_CODES.get(e.errno or 0, (ErrorCode.IO_FAILED, (e.strerror or str(e)).lower()))
+    if code == ErrorCode.FILE_NOT_FOUND:  # say where relative paths are looked up (issue 15)
+        why += f" in the sandbox directory {sp.root}"
     return arg_error(sp.arg, f"cannot {action} {sp.given!r}: {why}", code=code)
 
 

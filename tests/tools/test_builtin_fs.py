@@ -112,7 +112,8 @@ def test_read_errors(fails: Any, sandbox: pathlib.Path) -> None:
     err = fails("fs.Read", "bin")
     assert err.code == ErrorCode.IO_FAILED and "UTF-8" in err.message
     err = fails("fs.Read", "missing.txt")
-    assert err.message == "tool.fs.Read: argument 'filepath': cannot read 'missing.txt': it does not exist"
+    assert err.message == ("tool.fs.Read: argument 'filepath': cannot read 'missing.txt': it does not exist in "
+                           f"the sandbox directory {sandbox.resolve()}")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")

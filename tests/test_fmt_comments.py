@@ -16,7 +16,7 @@ from nslang.parser import parse
 from tests.test_fmt import CORPUS, REPO, UPSTREAM, strip_spans
 
 FILES = sorted([*(REPO / "examples").glob("*.ns"), *(REPO / "stdlib").glob("*.ns"),
-                *(REPO / "tests" / "scripts").rglob("*.ns"), *CORPUS])
+                *(REPO / "tests" / "scripts").rglob("*.ns"), *(REPO / "tests" / "checks").glob("*.ns"), *CORPUS])
 
 
 def _id(p: Path) -> str:

@@ -55,7 +55,11 @@ def test_appends_keep_a_plain_json_array(tmp_path: Path) -> None:
     other = PerformanceLog(path)
     s2 = Sink()
     other.sync(s2.reset, s2.add)
-    assert list(other.read_entries([(e.offset, e.length) for e in s2.entries])) == s2.data
+    raw = path.read_bytes()
+    assert [json.loads(raw[e.offset:e.offset + e.length]) for e in s2.entries] == s2.data
+    streamed = Sink()
+    other.each_entry(streamed.add)
+    assert streamed.data == s2.data
 
 
 def test_incremental_sync_sees_other_writers(tmp_path: Path) -> None:

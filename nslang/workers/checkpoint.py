@@ -36,7 +36,7 @@ from .perflog import LogPosition
 from .store import atomic_write
 from .summaries import SummaryAccumulator
 
-__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_FILE", "checkpoint_offset", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_FILE", "read_checkpoint", "write_checkpoint"]
 
 CHECKPOINT_FILE = "ai_worker_summaries.json"
 #: bytes of log past the checkpoint after which a process rewrites it (about 1,400 records)
@@ -81,12 +81,6 @@ def read_checkpoint(path: Path) -> tuple[LogPosition, dict[str, SummaryAccumulat
                        "performance log", path, e)
         return None
     return LogPosition(offset, True, entries, fingerprint), accs
-
-
-def checkpoint_offset(path: Path) -> int:
-    """The log offset the checkpoint on disk covers (0 when missing or damaged)."""
-    found = read_checkpoint(path)
-    return found[0].offset if found is not None else 0
 
 
 def write_checkpoint(path: Path, position: LogPosition, accumulators: dict[str, SummaryAccumulator],

@@ -57,7 +57,7 @@ from ._checks import (
     validate_record,
 )
 from ._checks import final_status as final_status_of
-from .checkpoint import CHECKPOINT_EVERY, CHECKPOINT_FILE, checkpoint_offset, read_checkpoint, write_checkpoint
+from .checkpoint import CHECKPOINT_EVERY, CHECKPOINT_FILE, read_checkpoint, write_checkpoint
 from .errors import (
     AIWorkerError,
     ConfigurationError,
@@ -294,9 +294,9 @@ class AIWorkerManager:
             return
 
         def write(pos: LogPosition) -> None:
-            on_disk = checkpoint_offset(self.checkpoint_path)
-            if on_disk >= pos.offset:  # another process wrote a newer one
-                self._checkpoint_at = on_disk
+            found = read_checkpoint(self.checkpoint_path)
+            if found is not None and found[0].offset >= pos.offset and self._log.matches(found[0]):
+                self._checkpoint_at = found[0].offset  # another process wrote a newer one
                 return
             with self._state:  # (the summaries cannot change meanwhile: entries are folded under the log's lock)
                 ok = write_checkpoint(self.checkpoint_path, pos, self._summaries, self.durable)

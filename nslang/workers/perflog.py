@@ -342,16 +342,10 @@ class PerformanceLog:
                 on_reset()
                 return False
             fd = self._guard.fd
-            resumed = False
-            if resume is not None:
-                try:
-                    st = os.fstat(fd)
-                    resumed = (resume.offset <= st.st_size
-                               and _fingerprint(fd, resume.offset) == resume.fingerprint)
-                except OSError:
-                    resumed = False
+            resumed = resume is not None and self._matches_locked(resume)
             if resumed:
                 assert resume is not None
+                st = os.fstat(fd)
                 self._ident = (st.st_dev, st.st_ino)
                 self._end = resume.offset
                 self._has_entries = resume.has_entries
@@ -360,6 +354,19 @@ class PerformanceLog:
                 on_reset()
             self._sync_locked(lambda: None, on_entry)
             return resumed
+
+    def matches(self, position: LogPosition) -> bool:
+        """Whether the log (as it is now) still holds the bytes ``position`` was taken from."""
+        with self._guard.hold(create=False) as locked:
+            return locked and self._matches_locked(position)
+
+    def _matches_locked(self, position: LogPosition) -> bool:
+        fd = self._guard.fd
+        try:
+            return (position.offset <= os.fstat(fd).st_size
+                    and _fingerprint(fd, position.offset) == position.fingerprint)
+        except OSError:
+            return False
 
     def position(self) -> LogPosition | None:
         """Where the cursor is (for a checkpoint), or None before the first entry.

@@ -1,4 +1,8 @@
-"""The performance log: in-place appends, tolerant reads, torn tails at every byte, corruption."""
+"""The performance log: in-place appends, tolerant reads, torn tails at every byte, corruption.
+
+Every test runs twice: with the real 1 MiB read block, and with a 7-byte block so that every entry,
+separator, bracket and multi-byte character crosses block boundaries of the streaming reader.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nslang.workers import perflog
 from nslang.workers.errors import StoreError
 from nslang.workers.perflog import LogEntry, PerformanceLog
+
+
+@pytest.fixture(autouse=True, params=[perflog._BLOCK, 7], ids=["block-1MiB", "block-7B"])
+def _block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(perflog, "_BLOCK", request.param)
 
 
 class Sink:

@@ -978,7 +978,8 @@ class AIWorkerManager:
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
         data = entry.model_dump(mode="json")
-        self._ensure_log()
+        if not self._log_loaded:
+            self._ensure_log()  # (once loaded, the append itself delivers what other processes wrote)
         try:
             self._log.append(data, self._on_log_reset, self._on_log_entry)
         except StoreError:

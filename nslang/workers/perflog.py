@@ -285,6 +285,7 @@ class PerformanceLog:
         self._end = 0  # byte offset after the last delivered entry (or after '[')
         self._has_entries = False
         self._seen_size = -1
+        self._tail_ok = False  # the file ends with the "}\n]\n" our last append wrote
         self.entry_count = 0
 
     @property
@@ -406,6 +407,7 @@ class PerformanceLog:
         self._end = 0
         self._has_entries = False
         self._seen_size = -1
+        self._tail_ok = False
         self.entry_count = 0
 
     def _sync_locked(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None]) -> None:
@@ -418,6 +420,7 @@ class PerformanceLog:
         full = ident != self._ident or st.st_size < self._end
         if not full and st.st_size == self._seen_size:
             return
+        self._tail_ok = False
         delivered = 0
 
         def emit(entry: LogEntry) -> None:
@@ -511,6 +514,7 @@ class PerformanceLog:
             self._end = new.offset + new.length
             self._has_entries = True
             self._seen_size = pos + len(payload)
+            self._tail_ok = True
             self.entry_count += 1
             on_entry(new)
             return new
@@ -523,6 +527,8 @@ class PerformanceLog:
         bytes first saved aside.
         """
         size = self._seen_size
+        if self._tail_ok:
+            return size - 3, b",\n"
         if size == 0:
             return 0, b"[\n"
         tail = _pread(fd, 4, size - 4) if size >= 4 else b""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,10 +120,16 @@ def probe(mode: str, sandbox: Path, tasks: int) -> dict[str, float]:
 
 
 def workers_list_s(sandbox: Path) -> float:
-    cmd = [sys.executable, "-m", "nslang", "workers", "list", "--sandbox", str(sandbox)]
-    t0 = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    return time.perf_counter() - t0
+    """``nslang workers list`` through the installed console script, as users run it (best of 3)."""
+    script = shutil.which("nslang", path=str(Path(sys.executable).parent)) or shutil.which("nslang")
+    cmd = [script] if script else [sys.executable, "-m", "nslang"]
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([*cmd, "workers", "list", "--sandbox", str(sandbox)], capture_output=True, check=True,
+                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def main() -> int:
@@ -130,6 +137,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="1000,100000,1000000")
     ap.add_argument("--tasks", type=int, default=2000, help="stateless tasks timed per size")
     args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as empty:
+        print(f"(nslang workers list on an empty sandbox: {workers_list_s(Path(empty)):.2f} s: start-up and imports)")
     print(f"{'records':>9} {'log MB':>7} {'rebuild s':>10} {'open s':>7} {'open RSS MB':>12} "
           f"{'workers list s':>15} {'task µs CPU':>12} {'with fsync':>11}")
     for n in (int(s) for s in args.sizes.split(",")):

@@ -16,7 +16,9 @@ see each other's changes (files are re-read when they change; see :mod:`~nslang.
   :class:`~nslang.workers.models.PerformanceRecord`, appended to the performance log before the
   call returns and folded into its definition's summary at once; ``log_performance``,
   ``get_performance_records``, ``get_summary``, ``reload_performance_data``,
-  ``save_performance_data``. Summaries are rebuilt from the log on load.
+  ``save_performance_data``. Summaries are loaded from the summaries checkpoint plus the log entries
+  written after it, or rebuilt from the whole log (:mod:`~nslang.workers.checkpoint`); records are
+  streamed from the log when asked for, never held in memory.
 
 Requests refused before the model is called (unknown worker, inactive definition, wrong interaction
 model, missing key, rate limit, unavailable provider) raise and produce no record. A model failure

@@ -12,9 +12,13 @@ layout that is still one plain JSON array::
 
 (each entry is one line of compact ASCII JSON, so no entry contains a newline byte).
 
-**Append** (under the cross-process filelock): the file normally ends with ``}\\n]\\n``. The new
-entry is written over the final ``\\n]\\n`` as ``,\\n{entry}\\n]\\n`` in one ``write`` at that
-offset, then ``fsync``-ed. Only the last 4 bytes are read, so the cost does not grow with the file.
+**Append** (under the cross-process lock, an ``flock`` on the log file itself, see
+:class:`~nslang.workers.store.FileGuard`): the file normally ends with ``}\\n]\\n``. The new entry is
+written over the final ``\\n]\\n`` as ``,\\n{entry}\\n]\\n`` in one ``pwrite`` at that offset, then
+``fdatasync``-ed when durable. At most the last 4 bytes are read (none after this process's own
+append), so the cost does not grow with the file. A new file is created empty under the lock and
+written the same way (``[\\n{entry}\\n]\\n``); the log is never replaced by a rename, so the lock
+always covers the file at the path.
 
 **Crash safety.** A process killed during that write leaves the old entries intact followed by a
 prefix of ``,\\n{entry}\\n]\\n``. The reader is tolerant of exactly those states: a trailing comma
@@ -29,15 +33,17 @@ offset, and the file is left untouched. A Go-era, pretty-printed array loads as 
 to the line layout (cutting only its closing bracket) on the first append. A missing, empty or
 ``null`` file holds no entries.
 
-**Reading** is incremental: the log object keeps a cursor (file identity and the byte offset after
-the last entry it delivered) and :meth:`PerformanceLog.sync` delivers only entries appended since,
-by this or any other process; a replaced or shrunk file is read again from the start.
+**Reading** is incremental and streamed: the log object keeps a cursor (file identity and the byte
+offset after the last entry it delivered) and :meth:`PerformanceLog.sync` delivers only entries
+appended since, by this or any other process; a replaced or shrunk file is read again from the start.
+The file is read 1 MiB at a time (memory does not grow with the log). :meth:`PerformanceLog.reload`
+can resume at a :class:`LogPosition` saved earlier (the summaries checkpoint,
+:mod:`nslang.workers.checkpoint`) when the file still holds the same bytes up to it (issue 11 item 5).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import json
 import logging
@@ -497,8 +503,6 @@ class PerformanceLog:
             self._sync_locked(on_reset, on_entry)
             fd = self._guard.fd
             try:
-                if not self._guard.writable:
-                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
                 pos, sep = self._prepare_tail_locked(fd)
                 payload = sep + line + _TAIL
                 view = memoryview(payload)

@@ -85,21 +85,20 @@ class FileGuard:
 
     @property
     def fd(self) -> int:
-        """The locked file's descriptor (valid while :meth:`hold` yields True; -1 without ``fcntl``)."""
+        """The locked file's descriptor, open for reading and (when permitted) writing; valid while
+        :meth:`hold` yields True."""
+        if self._held[0] < 0 and fcntl is None and self._locked:  # pragma: no cover - Windows: opened on demand
+            self._open(True)
         return self._held[0]
-
-    @property
-    def writable(self) -> bool:
-        """Whether :attr:`fd` was opened for writing."""
-        return self._writable
 
     @contextlib.contextmanager
     def hold(self, *, create: bool = True) -> Iterator[bool]:
         """Hold the lock; re-entrant within a thread.
 
         Args:
-            create: create the file (and its directory) when missing. With False a missing file is
-                not created and nothing is locked: the context yields False.
+            create: the holder writes: create the file (and its directory) when missing, and open it
+                for writing. With False a missing file is not created and nothing is locked (the
+                context yields False), and a read-only file is opened for reading.
 
         Yields:
             True when the file exists and is locked.
@@ -123,12 +122,13 @@ class FileGuard:
 
     def _acquire(self, create: bool) -> bool:
         if fcntl is None:  # pragma: no cover - Windows
-            return self._acquire_filelock()
+            return self._acquire_filelock(create)
         deadline: float | None = None
         delay = 0.0005
         held = self._held
         while True:
-            if held[0] >= 0 and held[1] != os.getpid():  # inherited across fork: the parent's, not ours
+            if held[0] >= 0 and (held[1] != os.getpid() or create and not self._writable):
+                # inherited across fork (the parent's, not ours), or opened read-only and now we write
                 with contextlib.suppress(OSError):
                     os.close(held[0])
                 held[0] = -1
@@ -174,8 +174,8 @@ class FileGuard:
                     return False
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, flags, 0o644)
-            except PermissionError:
-                if create:
+            except OSError as e:
+                if create or e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
                     raise
                 fd = os.open(self.path, os.O_RDONLY | _CLOEXEC | _BINARY)  # a read-only file can still be read
                 writable = False
@@ -197,9 +197,11 @@ class FileGuard:
         with contextlib.suppress(OSError):
             fcntl.flock(self._held[0], fcntl.LOCK_UN)
 
-    def _acquire_filelock(self) -> bool:  # pragma: no cover - Windows
+    def _acquire_filelock(self, create: bool) -> bool:  # pragma: no cover - Windows
         import filelock
 
+        if not create and not self.path.exists():
+            return False
         if self._flock is None:
             self._flock = filelock.FileLock(str(self.path) + ".lock", thread_local=False)
         try:

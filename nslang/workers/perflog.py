@@ -331,11 +331,15 @@ class PerformanceLog:
             self._sync_locked(on_reset, on_entry)
 
     def reload(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None],
-               resume: LogPosition | None = None) -> bool:
-        """Read the file again: from ``resume`` when the file still matches it, else from the start.
+               resume: tuple[LogPosition, Callable[[], None]] | None = None) -> bool:
+        """Read the file again: from a saved position when the file still matches it, else from the start.
 
-        ``on_reset`` is called unless the read resumes (the caller then already holds what the
-        entries before ``resume`` built).
+        Args:
+            on_reset: called (under the lock) when the read starts from the top.
+            on_entry: called for each entry read.
+            resume: ``(position, on_resume)``: when the file still holds the bytes ``position`` was
+                taken from, ``on_resume`` is called (under the lock, instead of ``on_reset``) to
+                install what the entries before it built, and reading goes on from there.
 
         Returns:
             Whether the read resumed at ``resume``.
@@ -349,14 +353,16 @@ class PerformanceLog:
                 on_reset()
                 return False
             fd = self._guard.fd
-            resumed = resume is not None and self._matches_locked(resume)
+            resumed = resume is not None and self._matches_locked(resume[0])
             if resumed:
                 assert resume is not None
+                position, on_resume = resume
                 st = os.fstat(fd)
                 self._ident = (st.st_dev, st.st_ino)
-                self._end = resume.offset
-                self._has_entries = resume.has_entries
-                self.entry_count = resume.entries
+                self._end = position.offset
+                self._has_entries = position.has_entries
+                self.entry_count = position.entries
+                on_resume()
             else:
                 on_reset()
             self._sync_locked(lambda: None, on_entry)

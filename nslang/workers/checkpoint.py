@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from .perflog import LogPosition
+from .perflog import LogPosition, PerformanceLog
 from .store import atomic_write
 from .summaries import SummaryAccumulator
 
-__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_FILE", "read_checkpoint", "write_checkpoint"]
+__all__ = ["CHECKPOINT_EVERY", "CHECKPOINT_FILE", "SummariesCheckpoint", "read_checkpoint", "write_checkpoint"]
 
 CHECKPOINT_FILE = "ai_worker_summaries.json"
 #: bytes of log past the checkpoint after which a process rewrites it (about 1,400 records)
@@ -45,6 +47,44 @@ _VERSION = 1
 _MAX_BYTES = 64 << 20  # a checkpoint bigger than this is not ours: rebuild instead of reading it
 
 logger = logging.getLogger("nslang.workers")
+
+
+class SummariesCheckpoint:
+    """The checkpoint file of one sandbox and the log offset it is known to cover.
+
+    Args:
+        path: ``<sandbox>/ai_worker_summaries.json``.
+        durable: ``fsync`` its writes.
+    """
+
+    def __init__(self, path: Path, durable: bool) -> None:
+        self.path = path
+        self.durable = durable
+        self.covered = 0  # log offset the checkpoint on disk covers, as far as this process knows
+
+    def refresh(self, log: PerformanceLog, summaries: Callable[[], dict[str, SummaryAccumulator]],
+                state: AbstractContextManager[Any]) -> None:
+        """Rewrite the checkpoint once :data:`CHECKPOINT_EVERY` bytes of log were folded past it.
+
+        Args:
+            log: the performance log the summaries were folded from.
+            summaries: returns the current accumulators (read while holding ``state``).
+            state: the lock guarding them.
+        """
+        if log.end - self.covered < CHECKPOINT_EVERY:
+            return
+
+        def write(pos: LogPosition) -> None:  # under the log's lock: no entry is folded meanwhile
+            found = read_checkpoint(self.path)
+            if found is not None and found[0].offset >= pos.offset and log.matches(found[0]):
+                self.covered = found[0].offset  # another process wrote a newer one
+                return
+            with state:
+                ok = write_checkpoint(self.path, pos, summaries(), self.durable)
+            if ok:
+                self.covered = pos.offset
+
+        log.at_position(write)
 
 
 def read_checkpoint(path: Path) -> tuple[LogPosition, dict[str, SummaryAccumulator]] | None:

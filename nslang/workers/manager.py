@@ -59,7 +59,7 @@ from ._checks import (
     validate_record,
 )
 from ._checks import final_status as final_status_of
-from .checkpoint import CHECKPOINT_EVERY, CHECKPOINT_FILE, read_checkpoint, write_checkpoint
+from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
 from .errors import (
     AIWorkerError,
     ConfigurationError,
@@ -87,7 +87,7 @@ from .models import (
     parse_timestamp,
     utc_now,
 )
-from .perflog import PERFORMANCE_FILE, LogEntry, LogPosition, PerformanceLog, StaleLogError
+from .perflog import PERFORMANCE_FILE, LogEntry, PerformanceLog, StaleLogError
 from .providers import ProviderTable
 from .ratelimit import DAY, RateLimiter
 from .store import DEFINITIONS_FILE, DefinitionStore, Signature
@@ -201,6 +201,7 @@ class AIWorkerManager:
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self.checkpoint_path = self.sandbox_dir / CHECKPOINT_FILE
         self.durable = durable
+        self._checkpoint = SummariesCheckpoint(self.checkpoint_path, durable)
         self._store = DefinitionStore(self.definitions_path, durable=durable, lock_timeout=lock_timeout)
         self._log = PerformanceLog(self.performance_path, durable=durable, lock_timeout=lock_timeout,
                                    companions=(self.checkpoint_path,))
@@ -218,7 +219,6 @@ class AIWorkerManager:
         self._file_secrets: dict[str, str] = {}  # inline keys that a user wrote into the file
         self._instances: dict[str, _Live] = {}
         self._summaries: dict[str, SummaryAccumulator] = {}
-        self._checkpoint_at = 0  # log offset the checkpoint on disk covers, as far as we know
         self._log_loaded = False
 
     # ============================================================================ providers
@@ -292,26 +292,12 @@ class AIWorkerManager:
                                    resume=(found[0], install) if found is not None else None)
         # (the rate limiter is seeded only from entries read here, i.e. after the checkpoint: the
         # shared limits backend of issue 11 items 1-4 keeps usage across processes instead)
-        self._checkpoint_at = found[0].offset if found is not None and resumed else 0
+        self._checkpoint.covered = found[0].offset if found is not None and resumed else 0
         self._log_loaded = True
         self._refresh_checkpoint()
 
     def _refresh_checkpoint(self) -> None:
-        """Rewrite the checkpoint once this process has folded CHECKPOINT_EVERY bytes of log past it."""
-        if self._log.end - self._checkpoint_at < CHECKPOINT_EVERY:
-            return
-
-        def write(pos: LogPosition) -> None:
-            found = read_checkpoint(self.checkpoint_path)
-            if found is not None and found[0].offset >= pos.offset and self._log.matches(found[0]):
-                self._checkpoint_at = found[0].offset  # another process wrote a newer one
-                return
-            with self._state:  # (the summaries cannot change meanwhile: entries are folded under the log's lock)
-                ok = write_checkpoint(self.checkpoint_path, pos, self._summaries, self.durable)
-            if ok:
-                self._checkpoint_at = pos.offset
-
-        self._log.at_position(write)
+        self._checkpoint.refresh(self._log, lambda: self._summaries, self._state)
 
     def _on_log_reset(self) -> None:
         with self._state:

@@ -24,7 +24,7 @@ from workers_helpers import add_test_worker
 from nslang.cli import main
 from nslang.interpreter import Interpreter
 from nslang.workers import AIWorkerManager, StoreError, perflog
-from nslang.workers import manager as manager_mod
+from nslang.workers import checkpoint as checkpoint_mod
 from nslang.workers.checkpoint import CHECKPOINT_FILE
 from nslang.workers.perflog import PERFORMANCE_FILE
 from nslang.workers.store import DEFINITIONS_FILE, FileGuard, atomic_write
@@ -35,7 +35,7 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 @pytest.fixture
 def small_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rewrite the checkpoint after every entry (the real threshold is 1 MiB of log)."""
-    monkeypatch.setattr(manager_mod, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setattr(checkpoint_mod, "CHECKPOINT_EVERY", 1)
 
 
 def _summaries(m: AIWorkerManager) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def test_an_open_reads_only_the_log_after_the_checkpoint(sandbox: Path, small_ch
 def test_a_stale_checkpoint_is_caught_up_from_the_log(sandbox: Path, small_checkpoints: None,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     _fill(sandbox)
-    monkeypatch.setattr(manager_mod, "CHECKPOINT_EVERY", 1 << 40)  # this writer never refreshes it
+    monkeypatch.setattr(checkpoint_mod, "CHECKPOINT_EVERY", 1 << 40)  # this writer never refreshes it
     other = AIWorkerManager(sandbox, environ={})
     for i in range(7):
         other.execute_stateless_task("a", f"later {i}")
@@ -165,12 +165,12 @@ def test_a_checkpoint_of_another_log_is_not_used(sandbox: Path, small_checkpoint
     lines = log.read_bytes().split(b"\n")
     # the log is replaced by a shorter one (e.g. a backup restored): its first entries only
     log.write_bytes(b"\n".join(lines[:6]) + b"\n]\n")
-    monkeypatch.setattr(manager_mod, "CHECKPOINT_EVERY", 1 << 40)
+    monkeypatch.setattr(checkpoint_mod, "CHECKPOINT_EVERY", 1 << 40)
     fresh = _summaries(AIWorkerManager(sandbox, environ={}))
     assert fresh == _full_rebuild(sandbox)
     assert fresh["a"]["total_tasks_attempted"] < 12
     # same length, different bytes near the start (an entry edited in place): no longer matches
-    monkeypatch.setattr(manager_mod, "CHECKPOINT_EVERY", 1)
+    monkeypatch.setattr(checkpoint_mod, "CHECKPOINT_EVERY", 1)
     _summaries(AIWorkerManager(sandbox, environ={}))  # writes a checkpoint of the shorter log
     data = log.read_bytes()
     assert b'"success":true' in data[:4096]
@@ -196,7 +196,7 @@ def _kill_child(sandbox: Path, wfd: int, seed: int) -> None:  # pragma: no cover
 @needs_fork
 def test_appends_from_four_processes_killed_at_random_keep_every_record_and_the_checkpoint(
         sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manager_mod, "CHECKPOINT_EVERY", 4000)  # a checkpoint every few entries
+    monkeypatch.setattr(checkpoint_mod, "CHECKPOINT_EVERY", 4000)  # a checkpoint every few entries
     add_test_worker(AIWorkerManager(sandbox, environ={}), "w", interaction_models=["stateless_task"])
     rng = random.Random(11)
     saved: set[str] = set()

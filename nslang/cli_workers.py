@@ -1,9 +1,11 @@
 """``nslang workers list|show|perf``: AI worker definitions, summaries and performance records as
 readable tables, and the REPL's ``:workers`` overview.
 
-Everything here only reads the sandbox's files (``ai_worker_definitions.json`` and
+Everything here reads the sandbox's files (``ai_worker_definitions.json`` and
 ``ai_worker_performance_data.json``, see :mod:`nslang.workers.store` and
-:mod:`nslang.workers.perflog`); nothing is written.
+:mod:`nslang.workers.perflog`). Nothing is written but caches: the summaries checkpoint
+(``ai_worker_summaries.json``) when it was missing or out of date, and the removal of temporary files
+that a killed write left behind.
 
 * ``list`` and ``show`` need each definition's performance summary, which the manager loads from the
   summaries checkpoint (``ai_worker_summaries.json``) plus the log written after it; without a

@@ -8,6 +8,10 @@
 3. The project's own benchmarks, when present: performance-log appends at 1k and 100k records
    (``bench/bench_perf_log.py``) and stateless-task throughput through the worker manager with the
    offline ``test`` provider (``bench/bench_stateless.py``).
+4. Worker data at 1k → 100k → 1M records (``bench/bench_log_scale.py``, issue 11 items 5 and 6):
+   rebuild and open time, open RSS, ``nslang workers list`` time, CPU per stateless task. It writes
+   about 1.3 GB of log into a temporary directory and takes a few minutes; ``--log-sizes`` changes
+   the sizes.
 
 Compare ratios from one run only; the machine is shared and noisy.
 """
@@ -48,11 +52,21 @@ def _harness(shared: Path, ns_cmd: str, names: list[str], runs: int) -> dict[str
     return ratios
 
 
+def log_scale(sizes: str) -> None:
+    """Section 4: worker data at scale (issue 11 items 5 and 6)."""
+    path = HERE / "bench_log_scale.py"
+    if path.is_file():
+        print("\n== bench_log_scale.py (issue 11 items 5-6: targets open < 1 s and < 100 MB at 1M records, "
+              "workers list < 1 s, ≤ 150 µs CPU per task without fsync)")
+        subprocess.run([sys.executable, str(path), "--sizes", sizes], check=False, cwd=ROOT)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="timed runs per benchmark (after one warm-up)")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "bench", help="shared bench folder")
     ap.add_argument("--quick", action="store_true", help="skip the project's own benchmarks")
+    ap.add_argument("--log-sizes", default="1000,100000,1000000", help="log sizes for bench_log_scale.py")
     args = ap.parse_args()
     if not (args.shared / "run_bench.py").is_file():
         print(f"shared benchmarks not found at {args.shared}", file=sys.stderr)
@@ -84,6 +98,7 @@ def main() -> int:
             if path.is_file():
                 print(f"\n== {script}")
                 subprocess.run([sys.executable, str(path)], check=False, cwd=ROOT)
+        log_scale(args.log_sizes)
     return 0
 
 

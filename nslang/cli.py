@@ -59,6 +59,9 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         run.add_argument("--print-result", action="store_true",
                          help="print the return value of the procedure that ran (--target, or main)")
         run.add_argument("--no-cache", action="store_true", help="do not use the parse cache")
+        run.add_argument("--durable", action=argparse.BooleanOptionalAction, default=True,
+                         help="fsync AI-worker records and definitions on every write (default: on; "
+                              "--no-durable is faster and survives a killed process, not a power loss)")
         run.add_argument("--debug", action="store_true", help="show Python tracebacks of errors")
 
     if only in (None, "check"):
@@ -209,7 +212,7 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         os.environ["NSLANG_NO_CACHE"] = "1"
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
-                         max_loop_iterations=args.max_loop_iterations)
+                         max_loop_iterations=args.max_loop_iterations, durable=args.durable)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

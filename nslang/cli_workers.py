@@ -1,12 +1,15 @@
 """``nslang workers list|show|perf``: AI worker definitions, summaries and performance records as
 readable tables, and the REPL's ``:workers`` overview.
 
-Everything here only reads the sandbox's files (``ai_worker_definitions.json`` and
+Everything here reads the sandbox's files (``ai_worker_definitions.json`` and
 ``ai_worker_performance_data.json``, see :mod:`nslang.workers.store` and
-:mod:`nslang.workers.perflog`); nothing is written.
+:mod:`nslang.workers.perflog`). Nothing is written but caches: the summaries checkpoint
+(``ai_worker_summaries.json``) when it was missing or out of date, and the removal of temporary files
+that a killed write left behind.
 
-* ``list`` and ``show`` need each definition's performance summary, which the manager rebuilds from
-  the whole performance log (one pass; about 1.5 s per 100 MB of log).
+* ``list`` and ``show`` need each definition's performance summary, which the manager loads from the
+  summaries checkpoint (``ai_worker_summaries.json``) plus the log written after it; without a
+  usable checkpoint it reads the whole log once (about 3 s per 100k records) and writes one.
 * ``perf`` shows the most recent records and stays fast on any log size: it reads the log backwards
   from its end, a block at a time, and stops once it has the records asked for. nslang writes one
   log entry per line, so each line is parsed on its own; a log in another layout (a Go-era,

@@ -116,13 +116,17 @@ class Interpreter:
         max_call_depth, max_loop_iterations, max_steps, timeout_s: shortcuts for :class:`Limits` fields.
         load_stdlib: make the NeuroScript standard library (``stdlib/*.ns``) callable.
         default_worker: AI worker definition name used by ``ask PROMPT`` without a worker.
+        durable: ``fsync`` the AI-worker data files on every write (default True): each performance
+            record and definition change is on disk before the call returns, surviving a power loss.
+            With False a record costs less (no ``fsync``; issue 11 item 6); a killed process still
+            loses nothing that was written, only a power loss or OS crash can.
     """
 
     def __init__(self, *, sandbox_dir: str | os.PathLike[str] | None = None, stdout: IO[str] | None = None,
                  stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
-                 default_worker: str | None = None) -> None:
+                 default_worker: str | None = None, durable: bool = True) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s)):
@@ -147,6 +151,7 @@ class Interpreter:
         self._workers: AIWorkerManager | None = None
         self._providers: dict[str, Callable[..., Any]] = {}
         self.default_worker = default_worker
+        self.durable = durable
         #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
         self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
@@ -218,7 +223,7 @@ class Interpreter:
         if self._workers is None:
             from .workers import AIWorkerManager
 
-            mgr = AIWorkerManager(self.sandbox_dir)
+            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable)
             for name, fn in self._providers.items():
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:

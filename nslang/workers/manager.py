@@ -16,7 +16,9 @@ see each other's changes (files are re-read when they change; see :mod:`~nslang.
   :class:`~nslang.workers.models.PerformanceRecord`, appended to the performance log before the
   call returns and folded into its definition's summary at once; ``log_performance``,
   ``get_performance_records``, ``get_summary``, ``reload_performance_data``,
-  ``save_performance_data``. Summaries are rebuilt from the log on load.
+  ``save_performance_data``. Summaries are loaded from the summaries checkpoint plus the log entries
+  written after it, or rebuilt from the whole log (:mod:`~nslang.workers.checkpoint`); records are
+  streamed from the log when asked for, never held in memory.
 
 Requests refused before the model is called (unknown worker, inactive definition, wrong interaction
 model, missing key, rate limit, unavailable provider) raise and produce no record. A model failure
@@ -57,6 +59,7 @@ from ._checks import (
     validate_record,
 )
 from ._checks import final_status as final_status_of
+from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
 from .errors import (
     AIWorkerError,
     ConfigurationError,
@@ -196,8 +199,12 @@ class AIWorkerManager:
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
         self.performance_path = self.sandbox_dir / PERFORMANCE_FILE
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.checkpoint_path = self.sandbox_dir / CHECKPOINT_FILE
+        self.durable = durable
+        self._checkpoint = SummariesCheckpoint(self.checkpoint_path, durable)
         self._store = DefinitionStore(self.definitions_path, durable=durable, lock_timeout=lock_timeout)
-        self._log = PerformanceLog(self.performance_path, durable=durable, lock_timeout=lock_timeout)
+        self._log = PerformanceLog(self.performance_path, durable=durable, lock_timeout=lock_timeout,
+                                   companions=(self.checkpoint_path,))
         self._limiter = RateLimiter(clock or time.time)
         self._clock = clock or time.time
         self._providers = ProviderTable()
@@ -212,7 +219,6 @@ class AIWorkerManager:
         self._file_secrets: dict[str, str] = {}  # inline keys that a user wrote into the file
         self._instances: dict[str, _Live] = {}
         self._summaries: dict[str, SummaryAccumulator] = {}
-        self._index: dict[str, list[tuple[int, int]]] = {}  # definition id -> log entry spans
         self._log_loaded = False
 
     # ============================================================================ providers
@@ -244,11 +250,13 @@ class AIWorkerManager:
             return self._http_client
 
     def close(self) -> None:
-        """Close the shared HTTP client (if one was created)."""
+        """Close the shared HTTP client (if one was created) and the data files' descriptors."""
         with self._state:
             client, self._http_client = self._http_client, None
         if client is not None:
             client.close()
+        self._store.close()
+        self._log.close()
 
     # ============================================================================ loading
 
@@ -260,30 +268,45 @@ class AIWorkerManager:
         if not self._log_loaded:
             with self._load_lock:
                 if not self._log_loaded:
-                    self._log.reload(self._on_log_reset, self._on_log_entry)
-                    self._log_loaded = True
+                    self._load_log(use_checkpoint=True)
         elif self._log.changed():
             try:
                 self._log.sync(self._on_log_reset, self._on_log_entry)
             except StoreError:
                 self._log_loaded = False
                 raise
+            self._refresh_checkpoint()
+
+    def _load_log(self, *, use_checkpoint: bool) -> None:
+        """Build the summaries: from the summaries checkpoint plus the log entries after it when the
+        checkpoint is there and still matches the log, else from the whole log (issue 11 item 5)."""
+        found = read_checkpoint(self.checkpoint_path) if use_checkpoint else None
+        self._log_loaded = False
+
+        def install() -> None:  # under the log's lock, like every fold
+            assert found is not None
+            with self._state:
+                self._summaries = found[1]
+
+        resumed = self._log.reload(self._on_log_reset, self._on_log_entry,
+                                   resume=(found[0], install) if found is not None else None)
+        # (the rate limiter is seeded only from entries read here, i.e. after the checkpoint: the
+        # shared limits backend of issue 11 items 1-4 keeps usage across processes instead)
+        self._checkpoint.covered = found[0].offset if found is not None and resumed else 0
+        self._log_loaded = True
+        self._refresh_checkpoint()
+
+    def _refresh_checkpoint(self) -> None:
+        self._checkpoint.refresh(self._log, lambda: self._summaries, self._state)
 
     def _on_log_reset(self) -> None:
         with self._state:
             self._summaries = {}
-            self._index = {}
 
     def _on_log_entry(self, entry: LogEntry) -> None:
         data = entry.data
         with self._state:
-            touched = fold_entry(data, self._summaries)
-            def_id = data.get("definition_id")
-            if isinstance(def_id, str) and def_id:
-                touched.add(def_id)
-            span = (entry.offset, entry.length)
-            for d in touched:
-                self._index.setdefault(d, []).append(span)
+            fold_entry(data, self._summaries)
         kind = data.get("entry_kind")
         if kind in (PerformanceEntryKind.STATELESS_TASK, PerformanceEntryKind.CHAT_TURN):
             self._observe_usage(data)
@@ -949,12 +972,14 @@ class AIWorkerManager:
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
         data = entry.model_dump(mode="json")
-        self._ensure_log()
+        if not self._log_loaded:
+            self._ensure_log()  # (once loaded, the append itself delivers what other processes wrote)
         try:
             self._log.append(data, self._on_log_reset, self._on_log_entry)
         except StoreError:
             self._log_loaded = False
             raise
+        self._refresh_checkpoint()
 
     def execute_stateless_task(self, ref: str, prompt: str,
                                config_overrides: Mapping[str, Any] | None = None) -> StatelessTaskResult:
@@ -1195,20 +1220,10 @@ class AIWorkerManager:
         self._ensure_loaded()
         with self._state:
             def_id = self._find(self._defs, ref).definition_id
-        for attempt in range(3):
-            with self._state:
-                spans = sorted(self._index.get(def_id, ()))
-            try:
-                # no entries: nothing to read (the log may not even exist yet)
-                entries = list(self._log.read_entries(spans)) if spans else []
-                break
-            except StaleLogError:
-                if attempt == 2:
-                    raise StoreError(f"performance log {self.performance_path} keeps changing under the reader",
-                                     path=self.performance_path) from None
-                self._log.reload(self._on_log_reset, self._on_log_entry)
         out: list[PerformanceRecord] = []
-        for e in entries:
+
+        def collect(entry: LogEntry) -> None:
+            e = entry.data
             for raw in e.get("performance_records") or ():
                 if not isinstance(raw, dict) or (raw.get("definition_id") or e.get("definition_id")) != def_id:
                     continue
@@ -1220,7 +1235,19 @@ class AIWorkerManager:
                     continue
                 if pred(r):
                     out.append(r)
-        return out
+
+        for attempt in range(3):
+            try:
+                self._log.each_entry(collect)  # streamed: memory stays flat whatever the log's size
+                return out
+            except StaleLogError:
+                if attempt == 2:
+                    raise StoreError(f"performance log {self.performance_path} keeps changing under the reader",
+                                     path=self.performance_path) from None
+                out.clear()
+                with self._load_lock:
+                    self._load_log(use_checkpoint=True)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def get_summary(self, ref: str) -> AIWorkerPerformanceSummary:
         """The live performance summary of a definition (``active_instances_count`` included).
@@ -1240,7 +1267,7 @@ class AIWorkerManager:
         return self._limiter.usage(def_id)
 
     def reload_performance_data(self) -> tuple[int, int]:
-        """Re-read the whole performance log and rebuild every summary.
+        """Re-read the whole performance log and rebuild every summary (and the summaries checkpoint).
 
         Returns:
             (entries read, definitions with records).
@@ -1249,9 +1276,8 @@ class AIWorkerManager:
             StoreError: the log is corrupt or unreadable (code 6).
         """
         self._sync_definitions()
-        self._log_loaded = False
-        self._log.reload(self._on_log_reset, self._on_log_entry)
-        self._log_loaded = True
+        with self._load_lock:
+            self._load_log(use_checkpoint=False)
         with self._state:
             return self._log.entry_count, sum(1 for k in self._summaries if k in self._defs)
 

@@ -12,9 +12,13 @@ layout that is still one plain JSON array::
 
 (each entry is one line of compact ASCII JSON, so no entry contains a newline byte).
 
-**Append** (under the cross-process filelock): the file normally ends with ``}\\n]\\n``. The new
-entry is written over the final ``\\n]\\n`` as ``,\\n{entry}\\n]\\n`` in one ``write`` at that
-offset, then ``fsync``-ed. Only the last 4 bytes are read, so the cost does not grow with the file.
+**Append** (under the cross-process lock, an ``flock`` on the log file itself, see
+:class:`~nslang.workers.store.FileGuard`): the file normally ends with ``}\\n]\\n``. The new entry is
+written over the final ``\\n]\\n`` as ``,\\n{entry}\\n]\\n`` in one ``pwrite`` at that offset, then
+``fdatasync``-ed when durable. At most the last 4 bytes are read (none after this process's own
+append), so the cost does not grow with the file. A new file is created empty under the lock and
+written the same way (``[\\n{entry}\\n]\\n``); the log is never replaced by a rename, so the lock
+always covers the file at the path.
 
 **Crash safety.** A process killed during that write leaves the old entries intact followed by a
 prefix of ``,\\n{entry}\\n]\\n``. The reader is tolerant of exactly those states: a trailing comma
@@ -29,27 +33,31 @@ offset, and the file is left untouched. A Go-era, pretty-printed array loads as 
 to the line layout (cutting only its closing bracket) on the first append. A missing, empty or
 ``null`` file holds no entries.
 
-**Reading** is incremental: the log object keeps a cursor (file identity and the byte offset after
-the last entry it delivered) and :meth:`PerformanceLog.sync` delivers only entries appended since,
-by this or any other process; a replaced or shrunk file is read again from the start.
+**Reading** is incremental and streamed: the log object keeps a cursor (file identity and the byte
+offset after the last entry it delivered) and :meth:`PerformanceLog.sync` delivers only entries
+appended since, by this or any other process; a replaced or shrunk file is read again from the start.
+The file is read 1 MiB at a time (memory does not grow with the log). :meth:`PerformanceLog.reload`
+can resume at a :class:`LogPosition` saved earlier (the summaries checkpoint,
+:mod:`nslang.workers.checkpoint`) when the file still holds the same bytes up to it (issue 11 item 5).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import StoreError
-from .store import FileGuard, atomic_write, fsync_dir
+from .store import FileGuard, fsync_dir
 
-__all__ = ["PERFORMANCE_FILE", "LogEntry", "PerformanceLog", "StaleLogError"]
+__all__ = ["PERFORMANCE_FILE", "LogEntry", "LogPosition", "PerformanceLog", "StaleLogError"]
 
 PERFORMANCE_FILE = "ai_worker_performance_data.json"
 
@@ -59,6 +67,10 @@ _WS = re.compile(r"[ \t\r\n\ufeff]*")  # whitespace, and a byte-order mark a tex
 _BINARY = getattr(os, "O_BINARY", 0)
 _TAIL = b"\n]\n"
 _EMPTY = b"[\n]\n"
+_BLOCK = 1 << 20  # bytes read at a time
+_FINGERPRINT = 4096
+_DECODE = json.JSONDecoder().raw_decode
+_fdatasync = getattr(os, "fdatasync", os.fsync)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,15 +108,17 @@ class StaleLogError(Exception):
 
 @dataclass
 class _Scan:
-    kind: str  # "empty" (no '[' at all: empty, blank or null), "closed", "open" (no final ']'), "torn"
-    end: int  # char index after the last complete entry (or after '['); 0 for "empty"
+    kind: str  # "empty" (no '[': empty, blank or null), "closed", "open" (no final ']'), "torn", "more"
+    end: int  # byte offset after the last complete entry (or after '['); 0 for "empty"
     has_entries: bool
+    resume: int = 0  # "more": byte offset to go on from, in ``state``
+    state: str = ""
 
 
 class _CorruptError(Exception):
-    def __init__(self, index: int, why: str) -> None:
+    def __init__(self, offset: int, why: str) -> None:
         super().__init__(why)
-        self.index = index
+        self.offset = offset
         self.why = why
 
 
@@ -129,80 +143,165 @@ class _Text:
         return self.base + self._byte
 
 
-def _scan(t: _Text, start_state: str, emit: Callable[[LogEntry], None]) -> _Scan:
-    """Tokenise the array from the start (``start``), after ``[`` (``open``) or after an entry."""
+def _scan(t: _Text, state: str, end: int, has: bool, final: bool, emit: Callable[[LogEntry], None]) -> _Scan:
+    """Tokenise a piece of the array: from the start (``start``), after ``[`` (``open``) or after an
+    entry (``after``). ``end`` is the byte offset after the last complete entry so far.
+
+    With ``final`` false the piece is not the end of the file: where it runs out (or an entry does
+    not decode, which may be an entry cut by the piece's end), the result is ``more`` with the byte
+    offset and state to resume from once more bytes are there.
+    """
     text = t.text
     n = len(text)
-    decode = json.JSONDecoder().raw_decode
+    decode = _DECODE
     i = 0
-    state = start_state
     if state == "start":
         i = _WS.match(text, 0).end()  # type: ignore[union-attr]
-        if i == n:
-            return _Scan("empty", 0, False)
-        if text.startswith("null", i) and _WS.match(text, i + 4).end() == n:  # type: ignore[union-attr]
-            return _Scan("empty", 0, False)
+        if i == n or (text.startswith("null", i) and _WS.match(text, i + 4).end() == n):  # type: ignore[union-attr]
+            return _Scan("empty", 0, False) if final else _Scan("more", end, has, t.byte(0), state)
         if text[i] != "[":
-            raise _CorruptError(i, "it does not start with '['")
+            raise _CorruptError(t.byte(i), "it does not start with '['")
         i += 1
         state = "open"
-    end = i
-    has = state == "after"
+        end = t.byte(i)
     while True:
+        k = i  # where to resume, in ``state``, if the piece runs out
         i = _WS.match(text, i).end()  # type: ignore[union-attr]
         if i == n:
-            return _Scan("open", end, has)
+            return _Scan("open", end, has) if final else _Scan("more", end, has, t.byte(k), state)
         c = text[i]
         if c == "]":
+            if not final:  # what follows must be checked up to the end of the file
+                return _Scan("more", end, has, t.byte(k), state)
             j = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
             if j != n:
-                raise _CorruptError(j, "there is data after the closing ']'")
+                raise _CorruptError(t.byte(j), "there is data after the closing ']'")
             return _Scan("closed", end, has)
         if state == "after":
             if c != ",":
-                raise _CorruptError(i, "expected ',' or ']' between entries")
+                raise _CorruptError(t.byte(i), "expected ',' or ']' between entries")
             i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
             if i == n:
-                return _Scan("open", end, has)
+                return _Scan("open", end, has) if final else _Scan("more", end, has, t.byte(k), state)
             if text[i] == "]":
                 continue
         try:
             obj, j = decode(text, i)
         except json.JSONDecodeError:
+            if not final:
+                return _Scan("more", end, has, t.byte(k), state)
             if "\n" in text[i:].rstrip(" \t\r\n"):
-                raise _CorruptError(i, "an entry is not valid JSON") from None
+                raise _CorruptError(t.byte(i), "an entry is not valid JSON") from None
             return _Scan("torn", end, has)
+        except RecursionError:
+            raise _CorruptError(t.byte(i), "an entry is nested too deeply") from None
         if not isinstance(obj, dict):
-            raise _CorruptError(i, "an entry is not a JSON object")
+            raise _CorruptError(t.byte(i), "an entry is not a JSON object")
         start_b = t.byte(i)
-        emit(LogEntry(start_b, t.byte(j) - start_b, obj))
-        end = j
+        end = t.byte(j)
+        emit(LogEntry(start_b, end - start_b, obj))
         has = True
         state = "after"
         i = j
 
 
+def _stream(fd: int, pos: int, state: str, end: int, has: bool, emit: Callable[[LogEntry], None],
+            limit: int | None = None) -> _Scan:
+    """Scan the file from byte ``pos`` (in ``state``) to its end (or to ``limit``), a block at a time.
+
+    Blocks are cut after their last newline (nslang writes one entry per line, and a cut there never
+    splits a UTF-8 character); an entry longer than a block is completed from the next ones. Memory
+    stays at about one block whatever the size of the file.
+
+    Raises:
+        _CorruptError: with the byte offset of the damage.
+        OSError: the file cannot be read.
+    """
+    buf = b""
+    size = _BLOCK
+    while True:
+        want = size if limit is None else min(size, limit - pos - len(buf))
+        data = _pread(fd, want, pos + len(buf)) if want > 0 else b""
+        final = not data
+        buf += data
+        if final:
+            piece = buf
+        else:
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:
+                size *= 2  # a line longer than a block
+                continue
+            piece = buf[:cut]
+        scan = _scan(_Text(piece, pos), state, end, has, final, emit)
+        if scan.kind != "more":
+            return scan
+        buf = buf[scan.resume - pos:]
+        if len(buf) >= size:
+            size *= 2  # an entry longer than a block (a pretty-printed Go-era log)
+        pos, state, end, has = scan.resume, scan.state, scan.end, scan.has_entries
+
+
+@dataclass(frozen=True, slots=True)
+class LogPosition:
+    """A point of the log that a summaries checkpoint covers (see :mod:`nslang.workers.checkpoint`).
+
+    Attributes:
+        offset: byte offset after the last entry covered.
+        has_entries: whether an entry precedes ``offset`` (the next one needs a comma).
+        entries: how many entries precede ``offset``.
+        fingerprint: hash of the file's first and last 4 KiB before ``offset``: a log that was
+            replaced, rewritten or cut shorter no longer matches.
+    """
+
+    offset: int
+    has_entries: bool
+    entries: int
+    fingerprint: str
+
+
+def _fingerprint(fd: int, offset: int) -> str:
+    n = min(_FINGERPRINT, offset)
+    h = hashlib.blake2b(str(offset).encode(), digest_size=16)
+    h.update(_pread(fd, n, 0))
+    h.update(_pread(fd, n, offset - n))
+    return h.hexdigest()
+
+
 class PerformanceLog:
     """The append-only performance log with an incremental read cursor.
 
-    Thread-safe; processes are serialised by a filelock (``<file>.lock``).
+    Thread-safe; processes are serialised by a lock on the log file itself
+    (:class:`~nslang.workers.store.FileGuard`).
 
     Args:
         path: the log file.
         durable: ``fsync`` after every append (on by default; a SIGKILL never loses a completed
             append either way, ``fsync`` also covers power loss).
         lock_timeout: seconds to wait for another process's lock.
+        companions: files written only under the log's lock (the summaries checkpoint); temporary
+            files their killed writes left behind are swept at the first lock.
     """
 
-    def __init__(self, path: Path, *, durable: bool = True, lock_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, durable: bool = True, lock_timeout: float = 30.0,
+                 companions: tuple[Path, ...] = ()) -> None:
         self.path = path
         self.durable = durable
-        self._guard = FileGuard(path, lock_timeout)
+        self._guard = FileGuard(path, lock_timeout, companions)
         self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) the cursor belongs to
         self._end = 0  # byte offset after the last delivered entry (or after '[')
         self._has_entries = False
         self._seen_size = -1
+        self._tail_ok = False  # the file ends with the "}\n]\n" our last append wrote
         self.entry_count = 0
+
+    @property
+    def end(self) -> int:
+        """Byte offset after the last entry delivered so far."""
+        return self._end
+
+    def close(self) -> None:
+        """Release the file descriptor the lock keeps open."""
+        self._guard.close()
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -225,58 +324,115 @@ class PerformanceLog:
         Raises:
             StoreError: the log is corrupt or unreadable (code 6); it is left untouched.
         """
-        if not self.path.parent.exists():
-            if self._ident is not None:
-                self._reset_cursor()
-                on_reset()
-            return
-        with self._guard.hold():
+        with self._guard.hold(create=False) as locked:
+            if not locked:
+                self._gone(on_reset)
+                return
             self._sync_locked(on_reset, on_entry)
 
-    def reload(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None]) -> None:
-        """Read the whole file again from the start (``on_reset`` is always called)."""
-        if not self.path.parent.exists():
+    def reload(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None],
+               resume: tuple[LogPosition, Callable[[], None]] | None = None) -> bool:
+        """Read the file again: from a saved position when the file still matches it, else from the start.
+
+        Args:
+            on_reset: called (under the lock) when the read starts from the top.
+            on_entry: called for each entry read.
+            resume: ``(position, on_resume)``: when the file still holds the bytes ``position`` was
+                taken from, ``on_resume`` is called (under the lock, instead of ``on_reset``) to
+                install what the entries before it built, and reading goes on from there.
+
+        Returns:
+            Whether the read resumed at ``resume``.
+
+        Raises:
+            StoreError: the log is corrupt or unreadable (code 6).
+        """
+        with self._guard.hold(create=False) as locked:
             self._reset_cursor()
-            on_reset()
-            return
-        with self._guard.hold():
-            self._reset_cursor()
-            on_reset()
+            if not locked:
+                on_reset()
+                return False
+            fd = self._guard.fd
+            resumed = resume is not None and self._matches_locked(resume[0])
+            if resumed:
+                assert resume is not None
+                position, on_resume = resume
+                st = os.fstat(fd)
+                self._ident = (st.st_dev, st.st_ino)
+                self._end = position.offset
+                self._has_entries = position.has_entries
+                self.entry_count = position.entries
+                on_resume()
+            else:
+                on_reset()
             self._sync_locked(lambda: None, on_entry)
+            return resumed
+
+    def matches(self, position: LogPosition) -> bool:
+        """Whether the log (as it is now) still holds the bytes ``position`` was taken from."""
+        with self._guard.hold(create=False) as locked:
+            return locked and self._matches_locked(position)
+
+    def _matches_locked(self, position: LogPosition) -> bool:
+        fd = self._guard.fd
+        try:
+            return (position.offset <= os.fstat(fd).st_size
+                    and _fingerprint(fd, position.offset) == position.fingerprint)
+        except OSError:
+            return False
+
+    def position(self) -> LogPosition | None:
+        """Where the cursor is (for a checkpoint), or None before the first entry.
+
+        The caller's state built from the delivered entries matches it only while the caller
+        holds off deliveries, so call it from :meth:`at_position`'s callback.
+        """
+        if not self._has_entries or self._ident is None:
+            return None
+        return LogPosition(self._end, True, self.entry_count, _fingerprint(self._guard.fd, self._end))
+
+    def at_position(self, use: Callable[[LogPosition], None]) -> None:
+        """Call ``use(position)`` under the log's lock, after delivering anything new (no-op when
+        the log holds no entries).
+
+        Raises:
+            StoreError: the log is corrupt or unreadable (code 6).
+        """
+        with self._guard.hold(create=False) as locked:
+            if not locked:
+                return
+            fd = self._guard.fd
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != self._ident or st.st_size != self._seen_size:
+                return  # not caught up: the caller syncs first and tries another time
+            pos = self.position()
+            if pos is not None:
+                use(pos)
+
+    def _gone(self, on_reset: Callable[[], None]) -> None:
+        if self._ident is not None or self._seen_size != -1:
+            self._reset_cursor()
+            on_reset()
 
     def _reset_cursor(self) -> None:
         self._ident = None
         self._end = 0
         self._has_entries = False
         self._seen_size = -1
+        self._tail_ok = False
         self.entry_count = 0
 
     def _sync_locked(self, on_reset: Callable[[], None], on_entry: Callable[[LogEntry], None]) -> None:
+        fd = self._guard.fd
         try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self._ident is not None or self._seen_size != -1:
-                self._reset_cursor()
-                on_reset()
-            self._seen_size = -1
-            return
+            st = os.fstat(fd)
         except OSError as e:
             raise self._error(f"cannot read it: {e.strerror or e}", corrupt=False) from None
         ident = (st.st_dev, st.st_ino)
         full = ident != self._ident or st.st_size < self._end
         if not full and st.st_size == self._seen_size:
             return
-        try:
-            with open(self.path, "rb") as f:
-                if full:
-                    data = f.read()
-                else:
-                    f.seek(self._end)
-                    data = f.read()
-        except OSError as e:
-            raise self._error(f"cannot read it: {e.strerror or e}", corrupt=False) from None
-        base = 0 if full else self._end
-        t = _Text(data, base)
+        self._tail_ok = False
         delivered = 0
 
         def emit(entry: LogEntry) -> None:
@@ -288,42 +444,50 @@ class PerformanceLog:
             self._reset_cursor()
             on_reset()
         try:
-            scan = _scan(t, "start" if full else ("after" if self._has_entries else "open"), emit)
+            if full:
+                scan = _stream(fd, 0, "start", 0, False, emit)
+            else:
+                scan = _stream(fd, self._end, "after" if self._has_entries else "open", self._end,
+                               self._has_entries, emit)
         except _CorruptError as c:
             self._reset_cursor()  # the next sync starts again from the top (and resets the caller)
-            raise self._error(f"{c.why} (at byte {t.byte(c.index)})") from None
+            raise self._error(f"{c.why} (at byte {c.offset})") from None
+        except OSError as e:
+            self._reset_cursor()
+            raise self._error(f"cannot read it: {e.strerror or e}", corrupt=False) from None
         self._ident = ident
-        self._end = t.byte(scan.end) if scan.kind != "empty" else 0
-        self._has_entries = self._has_entries and not full or scan.has_entries
+        self._end = scan.end
+        self._has_entries = scan.has_entries
         self._seen_size = st.st_size
         self.entry_count += delivered
 
-    def read_entries(self, spans: Iterable[tuple[int, int]]) -> Iterator[dict[str, Any]]:
-        """The entries at ``(offset, length)`` spans previously delivered by :meth:`sync`.
+    def each_entry(self, on_entry: Callable[[LogEntry], None]) -> None:
+        """Stream every entry delivered so far, in file order, without holding the lock (appends
+        go on meanwhile). Memory stays at one block of the file.
 
         Raises:
-            StaleLogError: the file was replaced since; call :meth:`sync` and ask again.
+            StaleLogError: the file was replaced since; call :meth:`reload` and ask again.
             StoreError: the file cannot be read (code 6).
         """
+        if self._ident is None:
+            return
         try:
-            f = open(self.path, "rb")
+            fd = os.open(self.path, os.O_RDONLY | _BINARY)
         except FileNotFoundError:
             raise StaleLogError() from None
         except OSError as e:
             raise self._error(f"cannot read it: {e.strerror or e}", corrupt=False) from None
-        with f:
-            st = os.fstat(f.fileno())
-            if (st.st_dev, st.st_ino) != self._ident:
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != self._ident or st.st_size < self._end:
                 raise StaleLogError()
-            for offset, length in spans:
-                f.seek(offset)
-                raw = f.read(length)
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    raise StaleLogError() from None
-                if isinstance(obj, dict):
-                    yield obj
+            _stream(fd, 0, "start", 0, False, on_entry, limit=self._end)
+        except _CorruptError:
+            raise StaleLogError() from None
+        except OSError as e:
+            raise self._error(f"cannot read it: {e.strerror or e}", corrupt=False) from None
+        finally:
+            os.close(fd)
 
     # -- appending -------------------------------------------------------------------------------
 
@@ -343,76 +507,50 @@ class PerformanceLog:
         line = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
         with self._guard.hold():
             self._sync_locked(on_reset, on_entry)
+            fd = self._guard.fd
             try:
-                pos, need_comma = self._prepare_tail_locked()
-                if pos < 0:  # no file yet
-                    atomic_write(self.path, b"[\n" + line + _TAIL, durable=self.durable)
-                    st = os.stat(self.path)
-                    self._ident = (st.st_dev, st.st_ino)
-                    new = LogEntry(2, len(line), entry)
-                    self._end = 2 + len(line)
-                else:
-                    sep = b",\n" if need_comma else b"\n"
-                    payload = sep + line + _TAIL
-                    fd = os.open(self.path, os.O_WRONLY | _BINARY)
-                    try:
-                        view = memoryview(payload)
-                        written = 0
-                        while written < len(payload):
-                            written += _pwrite(fd, view[written:], pos + written)
-                        if self.durable:
-                            os.fsync(fd)
-                    finally:
-                        os.close(fd)
-                    new = LogEntry(pos + len(sep), len(line), entry)
-                    self._end = pos + len(sep) + len(line)
-                    st = os.stat(self.path)
+                pos, sep = self._prepare_tail_locked(fd)
+                payload = sep + line + _TAIL
+                view = memoryview(payload)
+                written = 0
+                while written < len(payload):
+                    written += _pwrite(fd, view[written:], pos + written)
+                if self.durable:
+                    _fdatasync(fd)
             except OSError as e:
                 self._reset_cursor()
                 raise self._error(f"cannot append to it: {e.strerror or e}", corrupt=False) from None
+            new = LogEntry(pos + len(sep), len(line), entry)
+            self._end = new.offset + new.length
             self._has_entries = True
-            self._seen_size = st.st_size
+            self._seen_size = pos + len(payload)
+            self._tail_ok = True
             self.entry_count += 1
             on_entry(new)
             return new
 
-    def _prepare_tail_locked(self) -> tuple[int, bool]:
-        """(write position, whether a comma is needed); (-1, False) when the file does not exist.
+    def _prepare_tail_locked(self, fd: int) -> tuple[int, bytes]:
+        """(write position, separator to write before the entry), the cursor being up to date.
 
-        Normally reads 4 bytes. Otherwise (torn tail, Go-era layout, empty file) it scans the file,
-        saves torn bytes aside and cuts the file back to its last complete entry.
+        Normally reads the last 4 bytes. Otherwise (new or empty file, torn tail, Go-era layout) the
+        file is cut back to just after its last complete entry (what the cursor points at), torn
+        bytes first saved aside.
         """
-        try:
-            fd = os.open(self.path, os.O_RDONLY | _BINARY)
-        except FileNotFoundError:
-            return -1, False
-        try:
-            size = os.fstat(fd).st_size
-            tail = _pread(fd, 4, size - 4) if size >= 4 else b""
-        finally:
-            os.close(fd)
+        size = self._seen_size
+        if self._tail_ok:
+            return size - 3, b",\n"
+        if size == 0:
+            return 0, b"[\n"
+        tail = _pread(fd, 4, size - 4) if size >= 4 else b""
         if size == 4 and tail == _EMPTY:
-            return 1, False
+            return 1, b"\n"
         if size > 4 and tail[1:] == _TAIL and tail[:1] == b"}":
-            return size - 3, True
-        return self._repair_locked()
-
-    def _repair_locked(self) -> tuple[int, bool]:
-        data = self.path.read_bytes()
-        t = _Text(data, 0)
-        try:
-            scan = _scan(t, "start", lambda _e: None)
-        except _CorruptError as c:
-            raise self._error(f"{c.why} (at byte {t.byte(c.index)})") from None
-        if scan.kind == "empty":  # blank or null: nothing to keep
-            atomic_write(self.path, _EMPTY, durable=self.durable)
-            st = os.stat(self.path)
-            self._ident = (st.st_dev, st.st_ino)
-            self._end = 1
-            self._has_entries = False
-            return 1, False
-        end = t.byte(scan.end)
-        rest = data[end:]
+            return size - 3, b",\n"
+        end = self._end
+        if end == 0:  # blank or null: nothing to keep
+            os.ftruncate(fd, 0)
+            return 0, b"[\n"
+        rest = _pread(fd, size - end, end)
         if rest.strip(b" \t\r\n,]"):
             stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             aside = self.path.with_name(f"{self.path.name}.torn-{stamp}-{os.getpid()}")
@@ -422,11 +560,8 @@ class PerformanceLog:
             logger.warning("performance log %s ended in an incomplete entry (%d bytes, from an interrupted "
                            "write); it was cut back to its last complete entry and the bytes were saved in %s",
                            self.path, len(rest), aside)
-        with open(self.path, "r+b") as f:
-            f.truncate(end)
-            if self.durable:
-                os.fsync(f.fileno())
-        return end, scan.has_entries
+        os.ftruncate(fd, end)
+        return end, b",\n" if self._has_entries else b"\n"
 
     def _error(self, why: str, *, corrupt: bool = True) -> StoreError:
         hint = "; the file was left untouched: fix it or move it aside" if corrupt else ""

@@ -92,6 +92,44 @@ class SummaryAccumulator:
         if ts is not None and (self.last_activity is None or ts > self.last_activity):
             self.last_activity = ts
 
+    def to_json(self) -> dict[str, Any]:
+        """The running totals as a JSON object (for the checkpoint; :meth:`from_json` reads it back)."""
+        return {
+            "attempted": self.attempted, "successful": self.successful, "duration_ms": self.duration_ms,
+            "tokens": self.tokens, "cost": self.cost, "quality_sum": self.quality_sum, "rated": self.rated,
+            "last_activity": self.last_activity.isoformat() if self.last_activity is not None else None,
+            "spawned": self.spawned,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SummaryAccumulator:
+        """The accumulator :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: ``data`` is not such an object (a missing field, a wrong type, a negative count).
+        """
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        acc = cls()
+        for name in ("attempted", "successful", "duration_ms", "tokens", "rated", "spawned"):
+            v = data.get(name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} is not a count")
+            setattr(acc, name, v)
+        for name in ("cost", "quality_sum"):
+            v = data.get(name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{name} is not a number")
+            setattr(acc, name, float(v))
+        last = data.get("last_activity")
+        if last is not None:
+            if not isinstance(last, str):
+                raise ValueError("last_activity is not a timestamp")
+            acc.last_activity = parse_timestamp(last)
+        if acc.successful > acc.attempted:
+            raise ValueError("more successful tasks than attempted")
+        return acc
+
     def snapshot(self, active_instances: int = 0) -> AIWorkerPerformanceSummary:
         """The summary as a model (``active_instances_count`` is filled by the caller)."""
         n = self.attempted
@@ -112,16 +150,12 @@ class SummaryAccumulator:
         )
 
 
-def fold_entry(entry: dict[str, Any], accumulators: dict[str, SummaryAccumulator]) -> set[str]:
+def fold_entry(entry: dict[str, Any], accumulators: dict[str, SummaryAccumulator]) -> None:
     """Fold a raw log entry into the accumulators of the definitions it concerns.
 
     Spawn entries (and Go-era retired entries, which have no spawn entry) count one instance
     spawned; every record counts towards its own ``definition_id`` (or the entry's).
-
-    Returns:
-        The definition ids the entry touched (for the record index).
     """
-    touched: set[str] = set()
     def_id = entry.get("definition_id")
     kind = entry.get("entry_kind")
     if isinstance(def_id, str) and def_id:
@@ -132,7 +166,6 @@ def fold_entry(entry: dict[str, Any], accumulators: dict[str, SummaryAccumulator
             acc.spawned += 1
             if kind is not None:
                 acc.touch(entry.get("creation_timestamp"))
-            touched.add(def_id)
     records = entry.get("performance_records")
     if isinstance(records, list):
         for rec in records:
@@ -145,5 +178,3 @@ def fold_entry(entry: dict[str, Any], accumulators: dict[str, SummaryAccumulator
             if acc is None:
                 acc = accumulators[rid] = SummaryAccumulator()
             acc.add_record(rec)
-            touched.add(rid)
-    return touched

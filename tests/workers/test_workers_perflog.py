@@ -1,4 +1,8 @@
-"""The performance log: in-place appends, tolerant reads, torn tails at every byte, corruption."""
+"""The performance log: in-place appends, tolerant reads, torn tails at every byte, corruption.
+
+Every test runs twice: with the real 1 MiB read block, and with a 7-byte block so that every entry,
+separator, bracket and multi-byte character crosses block boundaries of the streaming reader.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nslang.workers import perflog
 from nslang.workers.errors import StoreError
 from nslang.workers.perflog import LogEntry, PerformanceLog
+
+
+@pytest.fixture(autouse=True, params=[perflog._BLOCK, 7], ids=["block-1MiB", "block-7B"])
+def _block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(perflog, "_BLOCK", request.param)
 
 
 class Sink:
@@ -55,7 +65,11 @@ def test_appends_keep_a_plain_json_array(tmp_path: Path) -> None:
     other = PerformanceLog(path)
     s2 = Sink()
     other.sync(s2.reset, s2.add)
-    assert list(other.read_entries([(e.offset, e.length) for e in s2.entries])) == s2.data
+    raw = path.read_bytes()
+    assert [json.loads(raw[e.offset:e.offset + e.length]) for e in s2.entries] == s2.data
+    streamed = Sink()
+    other.each_entry(streamed.add)
+    assert streamed.data == s2.data
 
 
 def test_incremental_sync_sees_other_writers(tmp_path: Path) -> None:
@@ -178,7 +192,8 @@ def test_corruption_is_refused_and_the_file_left_alone(tmp_path: Path, content: 
 
 
 def test_append_cost_does_not_read_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The append path reads only the file's last bytes (os.pread of 4 bytes), never the whole file."""
+    """The append path reads only what other writers appended and the file's last 4 bytes, never the
+    whole file; after its own append it reads nothing."""
     path = tmp_path / "log.json"
     log, sink = PerformanceLog(path), Sink()
     for i in range(50):
@@ -189,13 +204,21 @@ def test_append_cost_does_not_read_the_file(tmp_path: Path, monkeypatch: pytest.
     real_pread = os.pread
 
     def spy(fd: int, n: int, off: int) -> bytes:
-        reads.append(n)
-        return real_pread(fd, n, off)
+        data = real_pread(fd, n, off)
+        reads.append(len(data))
+        return data
 
     monkeypatch.setattr(os, "pread", spy)
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("whole-file read on append"))
     _append(log, sink, {"i": 50})
-    assert reads == [4]
+    assert reads == []  # the file ends as our own last append left it: nothing to read
+    other, other_sink = PerformanceLog(path), Sink()
+    other.sync(other_sink.reset, other_sink.add)
+    _append(other, other_sink, {"i": 51})  # another writer
+    reads.clear()
+    _append(log, sink, {"i": 52})
+    assert sum(reads) < 100 and reads[-1] == 4  # just its new entry, then the last 4 bytes
+    assert [e["i"] for e in sink.data] == list(range(53))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,6 +9,10 @@
    (``bench/bench_perf_log.py``) and stateless-task throughput through the worker manager with the
    offline ``test`` provider (``bench/bench_stateless.py``).
 
+4. Rate limits (``bench/bench_limits.py``): the per-call cost of an admission and its settle on each
+   backend (no limits, memory, SQLite file, Redis when ``redis-server`` is installed), from one and four
+   threads; a stateless task with and without limits; pyrate-limiter's SQLite bucket for comparison.
+
 Compare ratios from one run only; the machine is shared and noisy.
 """
 
@@ -84,7 +88,14 @@ def main() -> int:
             if path.is_file():
                 print(f"\n== {script}")
                 subprocess.run([sys.executable, str(path)], check=False, cwd=ROOT)
+        _limits_section()
     return 0
+
+
+def _limits_section() -> None:
+    """Section 4: rate-limit costs per backend (issue 11 item 7)."""
+    print("\n== bench_limits.py")
+    subprocess.run([sys.executable, str(HERE / "bench_limits.py")], check=False, cwd=ROOT)
 
 
 if __name__ == "__main__":

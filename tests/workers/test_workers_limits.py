@@ -3,6 +3,7 @@ every backend (memory, SQLite file, Redis), under 16 threads, 4 processes, two "
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -483,3 +484,30 @@ def test_forked_child_gets_its_own_owner(tmp_path: Path) -> None:
     os.waitpid(pid, 0)
     assert os.read(r, 100).decode() == "True 2"
     backend.close()
+
+
+def test_a_script_cannot_reset_or_redirect_its_limits(tmp_path: Path) -> None:
+    """The attack: delete the store to reset the windows, or write the settings file to move the limits
+    to a server of the script's choosing. Both are refused (code 11: worker files are read-only to
+    scripts, nslang/workers/sandbox_files.py) and the limit still holds."""
+    src = """
+func main() means
+  call tool.AIWorkerDefinition.Add(name: "capped", provider: "test", rate_limits: {"max_requests_per_minute": 1})
+  ask "capped", "one" into a
+  on error do
+    emit "refused " + system_error_code
+    clear_error
+  endon
+  call tool.fs.Delete("ai_worker_limits.sqlite3")
+  call tool.fs.Write("ai_worker_limits.sqlite3", "")
+  call tool.fs.Write("ai_worker_limits.json", "{\\"url\\": \\"redis://attacker.example:6379/0\\"}")
+  ask "capped", "two" into b
+endfunc
+"""
+    out = io.StringIO()
+    interp = Interpreter(sandbox_dir=tmp_path, stdout=out)
+    interp.load(src, name="attack.ns")
+    interp.run()
+    interp.close()
+    assert out.getvalue().splitlines() == ["refused 11", "refused 11", "refused 11", "refused 20"]
+    assert not (tmp_path / SETTINGS_FILE).exists()

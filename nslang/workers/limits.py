@@ -1022,7 +1022,8 @@ class RateLimiter:
 
     def acquire_instance(self, d: AIWorkerDefinition, instance_id: str) -> None:
         """Take a live-instance slot for a new instance of ``d`` (no-op without
-        ``max_concurrent_active_instances``).
+        ``max_concurrent_active_instances``: instances spawned while the definition had no cap hold no
+        slot and are not counted if a cap is set later).
 
         Raises:
             RateLimitedError: code 20, the definition's live instances (in every process sharing the

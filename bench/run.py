@@ -13,6 +13,10 @@
    about 1.3 GB of log into a temporary directory and takes a few minutes; ``--log-sizes`` changes
    the sizes.
 
+5. Rate limits (``bench/bench_limits.py``): the per-call cost of an admission and its settle on each
+   backend (no limits, memory, SQLite file, Redis when ``redis-server`` is installed), from one and four
+   threads; a stateless task with and without limits; pyrate-limiter's SQLite bucket for comparison.
+
 Compare ratios from one run only; the machine is shared and noisy.
 """
 
@@ -99,7 +103,14 @@ def main() -> int:
                 print(f"\n== {script}")
                 subprocess.run([sys.executable, str(path)], check=False, cwd=ROOT)
         log_scale(args.log_sizes)
+        _limits_section()
     return 0
+
+
+def _limits_section() -> None:
+    """Section 4: rate-limit costs per backend (issue 11 item 7)."""
+    print("\n== bench_limits.py")
+    subprocess.run([sys.executable, str(HERE / "bench_limits.py")], check=False, cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,16 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _used(used: int, limit: int) -> str:
+def _used(used: int, limit: int, tracked: bool = True) -> str:
+    """``used/limit``, or ``used`` without a limit, or ``-`` when usage is not recorded (no limit at all)."""
+    if not tracked:
+        return "-"
     return f"{used:,}/{limit:,}" if limit else f"{used:,}"
+
+
+def _tracked(lim: Any) -> bool:
+    """Usage is recorded only for definitions with a request or token limit (nslang.workers.limits)."""
+    return bool(lim.max_requests_per_minute or lim.max_tokens_per_minute or lim.max_tokens_per_day)
 
 
 def _value(v: Any) -> str:
@@ -142,10 +150,11 @@ def definitions_table(mgr: AIWorkerManager, *, live: bool = False) -> str:
         model = f"{_value(d.provider)}/{d.model_name}" if d.model_name else _value(d.provider)
         tasks = s.total_tasks_attempted if s else 0
         ok = f"{s.average_success_rate * 100:.0f}%" if s and tasks else "-"
+        on = _tracked(lim)
         row = [d.name, model, _value(d.status),
-               _used(usage.get("requests_last_minute", 0), lim.max_requests_per_minute),
-               _used(usage.get("tokens_last_minute", 0), lim.max_tokens_per_minute),
-               _used(usage.get("tokens_last_day", 0), lim.max_tokens_per_day),
+               _used(usage.get("requests_last_minute", 0), lim.max_requests_per_minute, on),
+               _used(usage.get("tokens_last_minute", 0), lim.max_tokens_per_minute, on),
+               _used(usage.get("tokens_last_day", 0), lim.max_tokens_per_day, on),
                _int(tasks), ok, _int(s.total_tokens_processed if s else 0),
                _cost(s.total_cost_incurred if s else 0.0)]
         if live:
@@ -205,13 +214,18 @@ def _show(mgr: AIWorkerManager, name: str) -> str:
         if v:
             pairs.append((extra, ", ".join(v)))
     out = [escape_controls(d.name)] + [f"  {k:<15} {escape_controls(v)}" for k, v in pairs]
-    out.append("rate limits (used / limit in the current window; 0 = unlimited)")
+    on = _tracked(lim)
+    live = usage.get("live_instances", 0) if lim.max_concurrent_active_instances else (
+        s.active_instances_count if s else 0)
+    wait = "error" if lim.on_limit != "wait" else (
+        f"wait (at most {lim.max_wait_s:g} s)" if lim.max_wait_s else "wait (bounded by the run's timeout only)")
+    out.append("rate limits (used / limit in the current window, every process sharing them; - = not recorded)")
     out += [
-        f"  {'requests/1m':<15} {_used(usage.get('requests_last_minute', 0), lim.max_requests_per_minute)}",
-        f"  {'tokens/1m':<15} {_used(usage.get('tokens_last_minute', 0), lim.max_tokens_per_minute)}",
-        f"  {'tokens/24h':<15} {_used(usage.get('tokens_last_day', 0), lim.max_tokens_per_day)}",
-        f"  {'instances':<15} "
-        f"{_used(s.active_instances_count if s else 0, lim.max_concurrent_active_instances)} active",
+        f"  {'requests/1m':<15} {_used(usage.get('requests_last_minute', 0), lim.max_requests_per_minute, on)}",
+        f"  {'tokens/1m':<15} {_used(usage.get('tokens_last_minute', 0), lim.max_tokens_per_minute, on)}",
+        f"  {'tokens/24h':<15} {_used(usage.get('tokens_last_day', 0), lim.max_tokens_per_day, on)}",
+        f"  {'instances':<15} {_used(live, lim.max_concurrent_active_instances)} active",
+        f"  {'on limit':<15} {wait}",
     ]
     out.append("performance summary")
     if s is None or not s.total_tasks_attempted:

@@ -223,7 +223,10 @@ class Interpreter:
         if self._workers is None:
             from .workers import AIWorkerManager
 
-            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable)
+            # the run's deadline bounds rate-limit waits (on_limit "wait"); None outside a timed run
+            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable,
+                                  time_left=lambda: None if self._deadline is None
+                                  else self._deadline - time.monotonic())
             for name, fn in self._providers.items():
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:

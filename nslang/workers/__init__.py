@@ -7,7 +7,8 @@ The subsystem of ai_workers.md (Part 1 binding). Modules, one responsibility eac
 ``manager``        :class:`AIWorkerManager`, the thread-safe facade the interpreter owns
 ``store``          the definitions file: atomic writes, cross-process lock, corruption refusal
 ``perflog``        the performance log: an in-place appendable JSON array that survives SIGKILL
-``ratelimit``      sliding-window rate limits (requests/min, tokens/min, tokens/day, concurrency)
+``limits``         rate limits shared by threads, processes and hosts: windows, token reservations, live
+                   instances (memory, SQLite in the sandbox, Redis)
 ``keys``           API key resolution and redaction
 ``summaries``      per-definition performance summaries folded from records
 ``filters``        filter maps of the List / ListActive / GetPerformanceRecords tools

@@ -71,6 +71,7 @@ from .errors import (
 )
 from .filters import definition_filter, instance_filter, record_filter
 from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
+from .limits import LimitBackend, RateLimiter, open_backend
 from .models import (
     RETIRED_STATUSES,
     AIWorkerDefinition,
@@ -89,7 +90,6 @@ from .models import (
 )
 from .perflog import PERFORMANCE_FILE, LogEntry, PerformanceLog, StaleLogError
 from .providers import ProviderTable
-from .ratelimit import DAY, RateLimiter
 from .store import DEFINITIONS_FILE, DefinitionStore, Signature
 from .summaries import SummaryAccumulator, fold_entry, record_tokens
 
@@ -182,6 +182,12 @@ class AIWorkerManager:
             ``httpx.Client``); called at most once, on the first HTTP request.
         environ: where ``env_var`` keys are looked up (default ``os.environ``).
         clock: wall-clock seconds for the rate-limit windows (default ``time.time``).
+        limits: where rate windows, token reservations and live-instance counts live (a
+            :class:`~nslang.workers.limits.LimitBackend`); default: chosen by ``$NSLANG_LIMITS_URL`` (read
+            from ``environ``) or the sandbox's ``ai_worker_limits.json``, else the SQLite file
+            ``ai_worker_limits.sqlite3`` in the sandbox, opened on the first limited call.
+        time_left: seconds left before the run's deadline, or None (the interpreter's ``--timeout``);
+            ``on_limit: "wait"`` never waits past it.
         durable: ``fsync`` every write (default True).
         lock_timeout: seconds to wait for another process's file lock (default 30).
         default_worker: definition name (or instance id) ``ask`` uses when given no worker.
@@ -193,7 +199,8 @@ class AIWorkerManager:
     def __init__(self, sandbox_dir: str | os.PathLike[str], *,
                  http_client_factory: Callable[[], Any] | None = None,
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] | None = None,
-                 durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None) -> None:
+                 durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None,
+                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir)
         self.default_worker = default_worker
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
@@ -205,7 +212,10 @@ class AIWorkerManager:
         self._store = DefinitionStore(self.definitions_path, durable=durable, lock_timeout=lock_timeout)
         self._log = PerformanceLog(self.performance_path, durable=durable, lock_timeout=lock_timeout,
                                    companions=(self.checkpoint_path,))
-        self._limiter = RateLimiter(clock or time.time)
+        self._limiter = RateLimiter(
+            limits or (lambda: open_backend(self.sandbox_dir, environ=self._environ, clock=clock,
+                                            lock_timeout=lock_timeout)),
+            time_left=time_left)
         self._clock = clock or time.time
         self._providers = ProviderTable()
         self._http_client_factory = http_client_factory
@@ -250,13 +260,15 @@ class AIWorkerManager:
             return self._http_client
 
     def close(self) -> None:
-        """Close the shared HTTP client (if one was created) and the data files' descriptors."""
+        """Close the shared HTTP client (if one was created) and the data files' descriptors, and give
+        back this process's rate-limit reservations and live-instance slots."""
         with self._state:
             client, self._http_client = self._http_client, None
         if client is not None:
             client.close()
         self._store.close()
         self._log.close()
+        self._limiter.close()
 
     # ============================================================================ loading
 
@@ -307,28 +319,6 @@ class AIWorkerManager:
         data = entry.data
         with self._state:
             fold_entry(data, self._summaries)
-        kind = data.get("entry_kind")
-        if kind in (PerformanceEntryKind.STATELESS_TASK, PerformanceEntryKind.CHAT_TURN):
-            self._observe_usage(data)
-
-    def _observe_usage(self, data: dict[str, Any]) -> None:
-        for rec in data.get("performance_records") or ():
-            if not isinstance(rec, dict):
-                continue
-            def_id = rec.get("definition_id") or data.get("definition_id")
-            task_id = str(rec.get("task_id") or "")
-            if not isinstance(def_id, str) or (task_id and self._limiter.knows(def_id, task_id)):
-                continue  # our own request (already counted when admitted), or unusable
-            try:
-                end = parse_timestamp(rec.get("timestamp_end"))
-                start = parse_timestamp(rec.get("timestamp_start"))
-            except ValueError:
-                continue
-            if end is None or end.timestamp() <= self._clock() - DAY:
-                continue
-            tin, tout = record_tokens(rec)
-            self._limiter.observe(def_id, task_id, start.timestamp() if start else None, end.timestamp(),
-                                  tin + tout)
 
     def _sync_definitions(self, force: bool = False) -> None:
         sig = self._store.signature()
@@ -723,12 +713,13 @@ class AIWorkerManager:
                     f"worker definition '{d.name}' does not support conversational interaction "
                     f"(interaction_models: {[m.value for m in d.interaction_models]}), cannot spawn an instance"
                 )
-            active = sum(1 for i in self._instances.values() if i.model.definition_id == d.definition_id)
-            self._limiter.check_spawn(d.definition_id, d.name, d.rate_limits, active)
+        instance_id = str(uuid.uuid4())
+        self._limiter.acquire_instance(d, instance_id)  # may wait (on_limit "wait"): no lock held
+        with self._state:
             now = utc_now()
             contexts = list(file_contexts) if file_contexts else list(d.default_file_contexts)
             inst = AIWorkerInstance(
-                instance_id=str(uuid.uuid4()), definition_id=d.definition_id,
+                instance_id=instance_id, definition_id=d.definition_id,
                 status=AIWorkerInstanceStatus.IDLE, creation_timestamp=now, last_activity_timestamp=now,
                 current_config={**d.base_config, **(config_overrides or {})}, active_file_contexts=contexts,
             )
@@ -741,6 +732,7 @@ class AIWorkerManager:
         except BaseException:
             with self._state:
                 self._instances.pop(inst.instance_id, None)
+            self._limiter.release_instance(inst.instance_id)
             raise
         return inst.model_copy(deep=True)
 
@@ -871,6 +863,7 @@ class AIWorkerManager:
             raise
         with self._state:
             self._instances.pop(instance_id, None)
+        self._limiter.release_instance(instance_id)
         return entry
 
     def _external_records(self, raw: Sequence[Mapping[str, Any]], m: AIWorkerInstance,
@@ -967,7 +960,6 @@ class AIWorkerManager:
             llm_metrics=metrics, cost_incurred=cost, output_summary=_summarize(text) if err is None else "",
             error_details=err.message if err is not None else "",
         )
-        self._limiter.commit(d.definition_id, task_id, tin + tout)
         return record, text, err
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
@@ -1018,9 +1010,10 @@ class AIWorkerManager:
         model, key = self._model_for(d, settings)
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
-        self._limiter.reserve(d.definition_id, d.name, d.rate_limits, task_id)
-        record, text, err = self._call(model, d, messages, settings, task_id, instance_id, prompt, key)
-        tin, tout = _tokens_of(record)
+        with self._limiter.admit(d, messages, settings) as ticket:
+            record, text, err = self._call(model, d, messages, settings, task_id, instance_id, prompt, key)
+            tin, tout = _tokens_of(record)
+            ticket.settle(tin, tout, err is None)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
             creation_timestamp=record.timestamp_start, retirement_timestamp=record.timestamp_end,
@@ -1075,13 +1068,15 @@ class AIWorkerManager:
         task_id = str(uuid.uuid4())
         try:
             model, key = self._model_for(d, settings)
-            self._limiter.reserve(d.definition_id, d.name, d.rate_limits, task_id)
+            ticket = self._limiter.admit(d, messages, settings)
         except BaseException:
             with self._state:
                 m.status = previous
             raise
         try:
-            record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+            with ticket:
+                record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+                ticket.settle(*_tokens_of(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
                 m.status = previous
@@ -1260,11 +1255,13 @@ class AIWorkerManager:
             return self._summary(self._find(self._defs, ref).definition_id)
 
     def rate_limit_usage(self, ref: str) -> dict[str, int]:
-        """``{requests_last_minute, tokens_last_minute, tokens_last_day}`` of a definition."""
+        """``{requests_last_minute, tokens_last_minute, tokens_last_day, live_instances}`` of a definition,
+        counted in every process sharing its limits (tokens include calls in flight at their estimate);
+        zeros for a definition without limits (its usage is not recorded)."""
         self._ensure_loaded()
         with self._state:
-            def_id = self._find(self._defs, ref).definition_id
-        return self._limiter.usage(def_id)
+            d = self._find(self._defs, ref)
+        return self._limiter.usage(d)
 
     def reload_performance_data(self) -> tuple[int, int]:
         """Re-read the whole performance log and rebuild every summary (and the summaries checkpoint).

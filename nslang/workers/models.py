@@ -42,6 +42,7 @@ __all__ = [
     "APIKeySourceMethod",
     "APIKeyStatus",
     "InteractionModelType",
+    "OnLimit",
     "PerformanceEntryKind",
     "PerformanceRecord",
     "RateLimitPolicy",
@@ -142,6 +143,16 @@ RETIRED_STATUSES = frozenset({
     AIWorkerInstanceStatus.RETIRED_COMPLETED, AIWorkerInstanceStatus.RETIRED_ERROR,
     AIWorkerInstanceStatus.RETIRED_EXHAUSTED,
 })
+
+
+class OnLimit(_StrEnum):
+    """What a request does when a rate limit of its definition is reached (issue 11 item 4)."""
+
+    ERROR = "error"
+    """Fail at once with code 20 (RateLimited), naming the limit and when it frees."""
+    WAIT = "wait"
+    """Wait until the window (or an instance slot) frees, at most ``max_wait_s`` and never past the
+    run's time limit; then fail with code 20."""
 
 
 class APIKeyStatus(_StrEnum):
@@ -294,16 +305,26 @@ class APIKeySource(_Strict):
 
 
 class RateLimitPolicy(_Strict):
-    """Per-definition limits (§1.4); 0 means unlimited. All four are enforced (Part 1)."""
+    """Per-definition limits (§1.4); 0 means unlimited. All four are enforced (Part 1) and shared by every
+    thread and process using the sandbox, or every host using the same Redis (see
+    :mod:`nslang.workers.limits`, issue 11)."""
 
     max_requests_per_minute: NonNegativeInt = 0
-    """Requests (stateless tasks and chat turns) in any sliding 60 s window."""
+    """Requests (stateless tasks and chat turns) admitted in any sliding 60 s window."""
     max_tokens_per_minute: NonNegativeInt = 0
-    """Input+output tokens recorded in any sliding 60 s window."""
+    """Input+output tokens in any sliding 60 s window; a call reserves an estimate when it is admitted
+    (prompt characters / 4 plus ``max_tokens``, else the running average of output tokens) and is
+    settled to its real usage when it returns."""
     max_tokens_per_day: NonNegativeInt = 0
-    """Input+output tokens recorded in any sliding 24 h window."""
+    """Input+output tokens in any sliding 24 h window (reserved and settled the same way)."""
     max_concurrent_active_instances: NonNegativeInt = 0
-    """Live instances of the definition (checked at Spawn)."""
+    """Live instances of the definition, in every process sharing the limits (checked at Spawn)."""
+    on_limit: Annotated[OnLimit, _empty_to("error")] = OnLimit.ERROR
+    """``error`` (default): a request over a limit fails with code 20; ``wait``: it waits for the window
+    or a free instance slot (at most ``max_wait_s``, never past the run's time limit)."""
+    max_wait_s: NonNegativeFloat = 60.0
+    """With ``on_limit: "wait"``: the longest wait of one request in seconds; 0 = no bound of its own
+    (the run's time limit still applies)."""
 
 
 class TokenUsageMetrics(_Lenient):

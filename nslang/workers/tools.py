@@ -92,7 +92,8 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
             other keys are passed through to the provider request).
         cost_metrics: USD prices {"input_cost_per_token", "output_cost_per_token", "per_call"}.
         rate_limits: {"max_requests_per_minute", "max_tokens_per_minute", "max_tokens_per_day",
-            "max_concurrent_active_instances"}; 0 means unlimited.
+            "max_concurrent_active_instances"} (0 means unlimited), "on_limit" ("error", the default, or
+            "wait") and "max_wait_s" (seconds, default 60; 0: only the run's timeout bounds the wait).
         status: active (default), disabled or archived.
         default_file_contexts: file context URIs given to spawned instances.
         metadata: free map, e.g. {"description": "…"}.

@@ -1,4 +1,4 @@
-"""Rate limiter windows (with a fake clock) and API key resolution."""
+"""Chat turns against the rate limits, and API key resolution (the limiter itself: test_workers_limits.py)."""
 
 from __future__ import annotations
 
@@ -17,79 +17,6 @@ from nslang.workers import (
     RateLimitedError,
 )
 from nslang.workers.keys import redact, resolve_api_key, scrub
-from nslang.workers.models import RateLimitPolicy
-from nslang.workers.ratelimit import RateLimiter
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_requests_per_minute_slide() -> None:
-    clock = Clock()
-    rl = RateLimiter(clock)
-    policy = RateLimitPolicy(max_requests_per_minute=2)
-    rl.reserve("d", "n", policy, "t1")
-    clock.now += 30
-    rl.reserve("d", "n", policy, "t2")
-    clock.now += 10
-    with pytest.raises(RateLimitedError) as ei:
-        rl.reserve("d", "n", policy, "t3")
-    e = ei.value
-    assert e.limit == "max_requests_per_minute" and e.retry_after == pytest.approx(20)
-    assert "'n'" in e.message and "max_requests_per_minute=2" in e.message and "20.0 s" in e.message
-    clock.now += 20.001  # the first request left the 60 s window
-    rl.reserve("d", "n", policy, "t3")
-    with pytest.raises(RateLimitedError):
-        rl.reserve("d", "n", policy, "t4")
-
-
-def test_tokens_per_minute_and_day() -> None:
-    clock = Clock()
-    rl = RateLimiter(clock)
-    policy = RateLimitPolicy(max_tokens_per_minute=100, max_tokens_per_day=250)
-    rl.reserve("d", "n", policy, "a")
-    rl.commit("d", "a", 60)
-    rl.reserve("d", "n", policy, "b")  # 60 < 100: allowed
-    rl.commit("d", "b", 60)
-    with pytest.raises(RateLimitedError) as ei:
-        rl.reserve("d", "n", policy, "c")
-    assert ei.value.limit == "max_tokens_per_minute" and ei.value.retry_after == pytest.approx(60)
-    clock.now += 61
-    rl.reserve("d", "n", policy, "c")
-    rl.commit("d", "c", 100)
-    clock.now += 61
-    rl.reserve("d", "n", policy, "d")  # 220 < 250 in the day, nothing this minute
-    rl.commit("d", "d", 40)  # now 260 >= 250 in 24 h
-    with pytest.raises(RateLimitedError) as ei:
-        rl.reserve("d", "n", policy, "e")
-    assert ei.value.limit == "max_tokens_per_day" and "24 h" in ei.value.message
-    assert ei.value.retry_after is not None and 86000 < ei.value.retry_after <= 86400
-    clock.now += 86400
-    rl.reserve("d", "n", policy, "f")
-
-
-def test_zero_means_unlimited_and_observed_usage_is_deduplicated() -> None:
-    clock = Clock()
-    rl = RateLimiter(clock)
-    for i in range(1000):
-        rl.reserve("d", "n", RateLimitPolicy(), f"t{i}")
-    rl2 = RateLimiter(clock)
-    rl2.observe("d", "x", clock.now - 5, clock.now - 4, 7)
-    rl2.observe("d", "x", clock.now - 5, clock.now - 4, 7)  # same task: counted once
-    rl2.observe("d", "old", clock.now - 90000, clock.now - 90000, 1000)  # older than a day: ignored
-    assert rl2.usage("d") == {"requests_last_minute": 1, "tokens_last_minute": 7, "tokens_last_day": 7}
-
-
-def test_concurrency_limit_message() -> None:
-    rl = RateLimiter(Clock())
-    rl.check_spawn("d", "n", RateLimitPolicy(max_concurrent_active_instances=2), 1)
-    with pytest.raises(RateLimitedError, match="frees when an instance is retired"):
-        rl.check_spawn("d", "n", RateLimitPolicy(max_concurrent_active_instances=2), 2)
 
 
 def test_chat_turns_count_against_the_limits(manager: AIWorkerManager) -> None:

@@ -563,12 +563,12 @@ def test_corrupt_log_fails_closed(sandbox: Path) -> None:
     assert (sandbox / PERFORMANCE_FILE).read_bytes() == content
 
 
-def test_rate_limit_usage_is_seeded_from_the_log(sandbox: Path) -> None:
+def test_rate_limit_usage_is_shared_through_the_sandbox(sandbox: Path) -> None:
     m = AIWorkerManager(sandbox)
     add_test_worker(m, "rl", rate_limits={"max_requests_per_minute": 2})
     m.execute_stateless_task("rl", "a")
     m.execute_stateless_task("rl", "b")
-    # another process (a fresh manager) starts with the last minute's usage from the shared log
+    # another process (a fresh manager) sees the same windows (the sandbox's rate-limit store)
     other = AIWorkerManager(sandbox)
     with pytest.raises(RateLimitedError, match="max_requests_per_minute=2"):
         other.execute_stateless_task("rl", "c")

@@ -9,6 +9,7 @@ import pytest
 from conftest import ToolCaller
 
 from nslang.errors import NSRuntimeError
+from nslang.workers.limits import LIMITS_FILE
 
 EXPECTED_TOOLS = {
     "AIWorkerDefinition": {"Add", "Get", "List", "Update", "Remove", "LoadAll", "SaveAll"},
@@ -23,7 +24,9 @@ def _files(call: ToolCaller) -> dict[str, bytes]:
     root = call.interp.sandbox_dir
     if not root.exists():
         return {}
-    return {p.name: p.read_bytes() for p in root.iterdir() if p.is_file() and not p.name.endswith(".lock")}
+    # the rate-limit store (SQLite) is the limits' own state, not worker data: a refusal may slide its windows
+    return {p.name: p.read_bytes() for p in root.iterdir()
+            if p.is_file() and not p.name.endswith(".lock") and not p.name.startswith(LIMITS_FILE)}
 
 
 def _err(call: ToolCaller, tool_name: str, /, *args: Any, **named: Any) -> NSRuntimeError:
@@ -59,7 +62,8 @@ def test_definition_tools(call: ToolCaller) -> None:
     d = call("AIWorkerDefinition.Get", the_id)
     assert d["name"] == "summarizer" and d["definition_id"] == the_id
     assert d["rate_limits"] == {"max_requests_per_minute": 100, "max_tokens_per_minute": 0,
-                                "max_tokens_per_day": 0, "max_concurrent_active_instances": 0}
+                                "max_tokens_per_day": 0, "max_concurrent_active_instances": 0,
+                                "on_limit": "error", "max_wait_s": 60.0}
     assert d["aggregate_performance_summary"]["total_tasks_attempted"] == 0
     assert isinstance(d["created_timestamp"], str) and d["created_timestamp"].endswith("Z")
     assert call("AIWorkerDefinition.Get", definition_id="writer")["definition_id"] == second

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
+from .messages import Message, ToolCall, ToolDeclaration
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
@@ -43,6 +44,8 @@ __all__ = [
     "ModelResponse",
     "ModelSettingsError",
     "ProviderConfig",
+    "ToolCall",
+    "ToolDeclaration",
     "build_messages",
     "check_allow_model_requests",
     "override_allow_model_requests",
@@ -69,23 +72,6 @@ class ModelSettingsError(NSRuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One turn of a conversation sent to a model.
-
-    Attributes:
-        role: ``system``, ``user``, ``assistant`` or ``tool``.
-        content: the turn's text.
-    """
-
-    role: str
-    content: str
-
-    def to_dict(self) -> dict[str, str]:
-        """``{"role": …, "content": …}``, the shape custom providers and ``GetHistory`` use."""
-        return {"role": self.role, "content": self.content}
-
-
-@dataclass(frozen=True, slots=True)
 class ModelResponse:
     """A model's answer to one request.
 
@@ -95,6 +81,8 @@ class ModelResponse:
         output_tokens: completion tokens as reported, or None.
         finish_reason: the provider's reason for stopping (``stop``, ``length``, …), or ``""``.
         model: the model that answered, as the provider names it, or ``""``.
+        tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
+            ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
     """
 
     text: str
@@ -102,6 +90,7 @@ class ModelResponse:
     output_tokens: int | None = None
     finish_reason: str = ""
     model: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def usage_reported(self) -> bool:
@@ -146,12 +135,16 @@ class Model(abc.ABC):
         """The model name sent to the provider."""
 
     @abc.abstractmethod
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
         """Send the conversation and return the model's reply.
 
         Args:
-            messages: the conversation so far; the last one is normally the new ``user`` turn.
+            messages: the conversation so far; the last one is normally the new ``user`` turn, or
+                the ``tool`` turns answering the previous reply's tool calls.
             settings: the effective configuration (see :class:`ProviderConfig`).
+            tools: the tools offered (issue 12). The manager passes this keyword only when it is
+                non-empty, so a model written before tool calling keeps working without tools.
 
         Returns:
             The reply with the provider's token counts.

@@ -321,13 +321,13 @@ class Toolbox:
             value = g.tool.func(interp._tool_ctx, *values) if g.tool.takes_ctx else g.tool.func(*values)
             value = from_python(value)
         except ResourceLimitError as e:
-            if e.code is ErrorCode.TIMEOUT and not (run_deadline is not None and clock() > run_deadline):
+            if e.code == ErrorCode.TIMEOUT and not (run_deadline is not None and clock() > run_deadline):
                 return fail(f"{g.name} timed out after {limit:g} s", g.name)
             raise
         except NSRuntimeError as e:
             if not e.catchable:
                 raise
-            return fail(f"error {int(e.code)} ({e.code.title}): {e.message}", g.name)
+            return fail(f"error {_describe_code(int(e.code))}: {e.message}", g.name)
         except RecursionError:
             return fail(f"{g.name} failed: nesting too deep", g.name)
         except Exception as e:  # boundary: a tool's own failure becomes an error result for the model
@@ -351,6 +351,13 @@ class Toolbox:
         except Exception as e:  # boundary: a host approver's failure refuses the call
             return f"refused: the approval failed: {type(e).__name__}: {e}"
         return "" if ok is True else f"refused: the call of {name} was not approved"
+
+
+def _describe_code(code: int) -> str:
+    try:
+        return f"{code} ({ErrorCode(code).title})"
+    except ValueError:
+        return str(code)
 
 
 def _text(value: Any) -> str:
@@ -429,6 +436,15 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
     convo = list(messages)
     text, finish, err = "", "", None
     http_timeout = settings.get("timeout_s", 60.0)
+
+    def note(out: _Outcome, iteration: int) -> None:
+        entry = _entry(out, iteration)
+        trace.append(entry)
+        steps.append({"kind": "tool", "iteration": iteration, "name": out.name, "ok": out.ok,
+                      "duration_ms": out.duration_ms, **({"error": out.text[:200]} if not out.ok else {}),
+                      **({"flags": out.flags} if out.flags else {})})
+        _event(interp, "aiworker.tool_call", {"task_id": task_id, "worker": toolbox.worker, **entry})
+
     while True:
         remaining = deadline - clock()
         if remaining <= 0:
@@ -463,8 +479,8 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
             break
         if len(records) >= opts.max_iterations:
             for c in calls:
-                trace.append(_entry(_Outcome(c.name, c.to_dict()["arguments"], False,
-                                             "not run: max_iterations reached", 0, ran=False), iteration))
+                note(_Outcome(c.name, c.to_dict()["arguments"], False, "not run: max_iterations reached", 0,
+                              ran=False), iteration)
             err = MaxIterationsError(f"worker '{toolbox.worker}' reached max_iterations={opts.max_iterations} "
                                      f"and the model still asked for tools ({', '.join(c.name for c in calls)}; "
                                      "not run)")
@@ -479,12 +495,7 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
             else:
                 out = toolbox.run(c, deadline, task_id)
             convo.append(Message("tool", out.text, tool_call_id=c.id, name=c.name, is_error=not out.ok))
-            entry = _entry(out, iteration)
-            trace.append(entry)
-            steps.append({"kind": "tool", "iteration": iteration, "name": out.name, "ok": out.ok,
-                          "duration_ms": out.duration_ms, **({"error": out.text[:200]} if not out.ok else {}),
-                          **({"flags": out.flags} if out.flags else {})})
-            _event(interp, "aiworker.tool_call", {"task_id": task_id, "worker": toolbox.worker, **entry})
+            note(out, iteration)
     record = _combine(records, start, t0, err, text, steps, trace, prompt, len(convo))
     record = record.model_copy(update={"task_id": task_id, "instance_id": instance_id,
                                        "definition_id": definition_id})

@@ -432,7 +432,6 @@ class Repl:
 
     def _new_interpreter(self) -> Interpreter:
         from .interpreter import Interpreter
-
         from .workers.policy import PatternApprover, ask_on_terminal
 
         stdin = _Stdin(self.stdin if self.stdin is not None else sys.stdin, self.stream)

@@ -17,8 +17,10 @@ and ``UsageLimits``, IronClaw's worker runtime):
 Limits. ``max_iterations`` (default 10) bounds the model calls; ``timeout_s`` (default 600 s) the
 task's wall-clock time; both are bounded by the run's ``--timeout`` (``Interpreter(timeout_s=…)``).
 A model call gets the time left as its HTTP timeout; a tool call gets ``tool_timeout_s`` (default
-60 s, and never more than the time left): NeuroScript procedures and the fs tools stop at it; a host
-tool that blocks is not interrupted. Errors (catchable by ``on error``):
+60 s, and never more than the time left): the fs tools stop at it, and so do NeuroScript procedures
+when the run has a time limit or a step budget (``--timeout`` / ``--max-steps``: their loops check the
+clock only then; without one a procedure is bounded by ``max_loop_iterations`` and the call depth);
+a host tool that blocks is not interrupted. Errors (catchable by ``on error``):
 
 * :class:`MaxIterationsError` — code 37 (ResourceExhaustion): the model still asked for tools after
   ``max_iterations`` calls (those calls are not run; the trace shows them as not run);

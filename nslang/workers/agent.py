@@ -230,6 +230,9 @@ class Toolbox:
                     granted.setdefault(g.declaration.name, g)
         self._granted = granted
         self.declarations = [g.declaration for g in granted.values()]
+        #: applied to every tool result before the model, the trace or the record sees it (the
+        #: manager sets it to redact the call's API key)
+        self.redact: Callable[[str], str] = lambda text: text
 
     def _resolve(self, entry: str) -> list[_Granted]:
         interp = self.interp
@@ -294,7 +297,7 @@ class Toolbox:
         shown = call.arguments if call.arguments is not None else call.raw_arguments
 
         def fail(msg: str, name: str | None = None, ran: bool = True) -> _Outcome:
-            return _Outcome(name or call.name, shown, False, msg, int((clock() - t0) * 1000), ran=ran)
+            return _Outcome(name or call.name, shown, False, self.redact(msg), int((clock() - t0) * 1000), ran=ran)
 
         if g is None:
             return fail(f"tool '{call.name}' is not available to this task (available: "
@@ -336,7 +339,7 @@ class Toolbox:
             return fail(f"{g.name} failed: {type(e).__name__}: {e}", g.name)
         finally:
             interp._deadline = run_deadline
-        text = _text(value)
+        text = self.redact(_text(value))
         out = _Outcome(g.name, shown, True, _truncate(text, self.options.max_result_chars),
                        int((clock() - t0) * 1000), flags(text))
         return out

@@ -317,3 +317,23 @@ def test_the_key_never_reaches_a_tool_result(spec: Spec, server: HTTPServer, hos
     for (req, _) in server.log:
         assert KEY not in req.get_data(as_text=True)
     assert host.workers.get_definition("w").name == "w"  # the file is intact
+
+
+def test_a_tool_result_holding_the_key_is_redacted(spec: Spec, server: HTTPServer, host: Interpreter,
+                                                    sandbox: Path) -> None:
+    if not spec.keyed:
+        pytest.skip(f"{spec.provider} sends no key")
+
+    @host.tool("host", "Env")
+    def env() -> str:
+        """A careless host tool that shows the environment."""
+        return f"OPENAI_API_KEY={KEY} ANTHROPIC_API_KEY={KEY}"
+
+    add(host, spec, server)
+    reply(server, spec, tool_reply(spec, [("host_Env", {})]))
+    reply(server, spec, spec.ok("OK.", 30, 2))
+    r = task(host, tools=["host.Env"])
+    (c,) = r["tool_calls"]
+    assert c["ok"] is True and "OPENAI_API_KEY=" in c["result"]
+    scan_for_key(r, record(host), paths=[sandbox])
+    assert KEY not in server.log[1][0].get_data(as_text=True)

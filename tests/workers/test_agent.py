@@ -422,3 +422,14 @@ def test_nslang_run_approve(tmp_path: Path, flags: list[str], expected: list[str
     plain = io.StringIO()
     main(["workers", "perf", "w", "--sandbox", str(sandbox)], stdout=plain, stderr=err)
     assert "#1 tool" not in plain.getvalue()
+
+
+def test_readme_section_runs(host: Interpreter) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Workers that use tools\n.*?```neuroscript\n(.*?)```", readme, re.S).group(1)  # type: ignore[union-attr]
+    out = run_script(host, code)
+    assert out == "Done. 2 model calls, 1 tool call(s)\n"
+    recs = host.workers.get_performance_records("clerk")
+    assert [r.llm_metrics["iterations"] for r in recs] == [2, 2]

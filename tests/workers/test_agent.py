@@ -433,3 +433,20 @@ def test_readme_section_runs(host: Interpreter) -> None:
     assert out == "Done. 2 model calls, 1 tool call(s)\n"
     recs = host.workers.get_performance_records("clerk")
     assert [r.llm_metrics["iterations"] for r in recs] == [2, 2]
+
+
+def test_an_event_inside_a_run_keeps_the_runs_time_limit(tmp_path: Path) -> None:
+    """Regression: a nested run guard (emit_event, used for the loop's events) used to clear the
+    run's deadline and step count when the outer run was a command block (depth 0)."""
+    interp = Interpreter(sandbox_dir=tmp_path, stdout=io.StringIO(), timeout_s=600, max_steps=10_000)
+
+    @interp.tool("host", "HasDeadline")
+    def has_deadline(ctx: Any) -> bool:
+        """Whether the run's deadline is set."""
+        return bool(ctx.interpreter._deadline is not None)
+
+    interp.load('on event "x" do\n  emit "handled"\nendon\n')
+    interp.load('command\n  emit tool.host.HasDeadline()\n  call tool.event.Emit("x")\n'
+                '  emit tool.host.HasDeadline()\nendcommand\n')
+    interp.run()
+    assert interp.stdout.getvalue().splitlines() == ["true", "handled", "true"]  # type: ignore[attr-defined]

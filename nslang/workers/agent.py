@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DEFAULT_MAX_ITERATIONS", "DEFAULT_MAX_RESULT_CHARS", "DEFAULT_TIMEOUT_S", "DEFAULT_TOOL_TIMEOUT_S",
            "INJECTION_PATTERNS", "OPTION_KEYS", "AgentOptions", "AgentRun", "MaxIterationsError", "TaskTimeoutError",
-           "Toolbox", "run_loop", "split_options"]
+           "Toolbox", "injection_flags", "run_loop", "split_options"]
 
 DEFAULT_MAX_ITERATIONS = 10
 DEFAULT_TIMEOUT_S = 600.0
@@ -200,7 +200,6 @@ class _Outcome:
     text: str
     duration_ms: int
     flags: list[str] = field(default_factory=list)
-    ran: bool = True
 
 
 class Toolbox:
@@ -296,14 +295,14 @@ class Toolbox:
         g = self.find(call.name)
         shown = call.arguments if call.arguments is not None else call.raw_arguments
 
-        def fail(msg: str, name: str | None = None, ran: bool = True) -> _Outcome:
-            return _Outcome(name or call.name, shown, False, self.redact(msg), int((clock() - t0) * 1000), ran=ran)
+        def fail(msg: str, name: str | None = None) -> _Outcome:
+            return _Outcome(name or call.name, shown, False, self.redact(msg), int((clock() - t0) * 1000))
 
         if g is None:
             return fail(f"tool '{call.name}' is not available to this task (available: "
-                        f"{', '.join(d.name for d in self.declarations) or 'none'})", ran=False)
+                        f"{', '.join(d.name for d in self.declarations) or 'none'})")
         if call.arguments is None:
-            return fail(f"{g.name}: {call.error}", g.name, ran=False)
+            return fail(f"{g.name}: {call.error}", g.name)
         from ..values import from_python, to_python
 
         try:
@@ -311,12 +310,12 @@ class Toolbox:
             values = self.interp.tools.bind_arguments(g.tool, [], named or None)
         except (ToolError, TypeError, RecursionError) as e:
             msg = e.message if isinstance(e, ToolError) else "arguments could not be read"
-            return fail(f"invalid arguments: {msg}", g.name, ran=False)
+            return fail(f"invalid arguments: {msg}", g.name)
         if g.approval:
             bound = {a.name: to_python(v) for a, v in zip(g.tool.spec.args, values, strict=False)}
             refusal = self._approve(g.name, bound, task_id)
             if refusal:
-                return fail(refusal, g.name, ran=False)
+                return fail(refusal, g.name)
         limit = min(self.options.tool_timeout_s, max(0.0, deadline - clock()))
         interp = self.interp
         run_deadline = interp._deadline  # the run's own limit (--timeout), None without one
@@ -341,7 +340,7 @@ class Toolbox:
             interp._deadline = run_deadline
         text = self.redact(_text(value))
         out = _Outcome(g.name, shown, True, _truncate(text, self.options.max_result_chars),
-                       int((clock() - t0) * 1000), flags(text))
+                       int((clock() - t0) * 1000), injection_flags(text))
         return out
 
     def _approve(self, name: str, arguments: dict[str, Any], task_id: str) -> str:
@@ -384,7 +383,7 @@ def _truncate(text: str, limit: int) -> str:
     return text[:limit] + f"\n[nslang: result truncated: {limit} of {len(text)} characters shown]"
 
 
-def flags(text: str) -> list[str]:
+def injection_flags(text: str) -> list[str]:
     """The labels of :data:`INJECTION_PATTERNS` that match ``text`` (the prompt-injection heuristic)."""
     return [label for label, rx in _INJECTION if rx.search(text)]
 
@@ -484,8 +483,7 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
             break
         if len(records) >= opts.max_iterations:
             for c in calls:
-                note(_Outcome(c.name, c.to_dict()["arguments"], False, "not run: max_iterations reached", 0,
-                              ran=False), iteration)
+                note(_Outcome(c.name, c.to_dict()["arguments"], False, "not run: max_iterations reached", 0), iteration)
             err = MaxIterationsError(f"worker '{toolbox.worker}' reached max_iterations={opts.max_iterations} "
                                      f"and the model still asked for tools ({', '.join(c.name for c in calls)}; "
                                      "not run)")
@@ -495,8 +493,7 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
         text = ""
         for c in calls:
             if clock() >= deadline:
-                out = _Outcome(c.name, c.to_dict()["arguments"], False, "not run: the task's time limit ran out", 0,
-                               ran=False)
+                out = _Outcome(c.name, c.to_dict()["arguments"], False, "not run: the task's time limit ran out", 0)
             else:
                 out = toolbox.run(c, deadline, task_id)
             convo.append(Message("tool", out.text, tool_call_id=c.id, name=c.name, is_error=not out.ok))

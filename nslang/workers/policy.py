@@ -16,7 +16,9 @@ moves and deletes; every change to worker definitions, instances or the performa
 ``io.Input``; ``script.LoadScript`` / ``script.Call`` / ``script.CallTool``; and every tool a host
 registered with ``needs_approval=True``) runs only when the interpreter's approver says yes
 (``Interpreter(approve=callable)``; ``nslang run --approve PATTERN`` / ``--approve-all``; on a terminal
-the CLI and the REPL ask). Without one the call is refused and the model is told so.
+the CLI and the REPL ask). Without one the call is refused and the model is told so. A procedure
+offered as a tool is the script's own code: it runs without approval, its own tool calls included
+(the script's author chose to offer it).
 """
 
 from __future__ import annotations

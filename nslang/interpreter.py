@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -158,6 +159,9 @@ class Interpreter:
         self.durable = durable
         #: the approver of tool calls with side effects made by models (see ``approve`` above)
         self.approve = approve
+        #: held while a model's tool call or an AI worker event handler runs on this interpreter, so
+        #: that concurrent tasks (``tool.AIWorker.Map``, issue 13) take turns
+        self.tool_lock = threading.RLock()
         #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
         self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,

@@ -89,6 +89,8 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-k
 NSLANG_KEYS = frozenset({
     "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
     "system_prompt", "max_history_turns", "custom_provider",
+    # the tool-calling loop's options (a base_config may hold them for worker:NAME delegation, issue 13)
+    "tools", "max_iterations", "task_timeout_s", "tool_timeout_s", "max_result_chars",
 })
 
 #: Waits between attempts (tests replace it to keep the suite fast).

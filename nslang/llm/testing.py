@@ -7,8 +7,11 @@ connection (spec ai_workers.md Part 1 "LLM providers").
   the reply to a conversation whose last user turn is ``P`` and which holds ``n`` user turns is
   ``"<model_name> reply <n>: P"``; token counts are word counts (input: all words of all messages
   sent; output: words of the reply). Settings it understands: ``max_tokens`` (cut the reply to that
-  many words, finish reason ``length``), ``test_reply`` (answer with this fixed text instead) and
-  ``test_error`` (fail with code 16 and this message, to rehearse error handling offline).
+  many words, finish reason ``length``), ``test_reply`` (answer with this fixed text instead),
+  ``test_replies`` (a list of texts: a conversation holding ``n`` user turns is answered with the
+  ``n``-th, the last one once they run out; e.g. the programs of a code task, where each error fed
+  back is a new user turn, issue 13) and ``test_error`` (fail with code 16 and this message, to
+  rehearse error handling offline).
 
   Scripted tool calls (issue 12): ``test_tool_calls`` is a list of *rounds*; each round is a list of
   calls ``{"name": "fs.Read", "arguments": {"filepath": "a.txt"}}`` (``arguments`` may also be a
@@ -73,8 +76,9 @@ class TestModel(Model):
         round of ``test_tool_calls`` when tools are offered (module docstring).
 
         Raises:
-            LLMError: code 16 when ``settings["test_error"]`` is set (its text is the message), or
-                when ``test_tool_calls`` is not a list of lists of ``{name, arguments}`` maps.
+            LLMError: code 16 when ``settings["test_error"]`` is set (its text is the message), when
+                ``test_tool_calls`` is not a list of lists of ``{name, arguments}`` maps, or when
+                ``test_replies`` is not a non-empty list of strings.
         """
         error = settings.get("test_error")
         if error:
@@ -93,6 +97,11 @@ class TestModel(Model):
         user_turns = [m for m in messages if m.role == "user"]
         prompt = user_turns[-1].content if user_turns else ""
         fixed = settings.get("test_reply")
+        scripted = settings.get("test_replies")
+        if scripted is not None:
+            if not isinstance(scripted, list) or not scripted or not all(isinstance(r, str) for r in scripted):
+                raise LLMError("test provider: test_replies must be a non-empty list of strings")
+            fixed = scripted[min(max(len(user_turns), 1), len(scripted)) - 1]
         text = str(fixed) if fixed is not None else f"{self._model_name} reply {len(user_turns)}: {prompt}"
         words = text.split()
         finish = "stop"

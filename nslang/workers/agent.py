@@ -46,6 +46,7 @@ trace entry's ``flags`` lists what matched. The result is still sent, as data, u
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -57,6 +58,7 @@ from ..errors import ErrorCode, NSRuntimeError, ResourceLimitError, ToolError
 from ..llm.messages import Message, ToolCall, ToolDeclaration
 from ..llm.schema import procedure_declaration, tool_declaration, wire_name
 from ..tools.registry import ArgSpec, Tool, ToolRegistry, ToolSpec
+from .delegation import PREFIX, entered, is_worker_entry, worker_tool
 from .errors import AIWorkerError, InvalidArgumentError
 from .models import PerformanceRecord, utc_now
 from .policy import ApprovalRequest, needs_approval, normalize, pattern_matches, restricted
@@ -145,6 +147,13 @@ class AgentOptions:
         )
 
 
+    def start(self, turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Mapping[str, Any], *,
+              task_id: str, instance_id: str, definition_id: str, prompt: str) -> AgentRun:
+        """Run the task's loop: the tool-calling loop (:func:`run_loop`); code tasks override this."""
+        return run_loop(turn, toolbox, messages, settings, task_id=task_id, instance_id=instance_id,
+                        definition_id=definition_id, prompt=prompt)
+
+
 def _int(v: Any, name: str, default: int) -> int:
     if v is None:
         return default
@@ -190,6 +199,7 @@ class _Granted:
     declaration: ToolDeclaration
     approval: bool
     names: tuple[str, ...]  # every name the model may use for it (normalized)
+    delegate: bool = False  # a worker:NAME tool (runs a nested task; does not hold the tool lock)
 
 
 @dataclass
@@ -219,6 +229,7 @@ class Toolbox:
         self.interp = interp
         self.options = options
         self.worker = definition.name
+        self.definition_id = definition.definition_id
         allow, deny = list(definition.tool_allowlist), list(definition.tool_denylist)
         granted: dict[str, _Granted] = {}
         for entry in options.tools:
@@ -235,6 +246,11 @@ class Toolbox:
 
     def _resolve(self, entry: str) -> list[_Granted]:
         interp = self.interp
+        if is_worker_entry(entry):  # issue 13 item 2: another worker as a tool
+            t = worker_tool(interp, entry)
+            return [_Granted(t.spec.full_name, t, tool_declaration(t.spec), False,
+                             (normalize(f"{PREFIX}{t.spec.name}"), normalize(t.spec.full_name),
+                              normalize(wire_name(t.spec.full_name))), delegate=True)]
         name = entry[5:] if entry.lower().startswith("tool.") else entry
         if any(ch in name for ch in "*?["):
             return [self._tool(t) for t in interp.tools.all()
@@ -278,6 +294,10 @@ class Toolbox:
         tool = ToolRegistry().register(spec, run)
         return _Granted(proc_name, tool, decl, False, (normalize(proc_name),))
 
+    def granted(self) -> list[tuple[Tool, bool]]:
+        """The granted tools with their approval flag (what a code task's program may call)."""
+        return [(g.tool, g.approval) for g in self._granted.values()]
+
     def find(self, model_name: str) -> _Granted | None:
         """The granted tool the model means by ``model_name`` (wire name, or dotted, any case)."""
         g = self._granted.get(model_name)
@@ -313,37 +333,44 @@ class Toolbox:
             return fail(f"invalid arguments: {msg}", g.name)
         if g.approval:
             bound = {a.name: to_python(v) for a, v in zip(g.tool.spec.args, values, strict=False)}
-            refusal = self._approve(g.name, bound, task_id)
+            refusal = self.approve_call(g.name, bound, task_id)
             if refusal:
                 return fail(refusal, g.name)
         limit = min(self.options.tool_timeout_s, max(0.0, deadline - clock()))
         interp = self.interp
-        run_deadline = interp._deadline  # the run's own limit (--timeout), None without one
-        tool_deadline = clock() + limit
-        interp._deadline = tool_deadline if run_deadline is None else min(run_deadline, tool_deadline)
-        try:
-            value = g.tool.func(interp._tool_ctx, *values) if g.tool.takes_ctx else g.tool.func(*values)
-            value = from_python(value)
-        except ResourceLimitError as e:
-            if e.code == ErrorCode.TIMEOUT and not (run_deadline is not None and clock() > run_deadline):
-                return fail(f"{g.name} timed out after {limit:g} s", g.name)
-            raise
-        except NSRuntimeError as e:
-            if not e.catchable:
+        # tools run one at a time per interpreter: Map (issue 13 item 3) runs tasks in threads and a
+        # tool call sets the interpreter's deadline; a worker tool (a nested task) holds no lock
+        with contextlib.nullcontext() if g.delegate else interp.tool_lock:
+            run_deadline = interp._deadline  # the run's own limit (--timeout), None without one
+            if not g.delegate:
+                tool_deadline = clock() + limit
+                interp._deadline = tool_deadline if run_deadline is None else min(run_deadline, tool_deadline)
+            try:
+                with entered(self.definition_id, self.worker, task_id):
+                    value = g.tool.func(interp._tool_ctx, *values) if g.tool.takes_ctx else g.tool.func(*values)
+                value = from_python(value)
+            except ResourceLimitError as e:
+                if e.code == ErrorCode.TIMEOUT and not (run_deadline is not None and clock() > run_deadline):
+                    return fail(f"{g.name} timed out after {limit:g} s", g.name)
                 raise
-            return fail(f"error {_describe_code(int(e.code))}: {e.message}", g.name)
-        except RecursionError:
-            return fail(f"{g.name} failed: nesting too deep", g.name)
-        except Exception as e:  # boundary: a tool's own failure becomes an error result for the model
-            return fail(f"{g.name} failed: {type(e).__name__}: {e}", g.name)
-        finally:
-            interp._deadline = run_deadline
+            except NSRuntimeError as e:
+                if not e.catchable:
+                    raise
+                return fail(f"error {_describe_code(int(e.code))}: {e.message}", g.name)
+            except RecursionError:
+                return fail(f"{g.name} failed: nesting too deep", g.name)
+            except Exception as e:  # boundary: a tool's own failure becomes an error result for the model
+                return fail(f"{g.name} failed: {type(e).__name__}: {e}", g.name)
+            finally:
+                if not g.delegate:
+                    interp._deadline = run_deadline
         text = self.redact(_text(value))
         out = _Outcome(g.name, shown, True, _truncate(text, self.options.max_result_chars),
                        int((clock() - t0) * 1000), injection_flags(text))
         return out
 
-    def _approve(self, name: str, arguments: dict[str, Any], task_id: str) -> str:
+    def approve_call(self, name: str, arguments: dict[str, Any], task_id: str) -> str:
+        """Ask the interpreter's approver about one call: "" when approved, else why not."""
         approver = getattr(self.interp, "approve", None)
         if approver is None:
             return (f"refused: {name} has side effects and needs approval, and none was given "
@@ -521,7 +548,8 @@ def _entry(out: _Outcome, iteration: int) -> dict[str, Any]:
 
 def _event(interp: Interpreter, name: str, payload: dict[str, Any]) -> None:
     if any(h.event == name for h in interp.events):
-        interp.emit_event(name, payload, source="aiworker")
+        with interp.tool_lock:  # handlers run one at a time (Map's threads)
+            interp.emit_event(name, payload, source="aiworker")
 
 
 def _combine(records: list[PerformanceRecord], start: Any, t0: float, err: NSRuntimeError | None, text: str,

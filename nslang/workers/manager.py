@@ -70,6 +70,7 @@ from .errors import (
     StoreError,
     describe_validation_error,
 )
+from .delegation import DEFAULT_MAX_DEPTH
 from .filters import definition_filter, instance_filter, record_filter
 from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .limits import NO_TICKET, LimitBackend, RateLimiter, open_backend
@@ -215,6 +216,8 @@ class AIWorkerManager:
 
     Attributes:
         default_worker: settable; see ``ask``.
+        max_delegation_depth: settable (default 3): how deep tasks delegating to ``worker:NAME``
+            tools nest, the top task included (:mod:`~nslang.workers.delegation`).
     """
 
     def __init__(self, sandbox_dir: str | os.PathLike[str], *,
@@ -224,6 +227,8 @@ class AIWorkerManager:
                  limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir)
         self.default_worker = default_worker
+        #: how deep ``worker:NAME`` delegations nest (the top task counts; issue 13 item 2)
+        self.max_delegation_depth = DEFAULT_MAX_DEPTH
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
         self.performance_path = self.sandbox_dir / PERFORMANCE_FILE
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
@@ -994,7 +999,7 @@ class AIWorkerManager:
                    key: str | None) -> AgentRun:
         """The tool-calling loop of :mod:`~nslang.workers.agent`; every model call is admitted by the
         rate limits and settled like a plain request."""
-        from .agent import Toolbox, run_loop
+        from .agent import Toolbox
 
         toolbox = Toolbox(host, options, d)
         toolbox.redact = lambda text: scrub(text, [key])
@@ -1008,8 +1013,8 @@ class AIWorkerManager:
                 ticket.settle(*_tokens_of(record), err is None)
             return record, text, err, calls
 
-        return run_loop(turn, toolbox, messages, settings, task_id=task_id, instance_id=instance_id,
-                        definition_id=d.definition_id, prompt=prompt)
+        return options.start(turn, toolbox, messages, settings, task_id=task_id, instance_id=instance_id,
+                             definition_id=d.definition_id, prompt=prompt)
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
         data = entry.model_dump(mode="json")
@@ -1023,8 +1028,8 @@ class AIWorkerManager:
         self._refresh_checkpoint()
 
     def execute_stateless_task(self, ref: str, prompt: str, config_overrides: Mapping[str, Any] | None = None, *,
-                               agent: AgentOptions | None = None, host: Interpreter | None = None
-                               ) -> StatelessTaskResult:
+                               agent: AgentOptions | None = None, host: Interpreter | None = None,
+                               parent_task_id: str = "") -> StatelessTaskResult:
         """Run one stateless task (ai_workers.md §2.6, fixed) and log its record.
 
         With ``agent`` (and the ``host`` interpreter whose tools and procedures it may call) the task
@@ -1035,6 +1040,8 @@ class AIWorkerManager:
         (or ``both``); resolve its key; build its model with ``base_config`` ⊕ ``config_overrides``;
         admit the request under the rate limits; call the model; log a ``stateless_task`` entry
         (``instance_id`` ``stateless-<uuid>``) whose record feeds the summary; return.
+
+        ``parent_task_id`` (the delegating task, :mod:`~nslang.workers.delegation`) goes into the record.
 
         Returns:
             The output and the record (tokens as reported by the provider, cost in USD, duration in ms).
@@ -1075,6 +1082,8 @@ class AIWorkerManager:
                 record, text, err, _calls = self._call(model, d, messages, settings, task_id, instance_id, prompt,
                                                        key)
                 ticket.settle(*_tokens_of(record), err is None)
+        if parent_task_id:
+            record = record.model_copy(update={"parent_task_id": parent_task_id})
         tin, tout = _tokens_of(record)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,

@@ -397,6 +397,8 @@ class PerformanceRecord(_Lenient):
     """The reply, cut to 256 characters (253 + ``...``)."""
     error_details: str = ""
     supervisor_feedback: SupervisorFeedback | None = None
+    parent_task_id: str = ""
+    """The task that delegated this one (``worker:NAME`` tools, issue 13), else empty."""
 
 
 class AIWorkerDefinition(_Strict):

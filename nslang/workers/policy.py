@@ -40,7 +40,8 @@ SIDE_EFFECTS = ("fs.write", "fs.append", "fs.mkdir", "fs.delete", "fs.move", "io
                 "aiworkerdefinition.add", "aiworkerdefinition.update", "aiworkerdefinition.remove",
                 "aiworkerdefinition.loadall", "aiworkerdefinition.saveall", "aiworkerinstance.spawn",
                 "aiworkerinstance.retire", "aiworkerinstance.updatestatus", "aiworkerinstance.updatetokenusage",
-                "aiworkerinstance.chat", "aiworker.executestatelesstask", "aiworker.logperformance",
+                "aiworkerinstance.chat", "aiworker.executestatelesstask", "aiworker.executecodetask", "aiworker.map",
+                "aiworker.logperformance",
                 "aiworker.saveperformancedata", "aiworker.loadperformancedata",
                 "script.loadscript", "script.call", "script.calltool")
 

@@ -486,6 +486,88 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
 _require(execute_stateless_task, "prompt")
 
 
+@tool(WORK, "ExecuteCodeTask",
+      example='set r = tool.AIWorker.ExecuteCodeTask("coder", "Sum the squares of 1..10", tools: ["fs.Read"])')
+def execute_code_task(ctx: ToolContext, name: str, prompt: str, tools: list[str] | None = None,
+                      max_iterations: int | None = None, timeout_s: float | None = None,
+                      max_steps: int | None = None, config_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Ask a worker to write a NeuroScript program for the task, run it in a sandboxed child
+    interpreter and return its result (issue 13; see nslang.workers.codemode).
+
+    The program's syntax or runtime errors go back to the model, which tries again. The program
+    sees only the pure tools (str, math, list, map, json, time, error.New, io.Print) and the granted
+    tools (the definition's tool_allowlist / tool_denylist apply; side effects need approval).
+
+    Args:
+        name: the worker definition's name or ID.
+        prompt: the task.
+        tools: tools ("fs.Read", "fs.*") and workers ("worker:NAME") the program may call.
+        max_iterations: model calls at most (default 3).
+        timeout_s: the task's time limit in seconds (default 600; never beyond the run's --timeout).
+        max_steps: statements each program run may execute (default 100000).
+        config_overrides: settings merged over the definition's base_config for this task.
+
+    Returns:
+        {"output": the program's return value (or its emitted text), "code": the program that ran
+        last, "iterations": model calls, "errors": [{"attempt", "code", "name", "message", "line",
+        "column", "source_line", "caret"}] (one per failed attempt), "task_id", "cost" (USD),
+        "input_tokens", "output_tokens", "duration_ms", "tool_calls": [], "finish_reason"}.
+
+    Raises:
+        The refusals of ExecuteStatelessTask (4, 9, 18, 19, 20, 30, 40; no record); 37 when no program
+        ran without error in max_iterations attempts; 31 when timeout_s ran out; 16 when a model call
+        failed (recorded).
+    """
+    from .codemode import CodeRun, CodeTaskOptions
+
+    options = CodeTaskOptions.build_code(tools, max_iterations, timeout_s, max_steps)
+    result = _mgr(ctx).execute_stateless_task(name, prompt, config_overrides, agent=options, host=ctx.interpreter)
+    run = result.run
+    assert isinstance(run, CodeRun)
+    return {**result.as_map(), "output": run.output, "code": run.code, "errors": run.errors}
+
+
+@tool(WORK, "Map", example='set results = tool.AIWorker.Map("summarizer", prompts, max_concurrency: 8)')
+def map_prompts(ctx: ToolContext, name: str, prompts: list[Any], max_concurrency: int | None = None,
+                tools: list[str] | None = None, on_error: str = "collect",
+                config_overrides: dict[str, Any] | None = None, max_iterations: int | None = None,
+                timeout_s: float | None = None) -> list[Any]:
+    """Run one stateless task per prompt concurrently and return the results in input order (issue 13;
+    see nslang.workers.fanout). Each task leaves its own performance record.
+
+    Args:
+        name: the worker definition's name or ID.
+        prompts: the prompts.
+        max_concurrency: tasks running at once (1 to 64; default 4).
+        tools: tools and procedures (and "worker:NAME") each task may call, as for ExecuteStatelessTask.
+        on_error: "collect" (default: a failed item is an error value in its slot) or "fail" (the
+            first failure is raised; items not started are not run).
+        config_overrides: settings merged over the definition's base_config for every task.
+        max_iterations: model calls per task at most, with tools (default 10).
+        timeout_s: each task's time limit in seconds, with tools (default 600).
+
+    Returns:
+        A list, one entry per prompt in order: the map ExecuteStatelessTask returns, or an error value
+        {"code", "message"}.
+
+    Raises:
+        4 for bad arguments; 9 for an unknown worker; with on_error "fail", the first failed item's
+        error. A rate limit makes items wait (at most the definition's max_wait_s, never past the
+        run's --timeout).
+    """
+    agent = None
+    if tools is not None:
+        from .agent import AgentOptions
+
+        agent = AgentOptions.build(tools, max_iterations, timeout_s)
+    elif max_iterations is not None or timeout_s is not None:
+        raise InvalidArgumentError("max_iterations and timeout_s need tools")
+    from .fanout import run_map
+
+    return run_map(ctx.interpreter, name, prompts, max_concurrency=max_concurrency, on_error=on_error,
+                   config_overrides=config_overrides, agent=agent)
+
+
 @tool(WORK, "LogPerformance", arg_types={"timestamp_start": "any", "timestamp_end": "any"},
       example='set tid = tool.AIWorker.LogPerformance("t1", "external", id, "2025-01-01T10:00:00Z", '
               '"2025-01-01T10:00:02Z", 2000, true)')
@@ -605,7 +687,7 @@ TOOLS: tuple[Callable[..., Any], ...] = (
     definition_load_all, definition_save_all,
     instance_spawn, instance_get, instance_list_active, instance_retire, instance_update_status,
     instance_update_token_usage, instance_chat, instance_get_history,
-    execute_stateless_task, log_performance, get_performance_records, get_performance_summary,
+    execute_stateless_task, execute_code_task, map_prompts, log_performance, get_performance_records, get_performance_summary,
     save_performance_data, load_performance_data,
 )
 

@@ -37,6 +37,7 @@ from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
+    "LLMConnectionError",
     "LLMTimeoutError",
     "Message",
     "Model",
@@ -60,6 +61,14 @@ class LLMTimeoutError(LLMError):
     """Raised when a model call did not finish in time (code 31, Timeout)."""
 
     default_code = ErrorCode.TIMEOUT
+
+
+class LLMConnectionError(LLMError):
+    """Raised when the provider could not be reached (refused, reset, DNS, protocol; code 16).
+
+    Like :class:`LLMTimeoutError` and a 408/409/429/5xx :class:`~nslang.errors.LLMHTTPError`, it makes
+    a definition's ``fallback`` serve the call (issue 14 item 5).
+    """
 
 
 class ModelSettingsError(NSRuntimeError):
@@ -95,6 +104,18 @@ class ModelResponse:
         output_tokens: completion tokens as reported, or None.
         finish_reason: the provider's reason for stopping (``stop``, ``length``, …), or ``""``.
         model: the model that answered, as the provider names it, or ``""``.
+        cache_read_tokens: input tokens read from the provider's prompt cache (OpenAI
+            ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
+            ``cachedContentTokenCount``), or None when not reported. Included in ``input_tokens``.
+        cache_write_tokens: input tokens written to the prompt cache (Anthropic
+            ``cache_creation_input_tokens``), or None. Included in ``input_tokens``.
+        reasoning_tokens: output tokens spent on reasoning (OpenAI
+            ``completion_tokens_details.reasoning_tokens``, Gemini ``thoughtsTokenCount``), or None.
+            Included in ``output_tokens`` (they are billed as output).
+
+    ``input_tokens`` is always the whole prompt, cached parts included (for Anthropic, whose
+    ``input_tokens`` excludes them, the provider module adds them), as genai-prices expects
+    (issue 14 item 3).
     """
 
     text: str
@@ -102,6 +123,9 @@ class ModelResponse:
     output_tokens: int | None = None
     finish_reason: str = ""
     model: str = ""
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
     @property
     def usage_reported(self) -> bool:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from ..errors import LLMError, NSRuntimeError, UsageError
+from ..errors import LLMError, NSRuntimeError
 from ..llm.base import Message, Model, ProviderConfig, build_messages
 from ._checks import (
     DEFINITION_KEYS,
@@ -59,7 +59,9 @@ from ._checks import (
     validate_record,
 )
 from ._checks import final_status as final_status_of
+from .cassette import Recorder, Replayer, ResponseCache
 from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
+from .economics import DailySpend
 from .errors import (
     AIWorkerError,
     ConfigurationError,
@@ -72,6 +74,7 @@ from .errors import (
 from .filters import definition_filter, instance_filter, record_filter
 from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .limits import LimitBackend, RateLimiter, open_backend
+from .modelcall import CallOutcome, Candidate, ModelCaller
 from .models import (
     RETIRED_STATUSES,
     AIWorkerDefinition,
@@ -191,6 +194,9 @@ class AIWorkerManager:
         durable: ``fsync`` every write (default True).
         lock_timeout: seconds to wait for another process's file lock (default 30).
         default_worker: definition name (or instance id) ``ask`` uses when given no worker.
+        max_cost_usd: the run budget in USD (issue 14 item 4), or None.
+        recorder: records every model exchange (``nslang run --record``), or None.
+        replayer: answers every model call from a recording (``nslang run --replay``), or None.
 
     Attributes:
         default_worker: settable; see ``ask``.
@@ -200,7 +206,9 @@ class AIWorkerManager:
                  http_client_factory: Callable[[], Any] | None = None,
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] | None = None,
                  durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None,
-                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None) -> None:
+                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None,
+                 max_cost_usd: float | None = None, recorder: Recorder | None = None,
+                 replayer: Replayer | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir)
         self.default_worker = default_worker
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
@@ -217,6 +225,10 @@ class AIWorkerManager:
                                             lock_timeout=lock_timeout)),
             time_left=time_left)
         self._clock = clock or time.time
+        self._daily = DailySpend(self._clock, scan=self._scan_spend)
+        #: the per-call path: fallback, replay, response cache, budgets, recording, price (issue 14)
+        self.calls = ModelCaller(ResponseCache(self.sandbox_dir, self._clock), self._daily, max_cost_usd=max_cost_usd,
+                                 recorder=recorder, replayer=replayer)
         self._providers = ProviderTable()
         self._http_client_factory = http_client_factory
         self._http_client: Any = None
@@ -311,14 +323,24 @@ class AIWorkerManager:
     def _refresh_checkpoint(self) -> None:
         self._checkpoint.refresh(self._log, lambda: self._summaries, self._state)
 
+    def _scan_spend(self, fold: Callable[[Mapping[str, Any]], None]) -> None:
+        """Every log entry to ``fold`` (the daily cost budgets' first look at entries older than the
+        summaries checkpoint; a log replaced meanwhile is re-read by the reload that follows)."""
+        try:
+            self._log.each_entry(lambda e: fold(e.data))
+        except StaleLogError:
+            logger.info("performance log %s was replaced while its spend was read", self.performance_path)
+
     def _on_log_reset(self) -> None:
         with self._state:
             self._summaries = {}
+        self._daily.reset()
 
     def _on_log_entry(self, entry: LogEntry) -> None:
         data = entry.data
         with self._state:
             fold_entry(data, self._summaries)
+        self._daily.observe(data)
 
     def _sync_definitions(self, force: bool = False) -> None:
         sig = self._store.signature()
@@ -884,80 +906,95 @@ class AIWorkerManager:
 
     # ============================================================================ model calls
 
-    def _model_for(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> tuple[Model, str | None]:
+    def _candidate(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> Candidate:
+        """``d`` ready to serve a call: key resolved, model built (when replaying, neither is needed:
+        a missing key is not an error and no model is built)."""
         with self._state:
             secret = self._secrets.get(d.definition_id)
-        key = resolve_api_key(d, inline_secret=secret, environ=self._environ, base_dir=self.sandbox_dir)
+        replaying = self.calls.replayer is not None
+        try:
+            key = resolve_api_key(d, inline_secret=secret, environ=self._environ, base_dir=self.sandbox_dir)
+        except ConfigurationError:
+            if not replaying:
+                raise
+            key = None
+        if replaying:
+            return Candidate(d, dict(settings), key, None)
         config = ProviderConfig(provider=d.provider.value, model_name=d.model_name, settings=settings,
                                 api_key=key, http_client=self._http, definition_name=d.name)
         try:
-            return self._providers.create(config), key
+            return Candidate(d, dict(settings), key, self._providers.create(config))
         except NSRuntimeError:
             raise
         except Exception as e:  # boundary: a provider factory's own failure
             raise AIWorkerError(f"cannot create the '{d.provider.value}' model of worker definition '{d.name}': "
                                 f"{type(e).__name__}: {scrub(str(e), [key])}") from None
 
-    def _call(self, model: Model, d: AIWorkerDefinition, messages: list[Message], settings: Mapping[str, Any],
-              task_id: str, instance_id: str, prompt: str, key: str | None
-              ) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
-        """Call the model (no lock held) and build the record; the error is returned, not raised.
+    def _fallback(self, overrides: Mapping[str, Any] | None) -> Callable[[str], Candidate]:
+        """Builds the candidate of a ``fallback`` definition name: its ``base_config`` ⊕ the call's overrides."""
+        def build(name: str) -> Candidate:
+            with self._state:
+                fb = self._find(self._defs, name)
+            self._require_active(fb, "serve as a fallback")
+            return self._candidate(fb, {**fb.base_config, **(overrides or {})})
+
+        return build
+
+    def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
+              task_id: str, instance_id: str, prompt: str) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
+        """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
+        failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
 
         Every text that comes back (reply, finish reason, model name, error) goes through
         :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
         log only ever hold redacted text.
         """
+        d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
-        err: NSRuntimeError | None = None
-        text = ""
-        tin = tout = 0
-        estimated = False
-        finish = ""
-        model_used = model.model_name
-        try:
-            resp = model.request(messages, settings)
-        except NSRuntimeError as e:
-            err = e
-        except UsageError:  # host misuse (e.g. model requests switched off): not a task failure
-            raise
-        except Exception as e:  # boundary: any provider failure becomes code 16
-            err = LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}")
-        else:
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(overrides))
+        served = out.served_by
+        key = served.key
+        err = out.error
+        text = finish = ""
+        model_used = served.definition.model_name
+        if out.response is not None:
+            resp = out.response
             # a reply that echoes the key is redacted before anything keeps it (issue 10 item 2)
             text = scrub(resp.text, [key]) if isinstance(resp.text, str) else ""
             finish = scrub(str(resp.finish_reason or ""), [key])
             model_used = scrub(str(resp.model or ""), [key]) or model_used
-            if resp.input_tokens is None:
-                tin = sum(len(m.content) for m in messages) // 4
-                estimated = True
-            else:
-                tin = resp.input_tokens
-            if resp.output_tokens is None:
-                tout = len(text) // 4
-                estimated = True
-            else:
-                tout = resp.output_tokens
             if not text.strip():
-                err = LLMError(f"worker definition '{d.name}': the model returned an empty reply "
+                err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
         duration_ms = int((time.perf_counter() - t0) * 1000)
         end = utc_now()
         if err is not None:
             err = sanitize_error(err, key)
-        prices = d.cost_metrics
-        cost = tin * prices.get("input_cost_per_token", 0.0) + tout * prices.get("output_cost_per_token", 0.0)
-        if err is None or tin or tout:
-            cost += prices.get("per_call", 0.0)
+        u = out.usage
+        tin, tout = u.input_tokens, u.output_tokens
         metrics: dict[str, Any] = {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
-                                   "finish_reason": finish, "model_used_at_call": model_used}
-        if estimated:
+                                   "finish_reason": finish, "model_used_at_call": model_used,
+                                   "price_source": out.cost.source}
+        resp = out.response
+        if resp is not None and not out.cached:
+            for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+                if getattr(resp, name) is not None:
+                    metrics[name] = getattr(u, name)
+        if out.estimated:
             metrics["estimated"] = True
+        if out.cached:
+            metrics["cached"] = True
+        if served.definition.definition_id != d.definition_id:
+            metrics["served_by"] = served.definition.name
+            metrics["served_by_id"] = served.definition.definition_id
+        if out.fallback_errors:
+            metrics["fallback_errors"] = list(out.fallback_errors)
         record = PerformanceRecord(
             task_id=task_id, instance_id=instance_id, definition_id=d.definition_id, timestamp_start=start,
             timestamp_end=end, duration_ms=duration_ms, success=err is None,
             input_context={"prompt_char_length": len(prompt), "message_count": len(messages)},
-            llm_metrics=metrics, cost_incurred=cost, output_summary=_summarize(text) if err is None else "",
+            llm_metrics=metrics, cost_incurred=out.cost.usd, output_summary=_summarize(text) if err is None else "",
             error_details=err.message if err is not None else "",
         )
         return record, text, err
@@ -1007,11 +1044,11 @@ class AIWorkerManager:
             )
         settings = {**d.base_config, **(config_overrides or {})}
         messages = build_messages((), prompt, settings)  # base_config.system_prompt first
-        model, key = self._model_for(d, settings)
+        candidate = self._candidate(d, settings)
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
         with self._limiter.admit(d, messages, settings) as ticket:
-            record, text, err = self._call(model, d, messages, settings, task_id, instance_id, prompt, key)
+            record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, prompt)
             tin, tout = _tokens_of(record)
             ticket.settle(tin, tout, err is None)
         entry = RetiredInstanceInfo(
@@ -1067,7 +1104,7 @@ class AIWorkerManager:
             m.status = AIWorkerInstanceStatus.BUSY
         task_id = str(uuid.uuid4())
         try:
-            model, key = self._model_for(d, settings)
+            candidate = self._candidate(d, settings)
             ticket = self._limiter.admit(d, messages, settings)
         except BaseException:
             with self._state:
@@ -1075,7 +1112,7 @@ class AIWorkerManager:
             raise
         try:
             with ticket:
-                record, text, err = self._call(model, d, messages, settings, task_id, instance_id, message, key)
+                record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, message)
                 ticket.settle(*_tokens_of(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:

@@ -52,6 +52,12 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         run.add_argument("--sandbox", metavar="DIR", help="sandbox directory for file tools and AI-worker data")
         run.add_argument("--worker", metavar="NAME", help="default AI worker definition for 'ask PROMPT'")
         run.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit of the run")
+        run.add_argument("--max-cost", type=float, metavar="USD",
+                         help="cost budget of the run's model calls, in USD (worst case checked before each call)")
+        rec = run.add_mutually_exclusive_group()
+        rec.add_argument("--record", metavar="FILE.jsonl", help="write every model exchange to FILE (no API keys)")
+        rec.add_argument("--replay", metavar="FILE.jsonl",
+                         help="answer every model call from a --record file, with no network")
         run.add_argument("--max-steps", type=int, metavar="N", help="limit on executed statements")
         run.add_argument("--max-depth", type=int, metavar="N", help="call depth limit (default 1000)")
         run.add_argument("--max-loop-iterations", type=int, metavar="N",
@@ -212,7 +218,8 @@ def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         os.environ["NSLANG_NO_CACHE"] = "1"
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
-                         max_loop_iterations=args.max_loop_iterations, durable=args.durable)
+                         max_loop_iterations=args.max_loop_iterations, durable=args.durable,
+                         max_cost_usd=args.max_cost, record=args.record, replay=args.replay)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

@@ -166,7 +166,7 @@ def _run(sandbox: Path, script: str, *options: str, tmp: Path) -> tuple[int, str
     path = tmp / "script.ns"
     path.write_text(script)
     out, err = io.StringIO(), io.StringIO()
-    rc = main(["run", str(path), "--sandbox", str(sandbox), "--no-cache", *options], stdout=out, stderr=err)
+    rc = main(["run", str(path), "--sandbox", str(sandbox), *options], stdout=out, stderr=err)
     return rc, out.getvalue(), err.getvalue()
 
 

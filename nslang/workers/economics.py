@@ -197,9 +197,11 @@ class DailySpend:
     """USD spent per definition in a sliding 24 h window, from the performance log (every process's
     records). Thread-safe.
 
-    Records arrive through :meth:`observe` as the manager reads or appends log entries; since a process
-    may start from the summaries checkpoint without reading older entries, the first :meth:`spent`
-    also scans the whole log once (``scan``). Records are counted once each (by task id). A record's
+    Nothing is tracked until a daily budget is first checked (so loading a large log costs nothing
+    extra): the first :meth:`spent` scans the whole log once (``scan``; a process may have started
+    from the summaries checkpoint without reading older entries), and from then on records arrive
+    through :meth:`observe` as the manager reads or appends log entries. Records are counted once
+    each (by task id). A record's
     cost counts for the definition that served it (``llm_metrics.served_by_id`` after a fallback), else
     the record's definition.
 
@@ -212,7 +214,7 @@ class DailySpend:
                  scan: Callable[[Callable[[Mapping[str, Any]], None]], None] | None = None) -> None:
         self._clock = clock
         self._scan = scan
-        self._scanned = scan is None
+        self._active = scan is None
         self._lock = threading.Lock()
         self._events: dict[str, deque[tuple[float, float, str]]] = {}
         self._seen: set[str] = set()
@@ -222,10 +224,12 @@ class DailySpend:
         with self._lock:
             self._events = {}
             self._seen = set()
-            self._scanned = self._scan is None
+            self._active = self._scan is None  # the next check scans the log again
 
     def observe(self, entry: Mapping[str, Any]) -> None:
         """Fold the records of one performance-log entry (a record already counted is skipped)."""
+        if not self._active:
+            return
         now = self._clock()
         for rec in entry.get("performance_records") or ():
             if not isinstance(rec, dict):
@@ -250,9 +254,9 @@ class DailySpend:
 
     def spent(self, definition_id: str) -> float:
         """USD spent by ``definition_id`` in the last 24 hours."""
-        if not self._scanned and self._scan is not None:
+        if not self._active and self._scan is not None:
+            self._active = True  # before the scan: entries appended meanwhile are observed too
             self._scan(self.observe)
-            self._scanned = True
         cutoff = self._clock() - DAY
         with self._lock:
             ev = self._events.get(definition_id)

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -267,8 +268,10 @@ def test_fallback_after_connection_failure_and_timeout(server: HTTPServer, manag
     slow = _openai_def(server, "slow")
     slow["base_config"].update(timeout_s=0.3, base_url=server.url_for("/slow/v1"))
 
+    release = threading.Event()
+
     def too_late(request: Any) -> Response:
-        time.sleep(1.0)
+        release.wait(10)
         return Response("{}", content_type="application/json")
 
     server.expect_request("/slow/v1/chat/completions", method="POST").respond_with_handler(too_late)
@@ -278,6 +281,11 @@ def test_fallback_after_connection_failure_and_timeout(server: HTTPServer, manag
     assert res.output == "third" and res.record.llm_metrics["served_by"] == "ok"
     errors = res.record.llm_metrics["fallback_errors"]
     assert "cannot reach" in errors[0] and "no answer" in errors[1]
+    release.set()  # let the abandoned request finish before the next test uses the server
+    for _ in range(1000):
+        if len(server.log) >= 2:
+            break
+        time.sleep(0.01)
 
 
 def test_client_errors_do_not_fall_back(server: HTTPServer, sandbox: Path, tmp_path: Path, env: None) -> None:
@@ -405,3 +413,44 @@ def test_embedded_record_and_replay(sandbox: Path, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not a recorded model exchange"):
         (tmp_path / "bad.jsonl").write_text("{}\n")
         Interpreter(replay=tmp_path / "bad.jsonl")
+
+
+def test_daily_budget_window_slides(sandbox: Path) -> None:
+    now = [2_000_000_000.0]
+    m = AIWorkerManager(sandbox, environ=ENV, clock=lambda: now[0])
+    try:
+        m.add_definition(_test_worker(rate_limits={"max_cost_usd_per_day": 0.0006}))
+        m.execute_stateless_task("w", "hi")  # 0.0004 USD, logged with the real time
+        now[0] = __import__("time").time()
+        with pytest.raises(BudgetExceededError) as e:
+            m.execute_stateless_task("w", "hi")
+        assert e.value.budget == "definition" and e.value.spent == pytest.approx(0.0004) and e.value.catchable
+        now[0] += 86401  # a day later the spend has left the window
+        assert m.execute_stateless_task("w", "hi").output == "m reply 1: hi"
+    finally:
+        m.close()
+
+
+@pytest.mark.parametrize("provider", ["openai", "local", "anthropic", "google", "ollama"])
+def test_cache_and_replay_in_each_wire_format(provider: str, server: HTTPServer, sandbox: Path,
+                                              tmp_path: Path, env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = SPECS[provider]
+    _reply(server, spec, spec.ok("the answer", 12, 3))
+    cassette = tmp_path / f"{provider}.jsonl"
+    with Interpreter(sandbox_dir=sandbox, record=cassette) as it:
+        it.workers.add_definition(spec.definition(server, "p", cache=True))
+        first = it.workers.execute_stateless_task("p", "hello").record
+        second = it.workers.execute_stateless_task("p", "hello").record
+    assert len(server.log) == 1
+    assert first.llm_metrics["input_tokens"] == 12 and first.cost_incurred == pytest.approx(12 * 0.001 + 3 * 0.002)
+    assert second.cost_incurred == 0 and second.llm_metrics["cached"] is True
+    scan_for_key(paths=[sandbox, cassette])
+    server.clear()
+    for var in ENV:  # replaying needs no key
+        monkeypatch.delenv(var)
+    with override_allow_model_requests(False), Interpreter(sandbox_dir=tmp_path / "replay", replay=cassette) as it:
+        it.workers.add_definition(spec.definition(server, "p", cache=True))
+        replayed = [it.workers.execute_stateless_task("p", "hello").record for _ in range(2)]
+    assert [(r.cost_incurred, r.output_summary, r.llm_metrics) for r in replayed] == \
+        [(r.cost_incurred, r.output_summary, r.llm_metrics) for r in (first, second)]
+    assert len(server.log) == 0

@@ -21,8 +21,10 @@ see each other's changes (files are re-read when they change; see :mod:`~nslang.
   streamed from the log when asked for, never held in memory.
 
 Requests refused before the model is called (unknown worker, inactive definition, wrong interaction
-model, missing key, rate limit, unavailable provider) raise and produce no record. A model failure
-produces a record with ``success: false`` and then raises (code 16, or 31 for a timeout).
+model, missing key, rate limit, unavailable provider, cost budget, replay miss) raise and produce no
+record. A model failure produces a record with ``success: false`` and then raises (code 16, or 31 for
+a timeout). Each model call goes through :class:`~nslang.workers.modelcall.ModelCaller` (fallback,
+replay, response cache, budgets, recording, price; issue 14).
 
 Lock order (never taken the other way round): definitions-file lock → performance-log lock →
 the manager's state lock. Model calls run without any lock held.

@@ -125,12 +125,15 @@ class ModelCaller:
 
     def _check(self, c: Candidate, messages: Sequence[Message], task_spent: float) -> None:
         d = c.definition
+        task = task_limit(c.settings, f"worker definition '{d.name}'")
+        day = d.rate_limits.max_cost_usd_per_day or None
+        if task is None and day is None and self.max_cost_usd is None:
+            return  # no budget: no worst case to price
         cost = worst_case(d, messages, c.settings)
-        check_budget("task", f"task budget max_cost_usd (worker '{d.name}')", task_spent, cost,
-                     task_limit(c.settings, f"worker definition '{d.name}'"))
-        day = d.rate_limits.max_cost_usd_per_day
-        check_budget("definition", f"daily budget rate_limits.max_cost_usd_per_day of worker definition '{d.name}'",
-                     self.daily.spent(d.definition_id), cost, day or None)
+        check_budget("task", f"task budget max_cost_usd (worker '{d.name}')", task_spent, cost, task)
+        if day is not None:
+            check_budget("definition", f"daily budget rate_limits.max_cost_usd_per_day of worker definition "
+                         f"'{d.name}'", self.daily.spent(d.definition_id), cost, day)
         check_budget("run", "run budget (--max-cost / Interpreter(max_cost_usd=...))", self.run_spent, cost,
                      self.max_cost_usd)
 

@@ -454,3 +454,17 @@ def test_cache_and_replay_in_each_wire_format(provider: str, server: HTTPServer,
     assert [(r.cost_incurred, r.output_summary, r.llm_metrics) for r in replayed] == \
         [(r.cost_incurred, r.output_summary, r.llm_metrics) for r in (first, second)]
     assert len(server.log) == 0
+
+
+def test_worst_case_prices_the_prompt_estimate_and_max_tokens() -> None:
+    from nslang.llm.base import Message
+    from nslang.workers.economics import DEFAULT_WORST_OUTPUT_TOKENS, worst_case
+    from nslang.workers.models import AIWorkerDefinition
+
+    msgs = [Message("system", "s" * 8), Message("user", "x" * 40)]  # (2 + 4) + (10 + 4) = 20 tokens
+    priced = AIWorkerDefinition(name="p", provider="anthropic", model_name="claude-3-5-haiku-latest")
+    cost = worst_case(priced, msgs, {"max_tokens": 1000})  # genai-prices: $0.8 in, $4 out per MTok
+    assert cost.usd == pytest.approx(20 * 0.8e-6 + 1000 * 4e-6) and cost.source.startswith("genai-prices")
+    mine = AIWorkerDefinition(name="m", provider="test", cost_metrics={"input_cost_per_token": 1e-6,
+                                                                      "output_cost_per_token": 2e-6, "per_call": 0.01})
+    assert worst_case(mine, msgs, {}).usd == pytest.approx(20e-6 + DEFAULT_WORST_OUTPUT_TOKENS * 2e-6 + 0.01)

@@ -39,7 +39,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +170,12 @@ class _Change:
 
 def _tokens_of(record: PerformanceRecord) -> tuple[int, int]:
     return record_tokens({"llm_metrics": record.llm_metrics})
+
+
+def _own_tokens(record: PerformanceRecord) -> tuple[int, int]:
+    """The tokens the record's own definition used: none when a fallback definition served the call
+    (its tokens count under its own rate limits)."""
+    return (0, 0) if "served_by_id" in record.llm_metrics else _tokens_of(record)
 
 
 def _summarize(text: str) -> str:
@@ -932,13 +938,15 @@ class AIWorkerManager:
             raise AIWorkerError(f"cannot create the '{d.provider.value}' model of worker definition '{d.name}': "
                                 f"{type(e).__name__}: {scrub(str(e), [key])}") from None
 
-    def _fallback(self, overrides: Mapping[str, Any] | None) -> Callable[[str], Candidate]:
-        """Builds the candidate of a ``fallback`` definition name: its ``base_config`` ⊕ the call's overrides."""
+    def _fallback(self, messages: list[Message], overrides: Mapping[str, Any] | None) -> Callable[[str], Candidate]:
+        """Builds the candidate of a ``fallback`` definition name: its ``base_config`` ⊕ the call's overrides,
+        admitted under its own rate limits when it serves."""
         def build(name: str) -> Candidate:
             with self._state:
                 fb = self._find(self._defs, name)
             self._require_active(fb, "serve as a fallback")
-            return self._candidate(fb, {**fb.base_config, **(overrides or {})})
+            settings = {**fb.base_config, **(overrides or {})}
+            return replace(self._candidate(fb, settings), admit=lambda: self._limiter.admit(fb, messages, settings))
 
         return build
 
@@ -954,7 +962,7 @@ class AIWorkerManager:
         d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
-        out: CallOutcome = self.calls.call(c, messages, self._fallback(overrides))
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides))
         served = out.served_by
         key = served.key
         err = out.error
@@ -1052,7 +1060,7 @@ class AIWorkerManager:
         with self._limiter.admit(d, messages, settings) as ticket:
             record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, prompt)
             tin, tout = _tokens_of(record)
-            ticket.settle(tin, tout, err is None)
+            ticket.settle(*_own_tokens(record), err is None)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
             creation_timestamp=record.timestamp_start, retirement_timestamp=record.timestamp_end,
@@ -1115,7 +1123,7 @@ class AIWorkerManager:
         try:
             with ticket:
                 record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, message)
-                ticket.settle(*_tokens_of(record), err is None)
+                ticket.settle(*_own_tokens(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
                 m.status = previous

@@ -29,7 +29,7 @@ from ..errors import LLMError, LLMHTTPError, NSRuntimeError, UsageError
 from ..llm.base import LLMConnectionError, LLMTimeoutError, Message, Model, ModelResponse
 from .cassette import DEFAULT_CACHE_TTL_S, Exchange, Recorder, Replayer, ResponseCache, request_key
 from .economics import Cost, DailySpend, Usage, check_budget, price_call, task_limit, worst_case
-from .errors import BudgetExceededError
+from .errors import BudgetExceededError, RateLimitedError
 from .keys import sanitize_error
 from .models import AIWorkerDefinition
 
@@ -45,12 +45,15 @@ class Candidate:
         settings: its effective settings (``base_config`` ⊕ the call's overrides).
         key: its API key, or None.
         model: its model; None when replaying (no model is built, no key is needed).
+        admit: for a fallback definition, admits the call under its rate limits and returns the ticket
+            to settle (:meth:`nslang.workers.limits.RateLimiter.admit`); None when the caller did.
     """
 
     definition: AIWorkerDefinition
     settings: dict[str, Any]
     key: str | None = field(repr=False)
     model: Model | None
+    admit: Callable[[], Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,9 @@ class CallOutcome:
 
 
 def falls_back(err: NSRuntimeError) -> bool:
-    """Whether ``err`` lets the next ``fallback`` definition serve: a timeout, a connection failure, or an
-    HTTP 408/409/429/5xx that survived the retries."""
-    if isinstance(err, (LLMTimeoutError, LLMConnectionError)):
+    """Whether ``err`` lets the next ``fallback`` definition serve: a timeout, a connection failure, an
+    HTTP 408/409/429/5xx that survived the retries, or a fallback definition's own rate limit."""
+    if isinstance(err, (LLMTimeoutError, LLMConnectionError, RateLimitedError)):
         return True
     return isinstance(err, LLMHTTPError) and (err.status in (408, 409, 429) or err.status >= 500)
 
@@ -169,6 +172,16 @@ class ModelCaller:
             self.cache.put(key, resp, c.key)
         return Exchange(resp, None)
 
+    def _admitted(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float) -> Exchange:
+        """:meth:`_answer` under ``c.admit``'s rate-limit ticket when it has one, settled with the usage."""
+        if c.admit is None:
+            return self._answer(c, messages, key, task_spent)
+        with c.admit() as ticket:
+            ex = self._answer(c, messages, key, task_spent)
+            r = ex.response if not ex.cached else None  # a cache hit used no tokens
+            ticket.settle((r.input_tokens or 0) if r else 0, (r.output_tokens or 0) if r else 0, ex.error is None)
+        return ex
+
     def call(self, primary: Candidate, messages: Sequence[Message], fallback: Callable[[str], Candidate], *,
              task_spent: float = 0.0, tools: Any = None) -> CallOutcome:
         """Make one model call (module docstring).
@@ -195,11 +208,13 @@ class ModelCaller:
             key, request = request_key(c.definition.provider.value, c.definition.model_name, messages, c.settings,
                                        tools, key=c.key)
             try:
-                ex = self._answer(c, messages, key, task_spent)
+                ex = self._admitted(c, messages, key, task_spent)
             except BudgetExceededError as e:
                 if not failures:
                     raise
                 ex = Exchange(None, LLMError(f"fallback refused: {e.message}"))
+            except RateLimitedError as e:  # only a fallback is admitted here
+                ex = Exchange(None, e)
             err = sanitize_error(ex.error, c.key) if ex.error is not None else None
             if self.recorder is not None:
                 self.recorder.write(key, c.definition.name, request, ex.response, err, c.key, cached=ex.cached)

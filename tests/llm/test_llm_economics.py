@@ -468,3 +468,18 @@ def test_worst_case_prices_the_prompt_estimate_and_max_tokens() -> None:
     mine = AIWorkerDefinition(name="m", provider="test", cost_metrics={"input_cost_per_token": 1e-6,
                                                                       "output_cost_per_token": 2e-6, "per_call": 0.01})
     assert worst_case(mine, msgs, {}).usd == pytest.approx(20e-6 + DEFAULT_WORST_OUTPUT_TOKENS * 2e-6 + 0.01)
+
+
+def test_a_fallback_is_held_to_its_own_rate_limits(server: HTTPServer, manager: AIWorkerManager) -> None:
+    server.expect_request("/down/v1/chat/completions", method="POST").respond_with_json(
+        OPENAI.err("down", "server_error"), status=503)
+    _reply(server, OPENAI, OPENAI.ok("served", 5, 2))
+    primary = _openai_def(server, "primary", fallback=["limited", "spare"])
+    primary["base_config"]["base_url"] = server.url_for("/down/v1")
+    manager.add_definition(primary)
+    manager.add_definition(_openai_def(server, "limited", rate_limits={"max_requests_per_minute": 1}))
+    manager.add_definition(_openai_def(server, "spare"))
+    served = [manager.execute_stateless_task("primary", "hi").record.llm_metrics for _ in range(2)]
+    assert [m["served_by"] for m in served] == ["limited", "spare"]
+    assert "max_requests_per_minute" in served[1]["fallback_errors"][1]
+    assert manager.rate_limit_usage("limited")["requests_last_minute"] == 1

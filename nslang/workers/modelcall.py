@@ -145,10 +145,10 @@ class ModelCaller:
         d = c.definition
         if self.replayer is not None:
             ex = self.replayer.peek(key)
+            if ex is None or not ex.cached:  # a budget refusal replays as one: it was never recorded
+                self._check(c, messages, task_spent)
             if ex is None:
                 raise self.replayer.miss(key, d.name, d.provider.value, d.model_name, messages)
-            if not ex.cached:
-                self._check(c, messages, task_spent)
             self.replayer.take(key)
             return ex
         caching = c.settings.get("cache") is True
@@ -207,8 +207,10 @@ class ModelCaller:
         while True:
             key, request = request_key(c.definition.provider.value, c.definition.model_name, messages, c.settings,
                                        tools, key=c.key)
+            exchanged = False  # refusals are not exchanges: never recorded
             try:
                 ex = self._admitted(c, messages, key, task_spent)
+                exchanged = True
             except BudgetExceededError as e:
                 if not failures:
                     raise
@@ -216,7 +218,7 @@ class ModelCaller:
             except RateLimitedError as e:  # only a fallback is admitted here
                 ex = Exchange(None, e)
             err = sanitize_error(ex.error, c.key) if ex.error is not None else None
-            if self.recorder is not None:
+            if exchanged and self.recorder is not None:
                 self.recorder.write(key, c.definition.name, request, ex.response, err, c.key, cached=ex.cached)
             if err is None or not falls_back(err) or not names:
                 break

@@ -384,8 +384,9 @@ class PerformanceRecord(_Lenient):
     ``model_used_at_call``, ``price_source`` (``cost_metrics``, ``genai-prices <version>``, ``unknown``)
     and, when they apply: ``cache_read_tokens``, ``cache_write_tokens``, ``reasoning_tokens`` (as the
     provider reported them), ``estimated: true`` (the provider reported no usage), ``cached: true``
-    (answered from the response cache, cost 0), ``served_by`` / ``served_by_id`` (the fallback definition
-    that answered) and ``fallback_errors`` (why the earlier definitions did not).
+    (answered from the response cache: cost 0, ``price_source: "cache"``), ``served_by`` /
+    ``served_by_id`` (the fallback definition that answered) and ``fallback_errors`` (why the earlier
+    definitions did not).
     """
 
     task_id: str = ""

@@ -483,3 +483,14 @@ def test_a_fallback_is_held_to_its_own_rate_limits(server: HTTPServer, manager: 
     assert [m["served_by"] for m in served] == ["limited", "spare"]
     assert "max_requests_per_minute" in served[1]["fallback_errors"][1]
     assert manager.rate_limit_usage("limited")["requests_last_minute"] == 1
+
+
+def test_a_budget_refusal_replays_as_one(tmp_path: Path) -> None:
+    cassette = tmp_path / "b.jsonl"
+    script = 'func main() means\n' + '  ask "w", "hi" into r\n  emit r\n' * 3 + 'endfunc\n'
+    runs = []
+    for box, mode in (("rec", "--record"), ("play", "--replay")):
+        _setup(tmp_path / box, _test_worker())
+        runs.append(_run(tmp_path / box, script, "--max-cost", "0.0012", mode, str(cassette), tmp=tmp_path))
+    assert runs[0] == runs[1] and runs[0][0] == 70 and "run budget" in runs[0][2]
+    assert len(cassette.read_text().splitlines()) == 2  # the refused call was not an exchange

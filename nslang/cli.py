@@ -211,11 +211,25 @@ def _read(path: str) -> str:
 
 
 def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+
+    # --no-cache reaches every parse of the run (stdlib, LoadScript) through the environment, for this
+    # run only: an embedding host or a test calling main() twice keeps its own setting afterwards
+    previous = os.environ.get("NSLANG_NO_CACHE")
+    if args.no_cache:
+        os.environ["NSLANG_NO_CACHE"] = "1"
+    try:
+        return _run_files(args, out, err)
+    finally:
+        if previous is None:
+            os.environ.pop("NSLANG_NO_CACHE", None)
+        else:
+            os.environ["NSLANG_NO_CACHE"] = previous
+
+
+def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .interpreter import Interpreter
     from .parser import parse
 
-    if args.no_cache:
-        os.environ["NSLANG_NO_CACHE"] = "1"
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,

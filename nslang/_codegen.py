@@ -24,6 +24,7 @@ from ._binops import _SLOW
 from .builtins import BUILTINS
 from .compiler import _at
 from .errors import NSRuntimeError
+from .limits import check_value, checked_add
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
@@ -110,11 +111,12 @@ class _Gen:
             a = self.expr(e.left, ind)
             t = self.temp()
             self.emit(ind, f"{t} = ({a} if type({a}) is str else display({a})) + {self.const(e.right.value)}")
+            self.emit(ind, f"if len({t}) > {self.comp.rt.limits.max_value_bytes}: too_large({t}, {self.const(e.span)})")
             return t
         a = self.expr(e.left, ind)
         b = self.expr(e.right, ind)
         t = self.temp()
-        slow = self.const(_SLOW[op])
+        slow = self.const(checked_add(self.comp.rt.limits.max_value_bytes) if op == "+" else _SLOW[op])
         span = self.const(e.span)
         if op in _INT_FAST:
             self.emit(ind, f"if type({a}) is int is type({b}):")
@@ -277,6 +279,16 @@ def _slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Any) -> Any:
         raise _at(e, span) from None
 
 
+def _too_large(limit: int) -> Callable[[Any, Any], None]:
+    def too_large(value: Any, span: Any) -> None:
+        try:
+            check_value(value, limit, "the string")
+        except NSRuntimeError as e:
+            raise _at(e, span) from None
+
+    return too_large
+
+
 def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> Callable[[Any], Any]:
     """One Python function ``body(frame) -> signal`` for a procedure or command body."""
     from .compiler import BREAK, CONTINUE, _index_slow, _loop_error, call_error, iter_items
@@ -291,6 +303,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
         "NSRuntimeError": NSRuntimeError, "call_error": call_error, "depth_error": rt.depth_error,
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
+        "too_large": _too_large(rt.limits.max_value_bytes),
     }
     exec(compile(src, f"<nslang {name}>", "exec"), ns)  # noqa: S102 - generated from the AST only
     fn: Callable[[Any], Any] = ns["body"]

@@ -23,6 +23,12 @@ of up to 25 %; when the provider sent ``retry-after-ms`` or ``Retry-After`` (sec
 that delay is used instead. A provider asking for more than 60 s is not waited for: the call fails at
 once with its message. Other statuses (400, 401, 403, 404, …) and malformed bodies fail at once.
 
+The run's deadline (``ProviderConfig.deadline``, set by the worker manager from the interpreter's
+``timeout_s``) bounds the whole call, retries and waits included (issue 10 item 6): each attempt's
+HTTP timeout is ``min(timeout_s, time left)``, a wait never goes past the deadline, and when it is
+reached the call fails with :class:`~nslang.llm.base.LLMTimeoutError` (the manager then ends the run
+with the run's own timeout error).
+
 Errors (all :class:`~nslang.errors.NSRuntimeError`). No error text ever contains the API key or a
 credential header value, in any form (raw, repr-escaped, JSON-escaped, URL-encoded: every message goes
 through :func:`~nslang._redact.scrub`); a header value an HTTP header cannot carry (a control or non-ASCII
@@ -333,7 +339,7 @@ class HTTPProvider:
         else:
             own = client = httpx.Client()
         try:
-            response = self._send(client, url, payload, settings)
+            response = self._send(client, url, payload, settings, self._config.deadline)
         finally:
             if own is not None:
                 own.close()
@@ -351,16 +357,25 @@ class HTTPProvider:
         shows the cause)."""
         return None if contains_secret(f"{exc}\n{exc!r}", self._secrets) else exc
 
-    def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings) -> httpx.Response:
+    def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings,
+              deadline: float | None) -> httpx.Response:
         attempts = settings.max_retries + 1
-        timeout = httpx.Timeout(settings.timeout_s)
         for attempt in range(attempts):
             wait: float | None = None
+            limit = settings.timeout_s
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._error(LLMTimeoutError, f"{self.who}: the run's time limit was reached before "
+                                                       f"{url} answered (attempt {attempt + 1})")
+                limit = min(limit, left)
             try:
-                response = client.post(url, json=payload, headers=self._headers, timeout=timeout)
+                response = client.post(url, json=payload, headers=self._headers, timeout=httpx.Timeout(limit))
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
-                    LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
+                    LLMTimeoutError, f"{self.who}: no answer from {url} within {limit:g} s"
+                                     + (f" (timeout_s={settings.timeout_s:g})" if limit == settings.timeout_s
+                                        else " (the run's remaining time)"))
                 failure.__cause__ = self._cause(e)
             except httpx.TransportError as e:
                 failure = self._error(LLMConnectionError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
@@ -382,6 +397,12 @@ class HTTPProvider:
                     failure.args = (failure.message,)
                 raise failure
             delay = backoff_delay(attempt, settings.backoff_s) if wait is None else wait
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                # the retry could not start in time: wait out the run's deadline and give up
+                sleep(max(0.0, deadline - time.monotonic()))
+                failure.message += " (the run's time limit was reached before a retry)"
+                failure.args = (failure.message,)
+                raise failure
             logger.info("%s: attempt %d of %d failed (%s); retrying in %.2f s", self.who, attempt + 1, attempts,
                         failure.message, delay)
             sleep(delay)

@@ -146,6 +146,8 @@ class ProviderConfig:
         api_key: the resolved API key, or None. Never part of ``repr``; never log it.
         http_client: returns the interpreter's one shared ``httpx.Client`` (created on first call).
         definition_name: the worker definition's name, for error messages.
+        deadline: the ``time.monotonic()`` value by which the call must be over (the run's deadline),
+            or None; HTTP providers bound their attempts, retries and waits by it (issue 10 item 6).
     """
 
     provider: str
@@ -154,6 +156,7 @@ class ProviderConfig:
     api_key: str | None = field(default=None, repr=False)
     http_client: Callable[[], Any] | None = field(default=None, repr=False)
     definition_name: str = ""
+    deadline: float | None = None
 
 
 class Model(abc.ABC):

@@ -13,8 +13,9 @@ import math
 from typing import Any
 
 from ...errors import ErrorCode
+from ...limits import ELEMENT_BYTES, value_limit, value_too_large
 from ...values import Fuzzy, type_name
-from ..registry import tool
+from ..registry import ToolContext, tool
 from ._common import arg_error
 
 __all__ = ["TOOLS"]
@@ -28,7 +29,7 @@ def _reject_constant(name: str) -> Any:
 
 
 @tool("json", "Parse")
-def parse(json_string: str) -> Any:
+def parse(ctx: ToolContext, json_string: str) -> Any:
     """Parse JSON text into a value.
 
     Args:
@@ -39,11 +40,19 @@ def parse(json_string: str) -> Any:
 
     Raises:
         4 the text is not valid JSON (the message gives line and column), or it nests too deeply;
-        NaN and Infinity are refused.
+        NaN and Infinity are refused. 37 the parsed data could exceed the value-size limit: the text's
+        length plus 32 bytes per ``,`` ``:`` ``[`` ``{`` (an upper bound of its elements) is over
+        ``limits.max_value_bytes`` (checked before parsing, issue 10 item 6).
 
     Example:
         set data = tool.json.Parse('{"name": "Ada", "tags": ["x", "y"]}')
     """
+    limit = value_limit(ctx.interpreter)
+    if len(json_string) * (1 + ELEMENT_BYTES) > limit:  # a shorter text cannot reach the limit
+        elements = sum(json_string.count(c) for c in ",:[{")
+        size = len(json_string) + ELEMENT_BYTES * elements
+        if size > limit:
+            raise value_too_large("the parsed JSON", size, limit)
     try:
         return json.loads(json_string, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:

@@ -1,0 +1,153 @@
+"""Resource limits shared by the interpreter, the tools and the AI workers: value size and the run's deadline.
+
+Issue 10 item 6 ("limits bound everything"). Two limits live here because several layers enforce them:
+
+* **Value size.** No single string, list or map may grow past ``limits.max_value_bytes`` (default
+  :data:`DEFAULT_MAX_VALUE_BYTES`, 64 MiB). Sizes are counted cheaply, in O(1), by
+  :func:`value_size`: a string (or bytes value) counts one byte per character, a list or a map
+  :data:`ELEMENT_BYTES` (32) bytes per element or entry (a reference and a small object; the
+  elements' own contents were capped when they were built). The checks sit where values grow:
+  string ``+`` and interpolation, list and map element assignment (:mod:`nslang.compiler`, :mod:`nslang._binops`,
+  :mod:`nslang._codegen`), tool results at the registry boundary and the tools that can multiply
+  their input (``str.Replace``, ``str.Join``, ``str.Split``, ``list.Concat``, ``json.Parse`` …).
+  Exceeding it raises error 37 (ResourceExhaustion) *before* the value is built; the error is
+  catchable by ``on error`` (like the call-depth limit), since nothing was allocated.
+* **The run's deadline.** :class:`RunDeadline` is what the interpreter offers to code that waits or
+  works for long (model calls, regular expressions, ``io.Input``, rate-limit waits):
+  ``remaining_time()`` (seconds, None without a limit) and ``check_deadline()`` (raises the run's
+  timeout error, code 31, not catchable).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn, Protocol
+
+from .errors import ErrorCode, NSRuntimeError
+
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "ELEMENT_BYTES",
+    "RunDeadline",
+    "check_length",
+    "check_value",
+    "check_deadline",
+    "checked_add",
+    "expire",
+    "remaining_time",
+    "value_limit",
+    "value_size",
+    "value_too_large",
+]
+
+#: Default cap on the size of one value (bytes, see :func:`value_size`): 64 MiB.
+DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024
+#: What one list element or map entry counts towards the value size (bytes): a reference and a small
+#: object (the elements' own contents were capped when they were built). 64 MiB allows 2,097,152 elements.
+ELEMENT_BYTES = 32
+
+
+class RunDeadline(Protocol):
+    """The run's wall-clock limit, as :class:`~nslang.Interpreter` offers it to tools and the workers."""
+
+    def remaining_time(self) -> float | None:
+        """Seconds left before the run's deadline (0.0 once passed), or None when the run has no time limit."""
+
+    def check_deadline(self) -> None:
+        """Raise the run's timeout error (ResourceLimitError, code 31) if its deadline has passed."""
+
+
+def value_size(v: Any) -> int:
+    """The size of ``v`` as the value-size limit counts it (bytes; O(1), not recursive).
+
+    A string or bytes value: its length; a list or map: :data:`ELEMENT_BYTES` per element or entry;
+    anything else: 0 (numbers, booleans, nil, timedates are small or bounded elsewhere).
+    """
+    t = type(v)
+    if t is str or t is bytes:
+        return len(v)
+    if t is list or isinstance(v, dict):
+        return ELEMENT_BYTES * len(v)
+    return 0
+
+
+def value_too_large(what: str, size: int, limit: int) -> NSRuntimeError:
+    """Error 37 (ResourceExhaustion) for a value of ``size`` bytes over ``limit`` (catchable)."""
+    return NSRuntimeError(
+        f"{what} would be {size:,} bytes, more than the value size limit of {limit:,} bytes "
+        "(Interpreter(max_value_bytes=…), nslang run --max-value-bytes)",
+        code=ErrorCode.RESOURCE_EXHAUSTION,
+    )
+
+
+def check_value(v: Any, limit: int, what: str = "the value") -> Any:
+    """Return ``v`` unchanged, or raise :func:`value_too_large` when :func:`value_size` exceeds ``limit``."""
+    size = value_size(v)
+    if size > limit:
+        raise value_too_large(what, size, limit)
+    return v
+
+
+def check_length(n: int, limit: int, what: str = "the string") -> None:
+    """Raise :func:`value_too_large` when a string of ``n`` characters would exceed ``limit``."""
+    if n > limit:
+        raise value_too_large(what, n, limit)
+
+
+@functools.cache
+def checked_add(limit: int) -> Callable[[Any, Any], Any]:
+    """The ``+`` operator's full rules (:func:`nslang.values.add`) with the value-size limit.
+
+    Two strings are measured before they are joined; any other string result (a list's display
+    string plus text) after.
+    """
+    from .values import add
+
+    def add_checked(a: Any, b: Any) -> Any:
+        if type(a) is str and type(b) is str and len(a) + len(b) > limit:
+            raise value_too_large("the string", len(a) + len(b), limit)
+        r = add(a, b)
+        if type(r) is str and len(r) > limit:
+            raise value_too_large("the string", len(r), limit)
+        return r
+
+    return add_checked
+
+
+def value_limit(interp: Any) -> int:
+    """``interp.limits.max_value_bytes``, or :data:`DEFAULT_MAX_VALUE_BYTES` for an object without it."""
+    value = getattr(getattr(interp, "limits", None), "max_value_bytes", None)
+    return DEFAULT_MAX_VALUE_BYTES if value is None else int(value)
+
+
+def remaining_time(interp: Any) -> float | None:
+    """``interp.remaining_time()`` (seconds left in the run, None without a limit); None for an object
+    without that method (test doubles, hosts)."""
+    fn = getattr(interp, "remaining_time", None)
+    return None if fn is None else fn()  # type: ignore[no-any-return]
+
+
+def check_deadline(interp: Any) -> None:
+    """``interp.check_deadline()`` if it has one: tools call it between chunks of long work."""
+    fn = getattr(interp, "check_deadline", None)
+    if fn is not None:
+        fn()
+
+
+def expire(run: RunDeadline) -> NoReturn:
+    """End the run with its timeout error once a wait bounded by ``remaining_time()`` has run out.
+
+    Waits that a library times (``regex``, ``httpx``, a thread join) may return a few milliseconds
+    before the deadline by their own clock; this waits out the rest, then ``check_deadline()`` raises.
+
+    Raises:
+        ResourceLimitError: code 31, the run's timeout error.
+    """
+    while True:
+        run.check_deadline()
+        left = run.remaining_time()
+        if left is None:  # pragma: no cover - only called when the run has a deadline
+            raise RuntimeError("expire() called for a run without a time limit")
+        time.sleep(left + 0.001)

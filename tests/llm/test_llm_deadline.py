@@ -1,0 +1,83 @@
+"""The run's time limit bounds model calls, retries and waits included (issue 10 item 6).
+
+Attack replayed: ``nslang run --timeout 2`` against a server that answers 503 with ``Retry-After``
+(or answers too slowly) ran 17.5 s, as each attempt had its own timeout and every wait was slept
+in full. Now the call ends at the run's deadline with the run's timeout error (code 31, not
+catchable by ``on error``), and the failed call still has its performance record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from llm_helpers import KEY, SPECS, ns_args
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(server: HTTPServer, tmp_path: Path, timeout: float,
+         **base_config: object) -> tuple[subprocess.CompletedProcess[str], float, Path]:
+    d = SPECS["openai"].definition(server, "slow", **base_config)
+    script = tmp_path / "slow.ns"
+    script.write_text(f"""
+func main() means
+  call tool.AIWorkerDefinition.Add({ns_args(d)})
+  on error do
+    emit "caught: " + system_error_message
+    clear_error
+  endon
+  emit tool.AIWorker.ExecuteStatelessTask("slow", "hello")["output"]
+endfunc
+""")
+    sandbox = tmp_path / "sb"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OPENAI_API_KEY": KEY, "NSLANG_NO_CACHE": "1"}
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "nslang", "run", "--timeout", str(timeout), "--sandbox",
+                           str(sandbox), str(script)], capture_output=True, text=True, env=env, timeout=120)
+    return proc, time.monotonic() - t0, sandbox
+
+
+def _records(sandbox: Path) -> list[dict[str, object]]:
+    entries = json.loads((sandbox / "ai_worker_performance_data.json").read_text())
+    return [r for e in entries for r in e.get("performance_records", [])]
+
+
+def test_retry_after_waits_end_at_the_run_deadline(server: HTTPServer, tmp_path: Path) -> None:
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_response(
+        Response(json.dumps({"error": {"message": "overloaded"}}), status=503, headers={"Retry-After": "5"},
+                 content_type="application/json"))
+    proc, elapsed, sandbox = _run(server, tmp_path, 2, max_retries=5)
+    assert proc.returncode == 70, proc.stderr
+    assert "error 31 (Timeout): the run exceeded its time limit of 2.0 s" in proc.stderr
+    assert "caught" not in proc.stdout  # the run's time limit is not catchable
+    assert elapsed < 6  # before the fix: 5 retries x 5 s
+    (record,) = _records(sandbox)
+    assert record["success"] is False and "HTTP 503" in str(record["error_details"])
+    assert KEY not in proc.stdout + proc.stderr
+
+
+def test_a_slow_server_is_cut_off_at_the_run_deadline(server: HTTPServer, tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def slow(request: Request) -> Response:
+        release.wait(10)
+        return Response(json.dumps(SPECS["openai"].ok("late", 1, 1)), content_type="application/json")
+
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(slow)
+    try:
+        proc, elapsed, sandbox = _run(server, tmp_path, 1.5, timeout_s=30)
+    finally:
+        release.set()
+    assert proc.returncode == 70, proc.stderr
+    assert "error 31 (Timeout): the run exceeded its time limit of 1.5 s" in proc.stderr
+    assert elapsed < 6  # before the fix: the attempt's own timeout_s (30 s) and its retries
+    (record,) = _records(sandbox)
+    assert record["success"] is False and "remaining time" in str(record["error_details"])

@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
 from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
-from .limits import DEFAULT_MAX_VALUE_BYTES
+from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import prompt_globals
 from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
@@ -190,6 +190,7 @@ class Interpreter:
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
+        self._line_reader = LineReader()
         self._register_builtin_tools()
 
     # ===================================================================================== setup
@@ -588,6 +589,12 @@ class Interpreter:
         if self._deadline is None:
             return None
         return max(0.0, self._deadline - time.monotonic())
+
+    def read_line(self) -> str:
+        """One line of ``stdin`` with its newline ("" at the end of the input), for ``io.Input``; a read
+        that blocks ends at the run's deadline with error 31 (issue 10 item 6, see
+        :class:`nslang.limits.LineReader`)."""
+        return self._line_reader.readline(self.stdin, self)
 
     def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
         """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an

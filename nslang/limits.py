@@ -15,12 +15,14 @@ Issue 10 item 6 ("limits bound everything"). Two limits live here because severa
 * **The run's deadline.** :class:`RunDeadline` is what the interpreter offers to code that waits or
   works for long (model calls, regular expressions, ``io.Input``, rate-limit waits):
   ``remaining_time()`` (seconds, None without a limit) and ``check_deadline()`` (raises the run's
-  timeout error, code 31, not catchable).
+  timeout error, code 31, not catchable). :class:`LineReader` reads input lines within it.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
@@ -30,6 +32,7 @@ from .errors import ErrorCode, NSRuntimeError
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
     "ELEMENT_BYTES",
+    "LineReader",
     "RunDeadline",
     "check_length",
     "check_value",
@@ -151,3 +154,59 @@ def expire(run: RunDeadline) -> NoReturn:
         if left is None:  # pragma: no cover - only called when the run has a deadline
             raise RuntimeError("expire() called for a run without a time limit")
         time.sleep(left + 0.001)
+
+
+class LineReader:
+    """Reads lines from an input stream, waiting at most until the run's deadline (``io.Input``).
+
+    A stream backed by a file descriptor (a terminal, a pipe) is read on a helper thread so that the
+    wait can end at the deadline with the run's timeout error; the read it leaves pending is
+    finished by the next call on the same stream, so no line is lost or read twice. Other streams
+    (``io.StringIO``) cannot block and are read directly. One reader per interpreter.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: tuple[Any, concurrent.futures.Future[str]] | None = None
+
+    def readline(self, stream: Any, run: RunDeadline | None) -> str:
+        """One line of ``stream`` with its newline ("" at the end of the input).
+
+        Raises:
+            ResourceLimitError: code 31, the run's deadline passed while waiting.
+            OSError, ValueError: the stream's own errors.
+        """
+        left = None if run is None else run.remaining_time()
+        with self._lock:
+            pending = self._pending[1] if self._pending is not None and self._pending[0] is stream else None
+            if pending is None:
+                if left is None or not _has_fd(stream):
+                    return stream.readline()  # type: ignore[no-any-return]
+                pending = concurrent.futures.Future()
+                threading.Thread(target=_read_into, args=(stream, pending), name="nslang-input",
+                                 daemon=True).start()
+                self._pending = (stream, pending)
+        try:
+            line = pending.result(timeout=left)
+        except concurrent.futures.TimeoutError:
+            assert run is not None
+            expire(run)
+        with self._lock:
+            if self._pending is not None and self._pending[1] is pending:
+                self._pending = None
+        return line
+
+
+def _has_fd(stream: Any) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
+
+
+def _read_into(stream: Any, future: concurrent.futures.Future[str]) -> None:
+    try:
+        future.set_result(stream.readline())
+    except BaseException as e:  # boundary: the waiting caller re-raises it
+        future.set_exception(e)

@@ -12,7 +12,8 @@ Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :fu
 * ``timeout_s`` (default 60): seconds for each HTTP attempt (connect, read, write, pool);
 * ``max_retries`` (default 2): extra attempts after a retryable failure;
 * ``retry_backoff_s`` (default 0.5): the first backoff delay;
-* ``system_prompt``, ``max_history_turns``: conversation shaping (:func:`~nslang.llm.base.build_messages`);
+* ``system_prompt``, ``max_history_turns``, ``max_prompt_chars``: conversation shaping and its size cap
+  (:func:`~nslang.llm.base.build_messages`);
 * every other key is passed through into the provider's request body (each module says where),
   except ``custom_provider`` and the ``test_*`` keys of the offline providers.
 
@@ -95,7 +96,7 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-k
 #: Settings nslang consumes itself; they are never passed through to a provider.
 NSLANG_KEYS = frozenset({
     "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
-    "system_prompt", "max_history_turns", "custom_provider",
+    "system_prompt", "max_history_turns", "max_prompt_chars", "custom_provider",
     "cache", "cache_ttl_s", "max_cost_usd",  # response cache and task budget (nslang.workers.cassette, .economics)
 })
 

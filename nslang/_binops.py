@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import ast as A
 from . import values as V
 from .errors import NSRuntimeError
-from .limits import checked_add, value_too_large
+from .limits import checked_add, checked_display, value_too_large
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
@@ -145,15 +145,16 @@ def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
 
 def _concat_const(left: Callable[[Any], Any], suffix: str, limit: int, span: Any) -> Callable[[Any], Any]:
     """``x + "text"`` where "text" is not numeric: always concatenation (list/map + string included)."""
-    display = V.display
-
     def concat(f: Any) -> Any:
         a = left(f)
-        r = (a if type(a) is str else display(a)) + suffix
-        if len(r) > limit:
-            err = value_too_large("the string", len(r), limit)
-            err.span = span
-            raise err
+        try:
+            r = (a if type(a) is str else checked_display(a, limit, "the string")) + suffix
+            if len(r) > limit:
+                raise value_too_large("the string", len(r), limit)
+        except NSRuntimeError as err:
+            if err.span is None:
+                err.span = span
+            raise
         return r
 
     return concat

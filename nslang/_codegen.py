@@ -24,7 +24,7 @@ from ._binops import _SLOW
 from .builtins import BUILTINS
 from .compiler import _at
 from .errors import NSRuntimeError
-from .limits import check_value, checked_add
+from .limits import check_value, checked_add, checked_display
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
@@ -110,8 +110,9 @@ class _Gen:
                 and V.string_number(e.right.value) is None:
             a = self.expr(e.left, ind)
             t = self.temp()
-            self.emit(ind, f"{t} = ({a} if type({a}) is str else display({a})) + {self.const(e.right.value)}")
-            self.emit(ind, f"if len({t}) > {self.comp.rt.limits.max_value_bytes}: too_large({t}, {self.const(e.span)})")
+            span = self.const(e.span)
+            self.emit(ind, f"{t} = ({a} if type({a}) is str else show({a}, {span})) + {self.const(e.right.value)}")
+            self.emit(ind, f"if len({t}) > {self.comp.rt.limits.max_value_bytes}: too_large({t}, {span})")
             return t
         a = self.expr(e.left, ind)
         b = self.expr(e.right, ind)
@@ -190,7 +191,7 @@ class _Gen:
                 self.emit(ind, f"f['last'] = {v}")
         elif isinstance(s, A.Emit):
             v = self.expr(s.value, ind)
-            self.emit(ind, f"write(display({v}) + '\\n')")
+            self.emit(ind, f"write(({v} if type({v}) is str else show({v}, None)) + '\\n')")
             if track:
                 self.emit(ind, f"f['last'] = {v}")
         elif isinstance(s, A.Call) and isinstance(s.call, A.ProcCall):
@@ -289,6 +290,18 @@ def _too_large(limit: int) -> Callable[[Any, Any], None]:
     return too_large
 
 
+def _show(limit: int) -> Callable[[Any, Any], str]:
+    """The display string of a non-string value, within the value-size limit (code 37 at ``span``)."""
+
+    def show(value: Any, span: Any) -> str:
+        try:
+            return checked_display(value, limit)
+        except NSRuntimeError as e:
+            raise (e if span is None else _at(e, span)) from None
+
+    return show
+
+
 def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> Callable[[Any], Any]:
     """One Python function ``body(frame) -> signal`` for a procedure or command body."""
     from .compiler import BREAK, CONTINUE, _index_slow, _loop_error, call_error, iter_items
@@ -303,7 +316,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
         "NSRuntimeError": NSRuntimeError, "call_error": call_error, "depth_error": rt.depth_error,
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
-        "too_large": _too_large(rt.limits.max_value_bytes),
+        "too_large": _too_large(rt.limits.max_value_bytes), "show": _show(rt.limits.max_value_bytes),
     }
     exec(compile(src, f"<nslang {name}>", "exec"), ns)  # noqa: S102 - generated from the AST only
     fn: Callable[[Any], Any] = ns["body"]

@@ -26,7 +26,7 @@ from . import ast as A
 from . import values as V
 from .builtins import BUILTINS
 from .errors import CallFrame, ErrorCode, NSRuntimeError
-from .limits import ELEMENT_BYTES, value_too_large
+from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
 from .source import Span
 from .values import ErrorValue, display, interpolation_display, type_name
 
@@ -496,10 +496,11 @@ class Compiler:
         val = self.expr(s.value, ctx)
         rt = self.rt
         track = ctx.tracks_last
+        limit = rt.limits.max_value_bytes
 
         def emit(f: Frame) -> None:
             v = val(f)
-            rt.write(display(v) + "\n")
+            rt.write((v if type(v) is str else checked_display(v, limit)) + "\n")
             if track:
                 f["last"] = v
 
@@ -796,6 +797,10 @@ class Compiler:
                         except NSRuntimeError as err:
                             raise _err(f"placeholder {{{{{n}}}}}: {err.message}", ErrorCode.EVALUATION,
                                        span) from None
+                if (type(v) is list or isinstance(v, dict)) and v:
+                    size += display_size(v, limit - size)
+                    if size > limit:
+                        raise _at(value_too_large("the interpolated string", size, limit), span)
                 out = interpolation_display(v)
                 size += len(out)
                 if size > limit:

@@ -38,6 +38,8 @@ __all__ = [
     "check_value",
     "check_deadline",
     "checked_add",
+    "checked_display",
+    "display_size",
     "expire",
     "remaining_time",
     "value_limit",
@@ -103,20 +105,104 @@ def check_length(n: int, limit: int, what: str = "the string") -> None:
 def checked_add(limit: int) -> Callable[[Any, Any], Any]:
     """The ``+`` operator's full rules (:func:`nslang.values.add`) with the value-size limit.
 
-    Two strings are measured before they are joined; any other string result (a list's display
-    string plus text) after.
+    Two strings are measured before they are joined, a list or map operand (shown by its display
+    string) before it is displayed, any other string result after.
     """
     from .values import add
 
     def add_checked(a: Any, b: Any) -> Any:
-        if type(a) is str and type(b) is str and len(a) + len(b) > limit:
-            raise value_too_large("the string", len(a) + len(b), limit)
+        ta, tb = type(a), type(b)
+        if ta is str and tb is str:
+            if len(a) + len(b) > limit:
+                raise value_too_large("the string", len(a) + len(b), limit)
+        elif ta is list or tb is list or isinstance(a, dict) or isinstance(b, dict):
+            size = display_size(a, limit) + display_size(b, limit)
+            if size > limit:
+                raise value_too_large("the string", size, limit)
         r = add(a, b)
         if type(r) is str and len(r) > limit:
             raise value_too_large("the string", len(r), limit)
         return r
 
     return add_checked
+
+
+def checked_display(v: Any, limit: int, what: str = "the display string") -> str:
+    """:func:`nslang.values.display` of ``v``, refused (code 37) before it is built when a list or map
+    would display as more than ``limit`` characters (a list holding one big string many times)."""
+    from .values import display
+
+    if (type(v) is list or isinstance(v, dict)) and v:
+        size = display_size(v, limit)
+        if size > limit:
+            raise value_too_large(what, size, limit)
+    return display(v)
+
+
+def display_size(v: Any, stop: int) -> int:
+    """An upper bound of ``len(display(v))`` computed without building the text (iteratively; a list
+    or map shared several times counts each time, as display repeats it). Counting ends as soon as
+    the total passes ``stop``; the result is then some number above ``stop``."""
+    t = type(v)
+    if t is str:
+        return len(v)
+    if not (t is list or isinstance(v, dict)):
+        return _inner_size(v)
+    memo: dict[int, int] = {}  # container id -> its display size, once known
+    active: set[int] = set()  # containers being counted (a cycle: display refuses it, count 0)
+    total = 2
+    stack: list[tuple[Any, Any, int]] = [(v, iter(v.items() if isinstance(v, dict) else v), total)]
+    active.add(id(v))
+    while stack:
+        c, items, start = stack[-1]
+        pushed = False
+        for item in items:
+            if type(c) is not list:
+                k, x = item
+                total += len(k) + 6  # '"k": ' and the separator
+            else:
+                x = item
+                total += 2  # the separator
+            tx = type(x)
+            if tx is list or isinstance(x, dict):
+                key = id(x)
+                if key in memo:
+                    total += memo[key]
+                elif key not in active:
+                    active.add(key)
+                    total += 2
+                    stack.append((x, iter(x.items() if isinstance(x, dict) else x), total - 2))
+                    pushed = True
+                    break
+            else:
+                total += _inner_size(x)
+            if total > stop:
+                return total
+        if not pushed:
+            stack.pop()
+            active.discard(id(c))
+            memo[id(c)] = total - start
+        if total > stop:
+            return total
+    return total
+
+
+def _inner_size(x: Any) -> int:
+    """An upper bound of the display length of a non-container inside a list or map."""
+    t = type(x)
+    if t is str:
+        n = len(x)
+        if n <= 64:
+            return 2 * n + 2
+        return n + 2 + x.count("\\") + x.count('"') + x.count("\n") + x.count("\t")
+    if t is int:
+        return x.bit_length() * 3 // 10 + 2
+    if x is None or t is bool:
+        return 5
+    if t is bytes:
+        return len(x)
+    name = getattr(x, "name", None)  # procedure and tool references
+    return 40 + (len(name) if type(name) is str else 0)
 
 
 def value_limit(interp: Any) -> int:

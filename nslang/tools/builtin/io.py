@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...values import display
+from ...limits import checked_display, value_limit
 from ..registry import ToolContext, tool
 from ._common import variadic
 
@@ -43,7 +43,12 @@ def print_(ctx: ToolContext, *values: Any) -> None:
     if len(items) == 1 and type(items[0]) is list:
         items = items[0]
     out = ctx.interpreter.stdout
-    out.write(" ".join(display(v) for v in items) + "\n")
+    limit = value_limit(ctx.interpreter)
+    for i, v in enumerate(items):  # one write per value: the output line is never built as one string
+        if i:
+            out.write(" ")
+        out.write(checked_display(v, limit))
+    out.write("\n")
     return None
 
 

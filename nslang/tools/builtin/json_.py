@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from ...errors import ErrorCode
-from ...limits import ELEMENT_BYTES, value_limit, value_too_large
+from ...limits import ELEMENT_BYTES, display_size, value_limit, value_too_large
 from ...values import Fuzzy, type_name
 from ..registry import ToolContext, tool
 from ._common import arg_error
@@ -93,7 +93,7 @@ def _plain(v: Any, path: str, depth: int, active: set[int]) -> Any:
 
 
 @tool("json", "Stringify")
-def stringify(value: Any = None, pretty: bool = False) -> str:
+def stringify(ctx: ToolContext, value: Any = None, pretty: bool = False) -> str:
     """Turn a value into JSON text.
 
     Maps keep their key order; non-ASCII text is written as is (UTF-8), not as escapes. A timedate
@@ -108,12 +108,17 @@ def stringify(value: Any = None, pretty: bool = False) -> str:
 
     Raises:
         4 the value holds something JSON cannot represent (a function or tool reference, bytes,
-        NaN or an infinity), contains itself, or nests more than 500 levels.
+        NaN or an infinity), contains itself, or nests more than 500 levels; 37 the text would
+        exceed the value-size limit (estimated before it is built).
 
     Example:
         call tool.fs.Write("data.json", tool.json.Stringify(data, true))
     """
     plain = _plain(value, "value", 0, set())
+    limit = value_limit(ctx.interpreter)
+    size = display_size(plain, limit) * (2 if pretty else 1)  # JSON is about as long as the display string
+    if size > limit:
+        raise value_too_large("the JSON text", size, limit)
     if pretty:
         return json.dumps(plain, ensure_ascii=False, indent=2)
     return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))

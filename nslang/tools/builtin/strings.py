@@ -24,8 +24,16 @@ from typing import Any
 import regex
 
 from ...errors import ErrorCode
-from ...limits import ELEMENT_BYTES, check_length, expire, remaining_time, value_limit, value_too_large
-from ...values import display, interpolation_display
+from ...limits import (
+    ELEMENT_BYTES,
+    check_length,
+    checked_display,
+    expire,
+    remaining_time,
+    value_limit,
+    value_too_large,
+)
+from ...values import interpolation_display
 from ..registry import ToolContext, tool
 from ._common import arg_error
 
@@ -35,8 +43,8 @@ __all__ = ["TOOLS"]
 MAX_PATTERN_CHARS = 1000
 
 
-def _text(v: Any) -> str:
-    return v if type(v) is str else display(v)
+def _text(v: Any, limit: int) -> str:
+    return v if type(v) is str else checked_display(v, limit, "an element's display string")
 
 
 def _check_items(ctx: ToolContext, n: int, what: str) -> None:
@@ -170,7 +178,8 @@ def join(ctx: ToolContext, string_list: list[Any], separator: str = "") -> str:
     Example:
         set csv = tool.str.Join(["a", "b", 3], ",")
     """
-    return _joined(ctx, [_text(x) for x in string_list], separator)
+    limit = value_limit(ctx.interpreter)
+    return _joined(ctx, [_text(x, limit) for x in string_list], separator)
 
 
 @tool("str", "Concat", aliases=("Concat",))
@@ -188,7 +197,8 @@ def concat(ctx: ToolContext, strings_list: list[Any]) -> str:
     Example:
         set s = tool.str.Concat(["ab", "cd", 1])
     """
-    return _joined(ctx, [_text(x) for x in strings_list], "")
+    limit = value_limit(ctx.interpreter)
+    return _joined(ctx, [_text(x, limit) for x in strings_list], "")
 
 
 @tool("str", "Replace", aliases=("Replace",))

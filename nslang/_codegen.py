@@ -117,8 +117,15 @@ class _Gen:
         a = self.expr(e.left, ind)
         b = self.expr(e.right, ind)
         t = self.temp()
-        slow = self.const(checked_add(self.comp.rt.limits.max_value_bytes) if op == "+" else _SLOW[op])
         span = self.const(e.span)
+        if op == "+":  # the value-size limit's checked add takes the span itself: no extra call level
+            add = self.const(checked_add(self.comp.rt.limits.max_value_bytes))
+            self.emit(ind, f"if type({a}) is int is type({b}):")
+            self.emit(ind + 1, f"{t} = {a} + {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = {add}({a}, {b}, {span})")
+            return t
+        slow = self.const(_SLOW[op])
         if op in _INT_FAST:
             self.emit(ind, f"if type({a}) is int is type({b}):")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")

@@ -107,21 +107,28 @@ def checked_add(limit: int) -> Callable[[Any, Any], Any]:
 
     Two strings are measured before they are joined, a list or map operand (shown by its display
     string) before it is displayed, any other string result after.
+    The function takes an optional source position for its errors (the generated code passes it,
+    saving a call level on this hot path).
     """
     from .values import add
 
-    def add_checked(a: Any, b: Any) -> Any:
-        ta, tb = type(a), type(b)
-        if ta is str and tb is str:
-            if len(a) + len(b) > limit:
-                raise value_too_large("the string", len(a) + len(b), limit)
-        elif ta is list or tb is list or isinstance(a, dict) or isinstance(b, dict):
-            size = display_size(a, limit) + display_size(b, limit)
-            if size > limit:
-                raise value_too_large("the string", size, limit)
-        r = add(a, b)
-        if type(r) is str and len(r) > limit:
-            raise value_too_large("the string", len(r), limit)
+    def add_checked(a: Any, b: Any, span: Any = None) -> Any:
+        try:
+            ta, tb = type(a), type(b)
+            if ta is str and tb is str:
+                if len(a) + len(b) > limit:
+                    raise value_too_large("the string", len(a) + len(b), limit)
+            elif ta is list or tb is list or ta is dict or tb is dict:
+                size = display_size(a, limit) + display_size(b, limit)
+                if size > limit:
+                    raise value_too_large("the string", size, limit)
+            r = add(a, b)
+            if type(r) is str and len(r) > limit:
+                raise value_too_large("the string", len(r), limit)
+        except NSRuntimeError as e:
+            if e.span is None:
+                e.span = span
+            raise
         return r
 
     return add_checked

@@ -9,7 +9,8 @@ Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :fu
 
 * ``temperature``, ``top_p`` (numbers), ``max_tokens`` (a positive integer): mapped to each wire format;
 * ``base_url`` (``http://`` or ``https://``): the API root (each module documents its default);
-* ``timeout_s`` (default 60): seconds for each HTTP attempt (connect, read, write, pool);
+* ``timeout_s`` (default 60): seconds for each HTTP attempt, the whole exchange (a server that sends
+  its reply byte by byte is cut off); a reply body over 32 MiB fails the attempt;
 * ``max_retries`` (default 2): extra attempts after a retryable failure;
 * ``retry_backoff_s`` (default 0.5): the first backoff delay;
 * ``system_prompt``, ``max_history_turns``, ``max_prompt_chars``: conversation shaping and its size cap
@@ -88,6 +89,8 @@ DEFAULT_BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 #: A provider's Retry-After above this (seconds) is not waited for: the call fails at once.
 RETRY_AFTER_MAX_S = 60.0
+#: The largest reply body read, in bytes (a bigger one fails the attempt as a transport error).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 #: The longest provider message kept in an error.
 MAX_MESSAGE_CHARS = 500
 #: Headers whose values are credentials (besides any header holding the API key): never in error text.
@@ -371,7 +374,7 @@ class HTTPProvider:
                                                        f"{url} answered (attempt {attempt + 1})")
                 limit = min(limit, left)
             try:
-                response = client.post(url, json=payload, headers=self._headers, timeout=httpx.Timeout(limit))
+                response = self._attempt(client, url, payload, limit)
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
                     LLMTimeoutError, f"{self.who}: no answer from {url} within {limit:g} s"
@@ -408,6 +411,30 @@ class HTTPProvider:
                         failure.message, delay)
             sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, client: httpx.Client, url: str, payload: dict[str, Any], limit: float) -> httpx.Response:
+        """One POST whose whole exchange, body included, takes at most ``limit`` seconds and whose body
+        is at most :data:`MAX_RESPONSE_BYTES` (a server dripping bytes or sending a huge reply is cut off).
+
+        Raises:
+            httpx.TimeoutException: the exchange took longer than ``limit``.
+            httpx.TransportError: the connection failed, or the body was too large.
+        """
+        end = time.monotonic() + limit
+        with client.stream("POST", url, json=payload, headers=self._headers, timeout=httpx.Timeout(limit)) as r:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise httpx.DecodingError(f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+                if time.monotonic() > end:
+                    raise httpx.ReadTimeout(f"the reply took longer than {limit:g} s")
+            # the body is decoded already: the copy must not decode it again
+            headers = [(k, v) for k, v in r.headers.multi_items() if k.lower() != "content-encoding"]
+            return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks), request=r.request,
+                                  extensions=r.extensions)
 
     def _http_error(self, response: httpx.Response) -> LLMHTTPError:
         status = response.status_code

@@ -3,7 +3,9 @@
 Attack replayed: ``nslang run --timeout 2`` against a server that answers 503 with ``Retry-After``
 (or answers too slowly) ran 17.5 s, as each attempt had its own timeout and every wait was slept
 in full. Now the call ends at the run's deadline with the run's timeout error (code 31, not
-catchable by ``on error``), and the failed call still has its performance record.
+catchable by ``on error``), and the failed call still has its performance record. Each attempt's
+whole exchange is bounded by ``timeout_s`` (a server dripping its reply byte by byte), and a reply
+body by 32 MiB.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from llm_helpers import KEY, SPECS, ns_args
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
+
+from nslang.errors import LLMError
+from nslang.llm import _http
+from nslang.llm.base import LLMTimeoutError
+from nslang.workers import AIWorkerManager
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -81,3 +90,30 @@ def test_a_slow_server_is_cut_off_at_the_run_deadline(server: HTTPServer, tmp_pa
     assert elapsed < 6  # before the fix: the attempt's own timeout_s (30 s) and its retries
     (record,) = _records(sandbox)
     assert record["success"] is False and "remaining time" in str(record["error_details"])
+
+
+def test_a_server_dripping_its_reply_is_cut_off_after_timeout_s(server: HTTPServer, manager: AIWorkerManager) -> None:
+    body = json.dumps(SPECS["openai"].ok("slow but complete", 1, 1)).encode()
+
+    def drip(request: Request) -> Response:
+        def chunks() -> Iterator[bytes]:
+            for i in range(0, len(body), 16):  # each read is quick, the whole reply takes seconds
+                time.sleep(0.1)
+                yield body[i:i + 16]
+
+        return Response(chunks(), content_type="application/json")
+
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(drip)
+    manager.add_definition(SPECS["openai"].definition(server, "w", timeout_s=0.5, max_retries=0))
+    with pytest.raises(LLMTimeoutError, match="within 0.5 s"):
+        manager.execute_stateless_task("w", "hi")
+
+
+def test_a_huge_reply_is_not_read_into_memory(server: HTTPServer, manager: AIWorkerManager,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_http, "MAX_RESPONSE_BYTES", 4096)
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_json(
+        SPECS["openai"].ok("x" * 10_000, 1, 1))
+    manager.add_definition(SPECS["openai"].definition(server, "w", max_retries=0))
+    with pytest.raises(LLMError, match="larger than 4096 bytes"):
+        manager.execute_stateless_task("w", "hi")

@@ -283,3 +283,19 @@ def test_max_prompt_chars_must_be_a_positive_integer(tmp_path: Path) -> None:
     err = _fails(interp, 'call tool.AIWorkerDefinition.Add(name: "w", provider: "test", model_name: "m", '
                          'base_config: {"max_prompt_chars": -1})\n')
     assert "max_prompt_chars" in err.message
+
+
+def test_a_rate_limit_wait_that_meets_the_run_deadline_ends_the_run(tmp_path: Path) -> None:
+    interp = Interpreter(stdout=io.StringIO(), sandbox_dir=tmp_path, timeout_s=1.5)
+    err = _fails(interp, textwrap.dedent("""\
+        call tool.AIWorkerDefinition.Add(name: "w", provider: "test", model_name: "m", \\
+          rate_limits: {"max_concurrent_active_instances": 1, "on_limit": "wait", "max_wait_s": 120})
+        on error do
+          clear_error
+        endon
+        set first = tool.AIWorkerInstance.Spawn("w")
+        set second = tool.AIWorkerInstance.Spawn("w")
+        """))
+    # the second Spawn waits for a free slot, but never past the run's deadline, which ends the run
+    # (not a catchable rate-limit error)
+    assert isinstance(err, ResourceLimitError) and err.code == ErrorCode.TIMEOUT

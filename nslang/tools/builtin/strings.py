@@ -17,7 +17,9 @@ build a value over it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +43,8 @@ __all__ = ["TOOLS"]
 
 #: Longest regular expression accepted, in characters.
 MAX_PATTERN_CHARS = 1000
+#: CPU seconds a regular expression runs inline before it moves to a thread timed by the wall clock.
+INLINE_REGEX_S = 0.05
 
 
 def _text(v: Any, limit: int) -> str:
@@ -453,12 +457,35 @@ def _compile(pattern: str) -> Any:
         raise arg_error("pattern", f"is too complex: {type(e).__name__}") from None
 
 
-def _bounded(ctx: ToolContext, run: Callable[[float | None], Any]) -> Any:
-    """``run(timeout)`` with the run's remaining time as the regex timeout; the run's timeout error
-    (code 31, not catchable) when it runs out."""
+def _bounded(ctx: ToolContext, run: Callable[[dict[str, Any]], Any]) -> Any:
+    """``run(options)``, a regular expression call given ``regex`` keyword options, ended by the run's
+    deadline with its timeout error (code 31, not catchable).
+
+    ``regex`` times its ``timeout`` in CPU seconds, which a loaded machine stretches in wall-clock
+    time. So an expression first runs inline for at most :data:`INLINE_REGEX_S`; one that needs
+    longer runs again on a helper thread with the GIL released, and the run waits for it by the wall
+    clock. A thread left behind stops at its own (CPU) timeout.
+    """
+    left = remaining_time(ctx.interpreter)
+    if left is None:
+        return run({})
     try:
-        return run(remaining_time(ctx.interpreter))
+        return run({"timeout": min(left, INLINE_REGEX_S)})  # nearly every expression ends here
     except TimeoutError:
+        if left <= INLINE_REGEX_S:
+            expire(ctx.interpreter)
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(run({"timeout": left, "concurrent": True}))
+        except BaseException as e:  # boundary: re-raised by the waiting caller
+            future.set_exception(e)
+
+    threading.Thread(target=work, name="nslang-regex", daemon=True).start()
+    try:
+        return future.result(timeout=remaining_time(ctx.interpreter))
+    except (TimeoutError, concurrent.futures.TimeoutError):
         expire(ctx.interpreter)
 
 
@@ -482,7 +509,7 @@ def match(ctx: ToolContext, input_string: str, pattern: str) -> bool:
         set valid = tool.str.Match(email, "^[^@]+@[^@]+$")
     """
     rx = _compile(pattern)
-    return _bounded(ctx, lambda timeout: rx.search(input_string, timeout=timeout)) is not None
+    return _bounded(ctx, lambda options: rx.search(input_string, **options)) is not None
 
 
 @tool("str", "FindAll")
@@ -509,9 +536,9 @@ def find_all(ctx: ToolContext, input_string: str, pattern: str, limit: int = -1)
         raise arg_error("limit", f"must be -1 (all) or a number of matches, got {limit}")
     rx = _compile(pattern)
 
-    def find(timeout: float | None) -> list[str]:
+    def find(options: dict[str, Any]) -> list[str]:
         out: list[str] = []
-        for m in rx.finditer(input_string, timeout=timeout):
+        for m in rx.finditer(input_string, **options):
             if limit != -1 and len(out) >= limit:
                 break
             out.append(m.group(0))
@@ -554,20 +581,23 @@ def replace_regex(ctx: ToolContext, input_string: str, pattern: str, replacement
     n = len(input_string)
     # the longest possible result: every position matches and every group reference expands to the input
     worst = n + (n + 1) * (len(replacement) + replacement.count("\\") * n)
-    repl: Any = replacement
-    if worst > limit:
+
+    def substitute(options: dict[str, Any]) -> str:
+        if worst <= limit:
+            return rx.sub(replacement, input_string, count=max(count, 0), **options)  # type: ignore[no-any-return]
         size = n
 
-        def repl(m: Any) -> str:  # the same template, measured match by match
+        def measured(m: Any) -> str:  # the same template, measured match by match
             nonlocal size
             out: str = m.expand(replacement)
             size += len(out) - (m.end() - m.start())
             check_length(size, limit)
             return out
 
+        return rx.sub(measured, input_string, count=max(count, 0), **options)  # type: ignore[no-any-return]
+
     try:
-        return _bounded(ctx, lambda timeout: rx.sub(  # type: ignore[no-any-return]
-            repl, input_string, count=max(count, 0), timeout=timeout))
+        return _bounded(ctx, substitute)  # type: ignore[no-any-return]
     except regex.error as e:
         raise arg_error("replacement", f"is not a valid replacement: {e.msg}") from None
     except IndexError as e:  # bad group reference

@@ -64,6 +64,8 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
                          help="passes of one while / for each loop before error 37 (default 1000000; 0: no limit)")
         run.add_argument("--print-result", action="store_true",
                          help="print the return value of the procedure that ran (--target, or main)")
+        run.add_argument("--max-value-bytes", type=int, metavar="N",
+                         help="largest single string, list or map, in bytes (default 67108864 = 64 MiB)")
         run.add_argument("--no-cache", action="store_true", help="do not use the parse cache")
         run.add_argument("--durable", action=argparse.BooleanOptionalAction, default=True,
                          help="fsync AI-worker records and definitions on every write (default: on; "
@@ -233,7 +235,8 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
-                         max_cost_usd=args.max_cost, record=args.record, replay=args.replay)
+                         max_cost_usd=args.max_cost, record=args.record, replay=args.replay,
+                         max_value_bytes=args.max_value_bytes)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

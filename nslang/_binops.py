@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import ast as A
 from . import values as V
 from .errors import NSRuntimeError
+from .limits import checked_add, checked_display, value_too_large
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
@@ -105,9 +106,13 @@ def _kind(e: A.Expr) -> str:
 
 
 def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
-    """The closure for ``e``; constant operands are folded when both sides are literals."""
+    """The closure for ``e``; constant operands are folded when both sides are literals.
+
+    ``+`` on strings obeys the value-size limit (``limits.max_value_bytes``, :mod:`nslang.limits`).
+    """
     op = e.op
-    slow = _SLOW[op]
+    limit = comp.rt.limits.max_value_bytes
+    slow = checked_add(limit) if op == "+" else _SLOW[op]
     left, right = e.left, e.right
     if isinstance(left, A.Literal) and isinstance(right, A.Literal):
         try:
@@ -118,7 +123,7 @@ def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
             return lambda f: value
     if op == "+" and isinstance(right, A.Literal) and type(right.value) is str \
             and V.string_number(right.value) is None:
-        return _concat_const(comp.expr(left, ctx), right.value)
+        return _concat_const(comp.expr(left, ctx), right.value, limit, e.span)
     lk, rk = _kind(left), _kind(right)
     factory = _factory(op, lk, rk)
     lookup = comp.rt.lookup_global
@@ -138,12 +143,18 @@ def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
     )
 
 
-def _concat_const(left: Callable[[Any], Any], suffix: str) -> Callable[[Any], Any]:
+def _concat_const(left: Callable[[Any], Any], suffix: str, limit: int, span: Any) -> Callable[[Any], Any]:
     """``x + "text"`` where "text" is not numeric: always concatenation (list/map + string included)."""
-    display = V.display
-
     def concat(f: Any) -> Any:
         a = left(f)
-        return (a if type(a) is str else display(a)) + suffix
+        try:
+            r = (a if type(a) is str else checked_display(a, limit, "the string")) + suffix
+            if len(r) > limit:
+                raise value_too_large("the string", len(r), limit)
+        except NSRuntimeError as err:
+            if err.span is None:
+                err.span = span
+            raise
+        return r
 
     return concat

@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
 from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import prompt_globals
 from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
@@ -71,6 +72,9 @@ class Limits:
         timeout_s: wall-clock seconds a run may take before error 31 (Timeout); None = unlimited.
             Not catchable by ``on error``.
         max_file_bytes: largest file the ``fs`` tools read or write, in bytes.
+        max_value_bytes: largest single value (string, list, map) a run may build, in bytes as
+            :func:`nslang.limits.value_size` counts them (a character of a string 1, an element of a
+            list or map 32); default 64 MiB. Exceeding it is error 37, catchable (issue 10 item 6).
     """
 
     max_call_depth: int = 1000
@@ -78,6 +82,7 @@ class Limits:
     max_steps: int | None = None
     timeout_s: float | None = None
     max_file_bytes: int = 10 * 1024 * 1024
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
 
 @dataclass
@@ -114,7 +119,8 @@ class Interpreter:
         stdin: where ``io.Input`` reads (default ``sys.stdin``).
         stderr: where event-handler errors and warnings go (default ``sys.stderr``).
         limits: a :class:`Limits`; keyword overrides below win over it.
-        max_call_depth, max_loop_iterations, max_steps, timeout_s: shortcuts for :class:`Limits` fields.
+        max_call_depth, max_loop_iterations, max_steps, timeout_s, max_value_bytes: shortcuts for
+            :class:`Limits` fields.
         load_stdlib: make the NeuroScript standard library (``stdlib/*.ns``) callable.
         default_worker: AI worker definition name used by ``ask PROMPT`` without a worker.
         durable: ``fsync`` the AI-worker data files on every write (default True): each performance
@@ -124,22 +130,41 @@ class Interpreter:
         approve: ``approve(request) -> bool``, asked before a model's tool call with side effects
             runs (a :class:`nslang.workers.policy.ApprovalRequest`: ``tool``, ``arguments``,
             ``worker``, ``task_id``); None refuses every such call (issue 12 item 3).
+        max_cost_usd: the run budget in USD: a model call whose worst-case cost would take this
+            interpreter's spend past it is refused with error 37 (not catchable by ``on error``;
+            issue 14 item 4). None = unlimited.
+        record: path of a JSONL file that receives every model exchange (emptied first; issue 14 item 7).
+        replay: path of a recording that answers every model call, with no network; a request it does
+            not hold is error 9. ``record`` and ``replay`` exclude each other.
+
+    Raises:
+        UsageError: a bad limit or budget, both ``record`` and ``replay``, or a recording that cannot be
+            written or read.
     """
 
     def __init__(self, *, sandbox_dir: str | os.PathLike[str] | None = None, stdout: IO[str] | None = None,
                  stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
-                 default_worker: str | None = None, durable: bool = True,
-                 approve: Callable[[Any], bool] | None = None) -> None:
+                 default_worker: str | None = None, durable: bool = True, max_cost_usd: float | None = None,
+                 record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
+                 max_value_bytes: int | None = None, approve: Callable[[Any], bool] | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
-                     ("max_steps", max_steps), ("timeout_s", timeout_s)):
+                     ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
             if v is not None:
                 setattr(lim, k, v)
         if lim.max_call_depth < 1:
             raise UsageError("max_call_depth must be at least 1")
+        if lim.max_value_bytes < 1024:
+            raise UsageError("max_value_bytes must be at least 1024")
         self.limits = lim
+        if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float))
+                                         or not max_cost_usd >= 0 or max_cost_usd == float("inf")):
+            raise UsageError(f"max_cost_usd must be a non-negative number of USD, got {max_cost_usd!r}")
+        if record is not None and replay is not None:
+            raise UsageError("record and replay exclude each other (replay answers from a recording)")
+        self._economy = self._open_cassette(max_cost_usd, record, replay)
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
         self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
@@ -175,6 +200,7 @@ class Interpreter:
         self._steps = 0
         self._deadline: float | None = None
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
+        self._line_reader = LineReader()
         self._register_builtin_tools()
 
     # ===================================================================================== setup
@@ -213,6 +239,17 @@ class Interpreter:
 
         self.tools.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
 
+    @staticmethod
+    def _open_cassette(max_cost_usd: float | None, record: Any, replay: Any) -> tuple[float | None, Any, Any]:
+        """``(run budget, Recorder, Replayer)`` for the AI worker manager (issue 14 items 4 and 7)."""
+        budget = None if max_cost_usd is None else float(max_cost_usd)
+        if record is None and replay is None:
+            return budget, None, None
+        from .workers.cassette import Recorder, Replayer
+
+        return (budget, Recorder(record) if record is not None else None,
+                Replayer(replay) if replay is not None else None)
+
     @property
     def sandbox_dir(self) -> Path:
         """The sandbox directory (absolute, created on first use)."""
@@ -234,10 +271,9 @@ class Interpreter:
         if self._workers is None:
             from .workers import AIWorkerManager
 
-            # the run's deadline bounds rate-limit waits (on_limit "wait"); None outside a timed run
-            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable,
-                                  time_left=lambda: None if self._deadline is None
-                                  else self._deadline - time.monotonic())
+            max_cost, recorder, replayer = self._economy
+            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable, deadline=self,
+                                  max_cost_usd=max_cost, recorder=recorder, replayer=replayer)
             for name, fn in self._providers.items():
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:
@@ -548,10 +584,29 @@ class Interpreter:
         self.check_deadline()
 
     def check_deadline(self) -> None:
-        """Raise error 31 (Timeout) if the run's wall-clock limit has passed."""
+        """Raise error 31 (Timeout, :class:`ResourceLimitError`, not catchable) if the run's wall-clock
+        limit has passed."""
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise ResourceLimitError(f"the run exceeded its time limit of {self.limits.timeout_s} s",
                                      code=ErrorCode.TIMEOUT)
+
+    def remaining_time(self) -> float | None:
+        """Seconds left before the run's deadline (``limits.timeout_s``), 0.0 once it has passed; None when
+        no run is in progress or it has no time limit.
+
+        The one place the run's deadline is read (issue 10 item 6): model calls (through the worker
+        manager), regular expressions, ``io.Input`` and rate-limit waits bound their own waiting by it,
+        then call :meth:`check_deadline` to end the run with the timeout error.
+        """
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def read_line(self) -> str:
+        """One line of ``stdin`` with its newline ("" at the end of the input), for ``io.Input``; a read
+        that blocks ends at the run's deadline with error 31 (issue 10 item 6, see
+        :class:`nslang.limits.LineReader`)."""
+        return self._line_reader.readline(self.stdin, self)
 
     def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
         """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an

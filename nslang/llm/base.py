@@ -23,6 +23,10 @@ Conversation shaping (:func:`build_messages`), the same for every provider:
   the last N earlier exchanges (one user turn and the assistant's reply each), then the new user
   turn. Older turns are not sent, but the instance keeps its whole history (``GetHistory`` shows it).
   Unset means the whole history is sent.
+* ``base_config.max_prompt_chars`` (a positive integer, default :data:`DEFAULT_MAX_PROMPT_CHARS`)
+  caps what is sent: when the messages' texts together are longer, the call is refused before the
+  model is called, with :class:`PromptTooLargeError` (code 37) and no performance record (issue 10
+  item 6).
 """
 
 from __future__ import annotations
@@ -38,11 +42,14 @@ from .messages import Message, ToolCall, ToolDeclaration
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
+    "DEFAULT_MAX_PROMPT_CHARS",
+    "LLMConnectionError",
     "LLMTimeoutError",
     "Message",
     "Model",
     "ModelResponse",
     "ModelSettingsError",
+    "PromptTooLargeError",
     "ProviderConfig",
     "ToolCall",
     "ToolDeclaration",
@@ -54,6 +61,9 @@ __all__ = [
 #: Conversation roles (ai_workers.md §1.1 ``Role``).
 ROLES = ("system", "user", "assistant", "tool")
 
+#: Default of ``base_config.max_prompt_chars``: the longest prompt sent, in characters of all messages.
+DEFAULT_MAX_PROMPT_CHARS = 1_000_000
+
 #: When False, HTTP models refuse to send requests (:func:`check_allow_model_requests`). Offline
 #: models (``test``, ``custom``) ignore it. Test suites set it to False in an autouse fixture.
 ALLOW_MODEL_REQUESTS = True
@@ -63,6 +73,20 @@ class LLMTimeoutError(LLMError):
     """Raised when a model call did not finish in time (code 31, Timeout)."""
 
     default_code = ErrorCode.TIMEOUT
+
+
+class LLMConnectionError(LLMError):
+    """Raised when the provider could not be reached (refused, reset, DNS, protocol; code 16).
+
+    Like :class:`LLMTimeoutError` and a 408/409/429/5xx :class:`~nslang.errors.LLMHTTPError`, it makes
+    a definition's ``fallback`` serve the call (issue 14 item 5).
+    """
+
+
+class PromptTooLargeError(NSRuntimeError):
+    """Raised before a model call whose messages exceed ``base_config.max_prompt_chars`` (code 37)."""
+
+    default_code = ErrorCode.RESOURCE_EXHAUSTION
 
 
 class ModelSettingsError(NSRuntimeError):
@@ -83,6 +107,18 @@ class ModelResponse:
         model: the model that answered, as the provider names it, or ``""``.
         tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
             ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
+        cache_read_tokens: input tokens read from the provider's prompt cache (OpenAI
+            ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
+            ``cachedContentTokenCount``), or None when not reported. Included in ``input_tokens``.
+        cache_write_tokens: input tokens written to the prompt cache (Anthropic
+            ``cache_creation_input_tokens``), or None. Included in ``input_tokens``.
+        reasoning_tokens: output tokens spent on reasoning (OpenAI
+            ``completion_tokens_details.reasoning_tokens``, Gemini ``thoughtsTokenCount``), or None.
+            Included in ``output_tokens`` (they are billed as output).
+
+    ``input_tokens`` is always the whole prompt, cached parts included (for Anthropic, whose
+    ``input_tokens`` excludes them, the provider module adds them), as genai-prices expects
+    (issue 14 item 3).
     """
 
     text: str
@@ -91,6 +127,9 @@ class ModelResponse:
     finish_reason: str = ""
     model: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
     @property
     def usage_reported(self) -> bool:
@@ -111,6 +150,8 @@ class ProviderConfig:
         api_key: the resolved API key, or None. Never part of ``repr``; never log it.
         http_client: returns the interpreter's one shared ``httpx.Client`` (created on first call).
         definition_name: the worker definition's name, for error messages.
+        deadline: the ``time.monotonic()`` value by which the call must be over (the run's deadline),
+            or None; HTTP providers bound their attempts, retries and waits by it (issue 10 item 6).
     """
 
     provider: str
@@ -119,6 +160,7 @@ class ProviderConfig:
     api_key: str | None = field(default=None, repr=False)
     http_client: Callable[[], Any] | None = field(default=None, repr=False)
     definition_name: str = ""
+    deadline: float | None = None
 
 
 class Model(abc.ABC):
@@ -164,8 +206,9 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         settings: the effective configuration; reads ``system_prompt`` and ``max_history_turns``.
 
     Raises:
-        ModelSettingsError: ``system_prompt`` is not a string or ``max_history_turns`` is not a
-            non-negative integer (code 18).
+        ModelSettingsError: ``system_prompt`` is not a string, ``max_history_turns`` is not a
+            non-negative integer or ``max_prompt_chars`` not a positive integer (code 18).
+        PromptTooLargeError: the messages are longer than ``max_prompt_chars`` characters (code 37).
     """
     system = settings.get("system_prompt")
     if system is not None and not isinstance(system, str):
@@ -182,7 +225,16 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         n = int(limit)
         turns = turns[starts[-n]:] if 0 < n <= len(starts) else ([] if n == 0 else turns)
     out = [Message("system", system)] if system else []
-    return [*out, *kept, *turns, Message("user", prompt)]
+    messages = [*out, *kept, *turns, Message("user", prompt)]
+    cap = settings.get("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 1 or cap != int(cap):
+        raise ModelSettingsError(f"base_config.max_prompt_chars must be a positive integer, got {cap!r}")
+    size = sum(len(m.content) for m in messages)
+    if size > cap:
+        raise PromptTooLargeError(f"the prompt is {size:,} characters long (system prompt and history included), "
+                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent"
+                                  + (" (base_config.max_history_turns sends fewer earlier turns)" if history else ""))
+    return messages
 
 
 def check_allow_model_requests() -> None:

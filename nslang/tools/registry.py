@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError
+from ..limits import value_limit, value_size, value_too_large
 from ..values import from_python, number_or_none, short_repr, type_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -435,6 +436,8 @@ class ToolRegistry:
         Raises:
             ToolError: bad arguments (code 4), a failure inside the tool (code 21), or a result that is
                 not a NeuroScript value. NSErrors raised by the tool pass through with the tool named.
+            NSRuntimeError: code 37 when the result is larger than ``limits.max_value_bytes``
+                (:mod:`nslang.limits`).
         """
         values = self.bind_arguments(t, args, named)
         tname = f"tool.{t.spec.full_name}"
@@ -452,9 +455,13 @@ class ToolRegistry:
         except Exception as e:  # a tool's own failure, at the tool boundary: becomes code 21
             raise ToolError(f"{tname} failed: {_describe(e)}", code=ErrorCode.TOOL_EXECUTION_FAILED) from e
         try:
-            return from_python(result)
+            value = from_python(result)
         except TypeError as e:
             raise ToolError(f"{tname} returned an unsupported value: {e}") from None
+        limit = value_limit(ctx.interpreter)
+        if value_size(value) > limit:
+            raise value_too_large(f"the result of {tname}", value_size(value), limit)
+        return value
 
 
 def _describe(e: BaseException) -> str:

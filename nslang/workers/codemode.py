@@ -50,7 +50,7 @@ from ..reference import prompt as reference_prompt
 from ..tools.registry import Tool, ToolRegistry
 from .agent import DEFAULT_TIMEOUT_S, AgentOptions, AgentRun, Toolbox, Turn, _combine, _event, _int, _time_error, clock
 from .delegation import entered
-from .errors import AIWorkerError, InvalidArgumentError
+from .errors import AIWorkerError
 from .models import utc_now
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -88,7 +88,8 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         capabilities: free tags, used by List filters.
         base_config: model settings (temperature, top_p, max_tokens, base_url, timeout_s (seconds per
             attempt), max_retries, retry_backoff_s, system_prompt, max_history_turns (chat: the
-            system prompt plus the last N exchanges are sent); custom_provider for provider custom;
+            system prompt plus the last N exchanges are sent), max_prompt_chars (default 1,000,000);
+            custom_provider for provider custom;
             other keys are passed through to the provider request).
         cost_metrics: USD prices {"input_cost_per_token", "output_cost_per_token", "per_call"}.
         rate_limits: {"max_requests_per_minute", "max_tokens_per_minute", "max_tokens_per_day",
@@ -442,7 +443,8 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
     Args:
         name: the definition's name (an ID is accepted too); give this or definition_id.
         prompt: the prompt.
-        config_overrides: settings merged over the definition's base_config for this call.
+        config_overrides: settings merged over the definition's base_config for this call;
+            {"max_cost_usd": USD} is the task's cost budget, {"cache": true} uses the response cache.
         definition_id: the definition's ID, instead of name.
         tools: tools ("tool.fs.Read", "fs.*"; case-insensitive, aliases accepted) and procedure
             names the model may call.
@@ -461,8 +463,9 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         4 if neither name nor definition_id is given; 9 if there is no such definition; 19 if it is
         not active or does not support stateless_task; 18 for a missing API key; 30 for a vault key;
         40 if the provider is not available; 20 (RateLimited) when a limit is reached (the message
-        names the limit and the seconds until it frees); 16 or 31 when the model call fails (the
-        failure is recorded). Refused requests produce no record. With tools: 4 for an unknown
+        names the limit and the seconds until it frees); 37 when a cost budget would be exceeded;
+        16 or 31 when the model call fails (the failure is recorded; the definition's fallback
+        definitions are tried first). Refused requests produce no record. With tools: 4 for an unknown
         tool name; 37 when max_iterations and 31 when timeout_s run out (recorded).
     """
     if name and definition_id and name != definition_id:
@@ -687,7 +690,8 @@ TOOLS: tuple[Callable[..., Any], ...] = (
     definition_load_all, definition_save_all,
     instance_spawn, instance_get, instance_list_active, instance_retire, instance_update_status,
     instance_update_token_usage, instance_chat, instance_get_history,
-    execute_stateless_task, execute_code_task, map_prompts, log_performance, get_performance_records, get_performance_summary,
+    execute_stateless_task, execute_code_task, map_prompts, log_performance, get_performance_records,
+    get_performance_summary,
     save_performance_data, load_performance_data,
 )
 

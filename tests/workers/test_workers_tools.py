@@ -172,7 +172,7 @@ def test_execute_stateless_task_tool(call: ToolCaller) -> None:
     assert [x["task_id"] for x in recs] == [r["task_id"], r2["task_id"]]
     assert set(recs[0]) == {"task_id", "instance_id", "definition_id", "timestamp_start", "timestamp_end",
                             "duration_ms", "success", "input_context", "llm_metrics", "cost_incurred",
-                            "output_summary", "error_details", "supervisor_feedback"}
+                            "output_summary", "error_details", "supervisor_feedback", "parent_task_id"}
     assert call("AIWorker.GetPerformanceRecords", "s", {"instance_id": "stateless"}) == recs
 
 

@@ -20,8 +20,8 @@ max_steps: K)`` runs this loop (llmz's code mode, with NeuroScript as the langua
    ``tool.worker.NAME(prompt)`` and ``ask "NAME", prompt``). Nothing else exists for the program:
    no ``fs`` tool, no ``script.LoadScript`` / ``script.Call``, no AI worker tool, no host tool
    unless granted; ``ask`` without a granted worker fails;
-4. the task's output is ``main``'s return value (its emitted text, lines joined, when it returns
-   nil); a syntax or runtime error (limits included) goes back to the model as a user turn with its
+4. the task's output is ``main``'s return value; its emitted text (lines joined) when it returns
+   nil, or when a ``main`` without a ``returns`` clause emitted something; a syntax or runtime error (limits included) goes back to the model as a user turn with its
    code, message, line, column and a caret under the column, and the model tries again, up to
    ``max_iterations`` model calls (default 3).
 
@@ -182,8 +182,8 @@ class _BoundedOutput(io.StringIO):
 
     def write(self, s: str) -> int:
         if self.tell() + len(s) > MAX_OUTPUT_CHARS:
-            raise ResourceLimitError(f"the program emitted more than {MAX_OUTPUT_CHARS:,} characters",
-                                     code=ErrorCode.RESOURCE_EXHAUSTION)
+            raise NSRuntimeError(f"the program emitted more than {MAX_OUTPUT_CHARS:,} characters",
+                                 code=ErrorCode.RESOURCE_EXHAUSTION)
         return super().write(s)
 
 
@@ -249,7 +249,7 @@ def run_program(toolbox: Toolbox, source: str, options: CodeTaskOptions, seconds
     wrapped = not _TOP_LEVEL.search(source)
     text = f"func main() means\n{source}endfunc\n" if wrapped else source
     try:
-        prog = parse(text, name=SOURCE_NAME)
+        prog = parse(text, name=SOURCE_NAME, use_cache=False)
         child = _child(toolbox, options, seconds, task_id)
         child.load_program(prog)
         if not prog.commands and "main" not in child.procedures_table:
@@ -261,8 +261,10 @@ def run_program(toolbox: Toolbox, source: str, options: CodeTaskOptions, seconds
         if wrapped and e.span is not None and e.span.source == SOURCE_NAME:
             e.span = replace(e.span, line=max(1, e.span.line - 1))
         raise
-    if value is None:
-        out: str = child.stdout.getvalue()  # type: ignore[attr-defined]
+    out: str = child.stdout.getvalue()  # type: ignore[attr-defined]
+    main = child.procedures_table.get("main")
+    if value is None or (out and not prog.commands and main is not None and not main.node.returns):
+        # nothing returned, or a main without a `returns` clause that emitted (its implicit result is `last`)
         return out[:-1] if out.endswith("\n") else out
     return value
 

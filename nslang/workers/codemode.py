@@ -21,8 +21,9 @@ max_steps: K)`` runs this loop (llmz's code mode, with NeuroScript as the langua
    no ``fs`` tool, no ``script.LoadScript`` / ``script.Call``, no AI worker tool, no host tool
    unless granted; ``ask`` without a granted worker fails;
 4. the task's output is ``main``'s return value; its emitted text (lines joined) when it returns
-   nil, or when a ``main`` without a ``returns`` clause emitted something; a syntax or runtime error (limits included) goes back to the model as a user turn with its
-   code, message, line, column and a caret under the column, and the model tries again, up to
+   nil, or when a ``main`` without a ``returns`` clause emitted something; a syntax or runtime
+   error (limits included) goes back to the model as a user turn with its code, message, line,
+   column and a caret under the column, and the model tries again, up to
    ``max_iterations`` model calls (default 3).
 
 Result map: the keys of ``ExecuteStatelessTask`` plus ``output`` (any value), ``code`` (the

@@ -15,8 +15,8 @@ EXPECTED_TOOLS = {
     "AIWorkerDefinition": {"Add", "Get", "List", "Update", "Remove", "LoadAll", "SaveAll"},
     "AIWorkerInstance": {"Spawn", "Get", "ListActive", "Retire", "UpdateStatus", "UpdateTokenUsage", "Chat",
                          "GetHistory"},
-    "AIWorker": {"ExecuteStatelessTask", "ExecuteCodeTask", "Map", "LogPerformance", "GetPerformanceRecords", "SavePerformanceData",
-                 "LoadPerformanceData", "GetPerformanceSummary"},
+    "AIWorker": {"ExecuteStatelessTask", "ExecuteCodeTask", "Map", "LogPerformance", "GetPerformanceRecords",
+                 "SavePerformanceData", "LoadPerformanceData", "GetPerformanceSummary"},
 }
 
 

@@ -95,6 +95,30 @@ Model calls: 5, tool calls: 5
 summary.md: Monday: parser shipped, two bugs fixed. Tuesday: tool-calling loop written.
 notes kept: 2
 """,
+    "code_worker": """\
+attempts: 3
+  attempt 1 failed: error 15 (Syntax) at line 2
+      set total = 
+                  ^
+  attempt 2 failed: error 7 (Type) at line 3
+      return rows[0] * 2
+             ^
+total: 445, best region: east
+the program that ran has 15 lines
+""",
+    "fan_out": """\
+6 results, in input order:
+  test reply 1: Tag: Paris
+  test reply 1: Tag: Lagos
+  test reply 1: Tag: Lima
+  test reply 1: Tag: Osaka
+  test reply 1: Tag: Perth
+  test reply 1: Tag: Quito
+distinct task ids (one performance record each): 6
+  error value: code 16: test provider: the model is down
+  error value: code 16: test provider: the model is down
+on_error "fail" raised: tool.AIWorker.Map: test provider: the model is down
+""",
     "use_geometry": """\
 distance (0,0)-(3,4) = 5
 circle r=2: area 12.57

@@ -16,6 +16,8 @@
 5. Rate limits (``bench/bench_limits.py``): the per-call cost of an admission and its settle on each
    backend (no limits, memory, SQLite file, Redis when ``redis-server`` is installed), from one and four
    threads; a stateless task with and without limits; pyrate-limiter's SQLite bucket for comparison.
+6. Fan-out (``bench/bench_fanout.py``, issue 13 item 3): ``tool.AIWorker.Map`` of 16 prompts against a
+   loopback server answering in 200 ms, one by one and 8 at a time (target: under 0.6 s).
 
 Compare ratios from one run only; the machine is shared and noisy.
 """
@@ -104,6 +106,7 @@ def main() -> int:
                 subprocess.run([sys.executable, str(path)], check=False, cwd=ROOT)
         log_scale(args.log_sizes)
         _limits_section()
+        _fanout_section()
     return 0
 
 
@@ -111,6 +114,12 @@ def _limits_section() -> None:
     """Section 4: rate-limit costs per backend (issue 11 item 7)."""
     print("\n== bench_limits.py")
     subprocess.run([sys.executable, str(HERE / "bench_limits.py")], check=False, cwd=ROOT)
+
+
+def _fanout_section() -> None:
+    """Section 6: Map's wall time against a loopback server (issue 13 item 3)."""
+    print("\n== bench_fanout.py")
+    subprocess.run([sys.executable, str(HERE / "bench_fanout.py")], check=False, cwd=ROOT)
 
 
 if __name__ == "__main__":

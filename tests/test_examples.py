@@ -98,8 +98,8 @@ notes kept: 2
     "code_worker": """\
 attempts: 3
   attempt 1 failed: error 15 (Syntax) at line 2
-      set total = 
-                  ^
+      set total = (1 + 2
+                        ^
   attempt 2 failed: error 7 (Type) at line 3
       return rows[0] * 2
              ^

@@ -57,6 +57,12 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
                               "(repeatable; without it, a terminal asks and other runs refuse)")
         run.add_argument("--approve-all", action="store_true",
                          help="approve every side-effect tool call of AI workers (unattended runs)")
+        run.add_argument("--max-cost", type=float, metavar="USD",
+                         help="cost budget of the run's model calls, in USD (worst case checked before each call)")
+        rec = run.add_mutually_exclusive_group()
+        rec.add_argument("--record", metavar="FILE.jsonl", help="write every model exchange to FILE (no API keys)")
+        rec.add_argument("--replay", metavar="FILE.jsonl",
+                         help="answer every model call from a --record file, with no network")
         run.add_argument("--max-steps", type=int, metavar="N", help="limit on executed statements")
         run.add_argument("--max-depth", type=int, metavar="N", help="call depth limit (default 1000)")
         run.add_argument("--max-loop-iterations", type=int, metavar="N",
@@ -212,15 +218,30 @@ def _read(path: str) -> str:
 
 
 def _run(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+
+    # --no-cache reaches every parse of the run (stdlib, LoadScript) through the environment, for this
+    # run only: an embedding host or a test calling main() twice keeps its own setting afterwards
+    previous = os.environ.get("NSLANG_NO_CACHE")
+    if args.no_cache:
+        os.environ["NSLANG_NO_CACHE"] = "1"
+    try:
+        return _run_files(args, out, err)
+    finally:
+        if previous is None:
+            os.environ.pop("NSLANG_NO_CACHE", None)
+        else:
+            os.environ["NSLANG_NO_CACHE"] = previous
+
+
+def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .interpreter import Interpreter
     from .parser import parse
 
-    if args.no_cache:
-        os.environ["NSLANG_NO_CACHE"] = "1"
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
-                         approve=_approver(args, err))
+                         approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
+                         replay=args.replay)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

@@ -123,6 +123,16 @@ class Interpreter:
         approve: ``approve(request) -> bool``, asked before a model's tool call with side effects
             runs (a :class:`nslang.workers.policy.ApprovalRequest`: ``tool``, ``arguments``,
             ``worker``, ``task_id``); None refuses every such call (issue 12 item 3).
+        max_cost_usd: the run budget in USD: a model call whose worst-case cost would take this
+            interpreter's spend past it is refused with error 37 (not catchable by ``on error``;
+            issue 14 item 4). None = unlimited.
+        record: path of a JSONL file that receives every model exchange (emptied first; issue 14 item 7).
+        replay: path of a recording that answers every model call, with no network; a request it does
+            not hold is error 9. ``record`` and ``replay`` exclude each other.
+
+    Raises:
+        UsageError: a bad limit or budget, both ``record`` and ``replay``, or a recording that cannot be
+            written or read.
     """
 
     def __init__(self, *, sandbox_dir: str | os.PathLike[str] | None = None, stdout: IO[str] | None = None,
@@ -130,7 +140,8 @@ class Interpreter:
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
                  default_worker: str | None = None, durable: bool = True,
-                 approve: Callable[[Any], bool] | None = None) -> None:
+                 approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
+                 record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s)):
@@ -139,6 +150,12 @@ class Interpreter:
         if lim.max_call_depth < 1:
             raise UsageError("max_call_depth must be at least 1")
         self.limits = lim
+        if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float))
+                                         or not max_cost_usd >= 0 or max_cost_usd == float("inf")):
+            raise UsageError(f"max_cost_usd must be a non-negative number of USD, got {max_cost_usd!r}")
+        if record is not None and replay is not None:
+            raise UsageError("record and replay exclude each other (replay answers from a recording)")
+        self._economy = self._open_cassette(max_cost_usd, record, replay)
         self.stdout: IO[str] = stdout if stdout is not None else sys.stdout
         self.stdin: IO[str] = stdin if stdin is not None else sys.stdin
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
@@ -209,6 +226,17 @@ class Interpreter:
 
         self.tools.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
 
+    @staticmethod
+    def _open_cassette(max_cost_usd: float | None, record: Any, replay: Any) -> tuple[float | None, Any, Any]:
+        """``(run budget, Recorder, Replayer)`` for the AI worker manager (issue 14 items 4 and 7)."""
+        budget = None if max_cost_usd is None else float(max_cost_usd)
+        if record is None and replay is None:
+            return budget, None, None
+        from .workers.cassette import Recorder, Replayer
+
+        return (budget, Recorder(record) if record is not None else None,
+                Replayer(replay) if replay is not None else None)
+
     @property
     def sandbox_dir(self) -> Path:
         """The sandbox directory (absolute, created on first use)."""
@@ -231,9 +259,11 @@ class Interpreter:
             from .workers import AIWorkerManager
 
             # the run's deadline bounds rate-limit waits (on_limit "wait"); None outside a timed run
+            max_cost, recorder, replayer = self._economy
             mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable,
                                   time_left=lambda: None if self._deadline is None
-                                  else self._deadline - time.monotonic())
+                                  else self._deadline - time.monotonic(),
+                                  max_cost_usd=max_cost, recorder=recorder, replayer=replayer)
             for name, fn in self._providers.items():
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:

@@ -292,3 +292,16 @@ def test_python_m_nslang_smoke(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "nslang"], input="set x = 2\nx * 21\n", capture_output=True,
                           text=True, env=env, timeout=60, cwd=tmp_path)
     assert (proc.returncode, proc.stdout) == (0, "42\n")
+
+
+def test_no_cache_flag_does_not_outlive_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nslang run --no-cache` used to set NSLANG_NO_CACHE in the process for good, so a later run (or a
+    host embedding main()) silently lost the parse cache."""
+    monkeypatch.delenv("NSLANG_NO_CACHE", raising=False)
+    script = tmp_path / "a.ns"
+    script.write_text('func main() means\n  emit "x"\nendfunc\n', encoding="utf-8")
+    assert main(["run", "--no-cache", str(script)]) == 0
+    assert "NSLANG_NO_CACHE" not in os.environ
+    monkeypatch.setenv("NSLANG_NO_CACHE", "keep")
+    assert main(["run", "--no-cache", str(script)]) == 0
+    assert os.environ["NSLANG_NO_CACHE"] == "keep"

@@ -31,7 +31,8 @@ character) is refused before anything is sent, without showing it (issue 10 item
 * :class:`~nslang.errors.LLMHTTPError` (code 16) for an HTTP error status, with ``status``,
   ``provider`` and ``body`` (the provider's own message);
 * :class:`~nslang.llm.base.LLMTimeoutError` (code 31) when the last attempt timed out;
-* :class:`~nslang.errors.LLMError` (code 16) for a connection failure or a malformed response;
+* :class:`~nslang.llm.base.LLMConnectionError` (code 16) for a connection failure;
+* :class:`~nslang.errors.LLMError` (code 16) for a malformed response;
 * :class:`~nslang.llm.base.ModelSettingsError` (code 18) for a missing key, a bad setting or a header
   value that is not printable ASCII.
 """
@@ -53,7 +54,7 @@ from pydantic import BaseModel, ValidationError
 
 from .._redact import contains_secret, scrub
 from ..errors import LLMError, LLMHTTPError
-from .base import LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
+from .base import LLMConnectionError, LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
 
 __all__ = [
     "BACKOFF_MAX_S",
@@ -89,6 +90,7 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-k
 NSLANG_KEYS = frozenset({
     "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
     "system_prompt", "max_history_turns", "custom_provider",
+    "cache", "cache_ttl_s", "max_cost_usd",  # response cache and task budget (nslang.workers.cassette, .economics)
 })
 
 #: Waits between attempts (tests replace it to keep the suite fast).
@@ -361,7 +363,7 @@ class HTTPProvider:
                     LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
                 failure.__cause__ = self._cause(e)
             except httpx.TransportError as e:
-                failure = self._error(LLMError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
+                failure = self._error(LLMConnectionError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
                 failure.__cause__ = self._cause(e)
             else:
                 if response.status_code < 300:

@@ -10,7 +10,8 @@ the API: nslang sends ``base_config.max_tokens`` or :data:`DEFAULT_MAX_TOKENS`. 
 ``top_p`` as is; other ``base_config`` keys (``top_k``, ``stop_sequences``, ``metadata``, …) are added to
 the request body. The reply is the concatenated ``text`` of the ``content`` blocks; input tokens are
 ``usage.input_tokens`` plus the cache counts (``cache_creation_input_tokens``,
-``cache_read_input_tokens``) when present, output tokens ``usage.output_tokens``. ``stop_reason`` is
+``cache_read_input_tokens``, also reported apart as cache read / cache write) when present, output
+tokens ``usage.output_tokens``. ``stop_reason`` is
 reported in the common vocabulary: ``end_turn``/``stop_sequence`` → ``stop``, ``max_tokens`` →
 ``length``, ``tool_use`` → ``tool_calls``, ``refusal`` → ``content_filter`` (others unchanged).
 
@@ -174,6 +175,8 @@ class AnthropicModel(Model):
             output_tokens=u.output_tokens if u else None,
             finish_reason=STOP_REASONS.get(reason, reason),
             model=resp.model or self.model_name,
+            cache_read_tokens=u.cache_read_input_tokens if u else None,
+            cache_write_tokens=u.cache_creation_input_tokens if u else None,
             tool_calls=tuple(parse_arguments(b.id or f"call_{i}", b.name or "", b.input)
                              for i, b in enumerate(resp.content) if b.type == "tool_use"),
         )

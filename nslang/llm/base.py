@@ -30,7 +30,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
@@ -38,6 +38,7 @@ from .messages import Message, ToolCall, ToolDeclaration
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
+    "LLMConnectionError",
     "LLMTimeoutError",
     "Message",
     "Model",
@@ -65,6 +66,14 @@ class LLMTimeoutError(LLMError):
     default_code = ErrorCode.TIMEOUT
 
 
+class LLMConnectionError(LLMError):
+    """Raised when the provider could not be reached (refused, reset, DNS, protocol; code 16).
+
+    Like :class:`LLMTimeoutError` and a 408/409/429/5xx :class:`~nslang.errors.LLMHTTPError`, it makes
+    a definition's ``fallback`` serve the call (issue 14 item 5).
+    """
+
+
 class ModelSettingsError(NSRuntimeError):
     """Raised when a model cannot be built: a missing API key or an unusable setting (code 18)."""
 
@@ -81,8 +90,20 @@ class ModelResponse:
         output_tokens: completion tokens as reported, or None.
         finish_reason: the provider's reason for stopping (``stop``, ``length``, …), or ``""``.
         model: the model that answered, as the provider names it, or ``""``.
+        cache_read_tokens: input tokens read from the provider's prompt cache (OpenAI
+            ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
+            ``cachedContentTokenCount``), or None when not reported. Included in ``input_tokens``.
+        cache_write_tokens: input tokens written to the prompt cache (Anthropic
+            ``cache_creation_input_tokens``), or None. Included in ``input_tokens``.
+        reasoning_tokens: output tokens spent on reasoning (OpenAI
+            ``completion_tokens_details.reasoning_tokens``, Gemini ``thoughtsTokenCount``), or None.
+            Included in ``output_tokens`` (they are billed as output).
         tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
             ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
+
+    ``input_tokens`` is always the whole prompt, cached parts included (for Anthropic, whose
+    ``input_tokens`` excludes them, the provider module adds them), as genai-prices expects
+    (issue 14 item 3).
     """
 
     text: str
@@ -90,6 +111,10 @@ class ModelResponse:
     output_tokens: int | None = None
     finish_reason: str = ""
     model: str = ""
+    _: KW_ONLY  # the split usage and the tool calls are passed by name
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     tool_calls: tuple[ToolCall, ...] = ()
 
     @property

@@ -14,7 +14,8 @@ Mapping: ``system`` turns (``base_config.system_prompt`` included) are joined in
 ``tools``, ``toolConfig``, ``cachedContent`` and ``labels``. The reply is the text of
 ``candidates[0].content.parts`` (thought parts skipped); input tokens are
 ``usageMetadata.promptTokenCount``, output tokens ``candidatesTokenCount`` plus
-``thoughtsTokenCount`` (thinking is billed as output). ``finishReason`` is reported in the common
+``thoughtsTokenCount`` (thinking is billed as output; also reported apart as reasoning tokens), cache
+reads ``cachedContentTokenCount`` (part of ``promptTokenCount``). ``finishReason`` is reported in the common
 vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety reasons → ``content_filter``,
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
 
@@ -116,6 +117,7 @@ class UsageMetadata(_Lenient):
     prompt_token_count: int | None = Field(default=None, alias="promptTokenCount")
     candidates_token_count: int | None = Field(default=None, alias="candidatesTokenCount")
     thoughts_token_count: int | None = Field(default=None, alias="thoughtsTokenCount")
+    cached_content_token_count: int | None = Field(default=None, alias="cachedContentTokenCount")
     total_token_count: int | None = Field(default=None, alias="totalTokenCount")
 
 
@@ -211,6 +213,8 @@ class GeminiModel(Model):
             output_tokens=tout,
             finish_reason=_finish(cand.finish_reason),
             model=resp.model_version or self.model_name,
+            cache_read_tokens=u.cached_content_token_count if u else None,
+            reasoning_tokens=u.thoughts_token_count if u else None,
             tool_calls=tuple(parse_arguments(f"call_{i}", str(p.function_call.get("name", "")),
                                              p.function_call.get("args"))
                              for i, p in enumerate(q for q in parts if q.function_call is not None)),

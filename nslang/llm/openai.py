@@ -12,7 +12,8 @@ Mapping: system/user/assistant turns become ``messages`` in order; ``temperature
 is; ``max_tokens`` becomes ``max_completion_tokens`` for api.openai.com (the newer models refuse
 ``max_tokens``) and ``max_tokens`` elsewhere. Other ``base_config`` keys (``seed``, ``stop``,
 ``response_format``, ``presence_penalty``, …) are added to the request body. The reply is
-``choices[0].message.content``; usage is ``usage.prompt_tokens`` / ``usage.completion_tokens``; the
+``choices[0].message.content``; usage is ``usage.prompt_tokens`` / ``usage.completion_tokens``, with
+``prompt_tokens_details.cached_tokens`` (cache read) and ``completion_tokens_details.reasoning_tokens``; the
 finish reason is ``choices[0].finish_reason`` (``stop``, ``length``, ``content_filter``, …).
 
 Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
@@ -114,12 +115,27 @@ class Choice(_Lenient):
     finish_reason: str | None = None
 
 
+class PromptTokensDetails(_Lenient):
+    """``usage.prompt_tokens_details``: ``cached_tokens`` were read from the prompt cache."""
+
+    cached_tokens: int | None = None
+
+
+class CompletionTokensDetails(_Lenient):
+    """``usage.completion_tokens_details``: ``reasoning_tokens`` (part of ``completion_tokens``)."""
+
+    reasoning_tokens: int | None = None
+
+
 class Usage(_Lenient):
-    """``usage``: ``prompt_tokens`` (input) and ``completion_tokens`` (output, reasoning included)."""
+    """``usage``: ``prompt_tokens`` (input, cached included) and ``completion_tokens`` (output, reasoning
+    included), with their details."""
 
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 class ChatCompletionResponse(_Lenient):
@@ -189,12 +205,16 @@ class OpenAIModel(Model):
         if text is None:
             text = choice.message.refusal or ""
         usage = resp.usage
+        pdet = usage.prompt_tokens_details if usage else None
+        cdet = usage.completion_tokens_details if usage else None
         return ModelResponse(
             text=text,
             input_tokens=usage.prompt_tokens if usage else None,
             output_tokens=usage.completion_tokens if usage else None,
             finish_reason=choice.finish_reason or "",
             model=resp.model or self.model_name,
+            cache_read_tokens=pdet.cached_tokens if pdet else None,
+            reasoning_tokens=cdet.reasoning_tokens if cdet else None,
             tool_calls=tuple(parse_arguments(c.id or f"call_{i}", c.function.name, c.function.arguments)
                              for i, c in enumerate(choice.message.tool_calls or ())),
         )

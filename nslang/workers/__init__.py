@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import (
         AIWorkerError,
+        BudgetExceededError,
         ConfigurationError,
         InvalidArgumentError,
         NotFoundError,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
         PreconditionFailedError,
         ProviderNotFoundError,
         RateLimitedError,
+        ReplayMissError,
         StoreError,
     )
     from .manager import (
@@ -77,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     "ChatReply": "manager",
     "ConfigurationError": "errors",
     "InteractionModelType": "models",
+    "BudgetExceededError": "errors",
     "InvalidArgumentError": "errors",
     "NotFoundError": "errors",
     "NotSupportedError": "errors",
@@ -85,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderNotFoundError": "errors",
     "RateLimitPolicy": "models",
     "RateLimitedError": "errors",
+    "ReplayMissError": "errors",
     "RetiredInstanceInfo": "models",
     "StatelessTaskResult": "manager",
     "StoreError": "errors",
@@ -104,6 +108,7 @@ __all__ = [
     "AIWorkerProvider",
     "APIKeySource",
     "APIKeySourceMethod",
+    "BudgetExceededError",
     "ChatReply",
     "ConfigurationError",
     "InteractionModelType",
@@ -115,6 +120,7 @@ __all__ = [
     "ProviderNotFoundError",
     "RateLimitPolicy",
     "RateLimitedError",
+    "ReplayMissError",
     "RetiredInstanceInfo",
     "StatelessTaskResult",
     "StoreError",

@@ -44,12 +44,13 @@ __all__ = [
 #: Longest definition name, in characters (after NFC normalisation).
 MAX_NAME_CHARS = 128
 #: Keys of ``cost_metrics`` (USD).
-COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "per_call")
+COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "cache_read_cost_per_token",
+             "cache_write_cost_per_token", "per_call")
 #: Fields the system manages; Add and Update refuse them.
 SYSTEM_FIELDS = frozenset({"aggregate_performance_summary", "created_timestamp", "modified_timestamp"})
 HTTP_PROVIDERS = frozenset({AIWorkerProvider.OPENAI, AIWorkerProvider.ANTHROPIC, AIWorkerProvider.GOOGLE,
                             AIWorkerProvider.OLLAMA, AIWorkerProvider.LOCAL})
-NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries")
+NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries", "cache_ttl_s", "max_cost_usd")
 FINAL_ALIASES = {
     "completed": AIWorkerInstanceStatus.RETIRED_COMPLETED,
     "complete": AIWorkerInstanceStatus.RETIRED_COMPLETED,
@@ -188,6 +189,10 @@ def check_definition(d: AIWorkerDefinition) -> None:
     cp = d.base_config.get("custom_provider")
     if cp is not None and not isinstance(cp, str):
         raise InvalidArgumentError(f"{who}: base_config.custom_provider must be a string")
+    if not isinstance(d.base_config.get("cache", False), bool):
+        raise InvalidArgumentError(f"{who}: base_config.cache must be true or false")
+    if d.name in d.fallback or any(not f.strip() for f in d.fallback):
+        raise InvalidArgumentError(f"{who}: fallback must list other definitions' names (not itself, not empty)")
 
 def validate_definition(fields: dict[str, Any], what: str) -> AIWorkerDefinition:
     """Build a definition model, turning pydantic errors into code 4 errors naming the fields."""

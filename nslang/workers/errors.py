@@ -7,10 +7,12 @@ Every error that can reach a script is an :class:`~nslang.errors.NSRuntimeError`
     ├── InvalidArgumentError    4  bad or missing argument, unknown field or enum value, duplicate name
     ├── StoreError              6  a worker data file is corrupt, unreadable, unwritable or locked
     ├── NotFoundError           9  no such definition or active instance
+    ├── ReplayMissError         9  ``--replay`` has no recorded answer for a request
     ├── ConfigurationError     18  API key missing or unreadable, no default worker
     ├── PreconditionFailedError 19 definition not active, wrong interaction model, instance busy
     ├── RateLimitedError       20  a RateLimitPolicy limit is reached (names limit and wait time)
     ├── NotSupportedError      30  API key method ``vault``
+    ├── BudgetExceededError    37  a cost budget (task, definition per day, run) would be exceeded
     └── ProviderNotFoundError  40  provider not available, or no such custom provider registered
 
 Model failures are :class:`~nslang.errors.LLMError` (16) and
@@ -29,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "AIWorkerError",
+    "BudgetExceededError",
     "ConfigurationError",
     "InvalidArgumentError",
     "NotFoundError",
@@ -36,6 +39,7 @@ __all__ = [
     "PreconditionFailedError",
     "ProviderNotFoundError",
     "RateLimitedError",
+    "ReplayMissError",
     "StoreError",
     "describe_validation_error",
 ]
@@ -101,6 +105,40 @@ class RateLimitedError(AIWorkerError):
         self.definition_id = definition_id
         self.limit = limit
         self.retry_after = retry_after
+
+
+class BudgetExceededError(AIWorkerError):
+    """Raised before a model call whose worst-case cost would take spending past a budget (code 37,
+    ResourceExhaustion; issue 14 item 4). Nothing is sent and no record is logged.
+
+    The ``task`` budget (``max_cost_usd`` option) and the ``definition`` budget
+    (``rate_limits.max_cost_usd_per_day``) are catchable by ``on error``, like a rate limit; the
+    ``run`` budget (``nslang run --max-cost``, ``Interpreter(max_cost_usd=…)``) is a limit of the
+    whole run and is not.
+
+    Attributes:
+        budget: ``task``, ``definition`` or ``run``.
+        spent: USD spent so far under that budget.
+        limit: the budget in USD.
+        worst_case: the refused call's worst-case cost in USD.
+    """
+
+    default_code = ErrorCode.RESOURCE_EXHAUSTION
+
+    def __init__(self, message: str, *, budget: str, spent: float, limit: float, worst_case: float) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.spent = spent
+        self.limit = limit
+        self.worst_case = worst_case
+        self.catchable = budget != "run"
+
+
+class ReplayMissError(AIWorkerError):
+    """Raised when ``--replay`` has no recorded exchange for a request (code 9, KeyNotFound;
+    issue 14 item 7). The message names the worker, provider, model, request hash and prompt start."""
+
+    default_code = ErrorCode.KEY_NOT_FOUND
 
 
 class NotSupportedError(AIWorkerError):

@@ -21,8 +21,10 @@ see each other's changes (files are re-read when they change; see :mod:`~nslang.
   streamed from the log when asked for, never held in memory.
 
 Requests refused before the model is called (unknown worker, inactive definition, wrong interaction
-model, missing key, rate limit, unavailable provider) raise and produce no record. A model failure
-produces a record with ``success: false`` and then raises (code 16, or 31 for a timeout).
+model, missing key, rate limit, unavailable provider, cost budget, replay miss) raise and produce no
+record. A model failure produces a record with ``success: false`` and then raises (code 16, or 31 for
+a timeout). Each model call goes through :class:`~nslang.workers.modelcall.ModelCaller` (fallback,
+replay, response cache, budgets, recording, price; issue 14).
 
 Lock order (never taken the other way round): definitions-file lock → performance-log lock →
 the manager's state lock. Model calls run without any lock held.
@@ -37,7 +39,7 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +62,9 @@ from ._checks import (
     validate_record,
 )
 from ._checks import final_status as final_status_of
+from .cassette import Recorder, Replayer, ResponseCache
 from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
+from .economics import DailySpend
 from .errors import (
     AIWorkerError,
     ConfigurationError,
@@ -73,6 +77,7 @@ from .errors import (
 from .filters import definition_filter, instance_filter, record_filter
 from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
 from .limits import NO_TICKET, LimitBackend, RateLimiter, open_backend
+from .modelcall import CallOutcome, Candidate, ModelCaller
 from .models import (
     RETIRED_STATUSES,
     AIWorkerDefinition,
@@ -188,6 +193,12 @@ def _tokens_of(record: PerformanceRecord) -> tuple[int, int]:
     return record_tokens({"llm_metrics": record.llm_metrics})
 
 
+def _own_tokens(record: PerformanceRecord) -> tuple[int, int]:
+    """The tokens the record's own definition used: none when a fallback definition served the call
+    (its tokens count under its own rate limits)."""
+    return (0, 0) if "served_by_id" in record.llm_metrics else _tokens_of(record)
+
+
 def _summarize(text: str) -> str:
     """The reply cut to 256 characters (253 + ``...``), by characters, never mid-character (§6 V6)."""
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 3] + "..."
@@ -212,6 +223,9 @@ class AIWorkerManager:
         durable: ``fsync`` every write (default True).
         lock_timeout: seconds to wait for another process's file lock (default 30).
         default_worker: definition name (or instance id) ``ask`` uses when given no worker.
+        max_cost_usd: the run budget in USD (issue 14 item 4), or None.
+        recorder: records every model exchange (``nslang run --record``), or None.
+        replayer: answers every model call from a recording (``nslang run --replay``), or None.
 
     Attributes:
         default_worker: settable; see ``ask``.
@@ -221,7 +235,9 @@ class AIWorkerManager:
                  http_client_factory: Callable[[], Any] | None = None,
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] | None = None,
                  durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None,
-                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None) -> None:
+                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None,
+                 max_cost_usd: float | None = None, recorder: Recorder | None = None,
+                 replayer: Replayer | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir)
         self.default_worker = default_worker
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
@@ -238,6 +254,10 @@ class AIWorkerManager:
                                             lock_timeout=lock_timeout)),
             time_left=time_left)
         self._clock = clock or time.time
+        self._daily = DailySpend(self._clock, scan=self._scan_spend)
+        #: the per-call path: fallback, replay, response cache, budgets, recording, price (issue 14)
+        self.calls = ModelCaller(ResponseCache(self.sandbox_dir, self._clock), self._daily, max_cost_usd=max_cost_usd,
+                                 recorder=recorder, replayer=replayer)
         self._providers = ProviderTable()
         self._http_client_factory = http_client_factory
         self._http_client: Any = None
@@ -332,14 +352,24 @@ class AIWorkerManager:
     def _refresh_checkpoint(self) -> None:
         self._checkpoint.refresh(self._log, lambda: self._summaries, self._state)
 
+    def _scan_spend(self, fold: Callable[[Mapping[str, Any]], None]) -> None:
+        """Every log entry to ``fold`` (the daily cost budgets' first look at entries older than the
+        summaries checkpoint; a log replaced meanwhile is re-read by the reload that follows)."""
+        try:
+            self._log.each_entry(lambda e: fold(e.data))
+        except StaleLogError:
+            logger.info("performance log %s was replaced while its spend was read", self.performance_path)
+
     def _on_log_reset(self) -> None:
         with self._state:
             self._summaries = {}
+        self._daily.reset()
 
     def _on_log_entry(self, entry: LogEntry) -> None:
         data = entry.data
         with self._state:
             fold_entry(data, self._summaries)
+        self._daily.observe(data)
 
     def _sync_definitions(self, force: bool = False) -> None:
         sig = self._store.signature()
@@ -905,25 +935,47 @@ class AIWorkerManager:
 
     # ============================================================================ model calls
 
-    def _model_for(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> tuple[Model, str | None]:
+    def _candidate(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> Candidate:
+        """``d`` ready to serve a call: key resolved, model built (when replaying, neither is needed:
+        a missing key is not an error and no model is built)."""
         with self._state:
             secret = self._secrets.get(d.definition_id)
-        key = resolve_api_key(d, inline_secret=secret, environ=self._environ, base_dir=self.sandbox_dir)
+        replaying = self.calls.replayer is not None
+        try:
+            key = resolve_api_key(d, inline_secret=secret, environ=self._environ, base_dir=self.sandbox_dir)
+        except ConfigurationError:
+            if not replaying:
+                raise
+            key = None
+        if replaying:
+            return Candidate(d, dict(settings), key, None)
         config = ProviderConfig(provider=d.provider.value, model_name=d.model_name, settings=settings,
                                 api_key=key, http_client=self._http, definition_name=d.name)
         try:
-            return self._providers.create(config), key
+            return Candidate(d, dict(settings), key, self._providers.create(config))
         except NSRuntimeError:
             raise
         except Exception as e:  # boundary: a provider factory's own failure
             raise AIWorkerError(f"cannot create the '{d.provider.value}' model of worker definition '{d.name}': "
                                 f"{type(e).__name__}: {scrub(str(e), [key])}") from None
 
-    def _call(self, model: Model, d: AIWorkerDefinition, messages: list[Message], settings: Mapping[str, Any],
-              task_id: str, instance_id: str, prompt: str, key: str | None,
-              tools: Sequence[ToolDeclaration] = ()
-              ) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
-        """Call the model (no lock held) and build the record; the error is returned, not raised.
+    def _fallback(self, messages: list[Message], overrides: Mapping[str, Any] | None) -> Callable[[str], Candidate]:
+        """Builds the candidate of a ``fallback`` definition name: its ``base_config`` ⊕ the call's overrides,
+        admitted under its own rate limits when it serves."""
+        def build(name: str) -> Candidate:
+            with self._state:
+                fb = self._find(self._defs, name)
+            self._require_active(fb, "serve as a fallback")
+            settings = {**fb.base_config, **(overrides or {})}
+            return replace(self._candidate(fb, settings), admit=lambda: self._limiter.admit(fb, messages, settings))
+
+        return build
+
+    def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
+              task_id: str, instance_id: str, prompt: str, *, tools: Sequence[ToolDeclaration] = (),
+              task_spent: float = 0.0) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
+        """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
+        failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
 
         ``tools`` are the declarations offered (issue 12); the reply's tool calls are returned last
         (a reply with tool calls may have no text).
@@ -932,83 +984,82 @@ class AIWorkerManager:
         :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
         log only ever hold redacted text.
         """
+        d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
-        err: NSRuntimeError | None = None
-        text = ""
-        tin = tout = 0
-        estimated = False
-        finish = ""
-        model_used = model.model_name
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides), task_spent=task_spent,
+                                           tools=tools)
+        served = out.served_by
+        key = served.key
+        err = out.error
+        text = finish = ""
+        model_used = served.definition.model_name
         calls: tuple[ToolCall, ...] = ()
-        try:
-            resp = model.request(messages, settings, tools=tools) if tools else model.request(messages, settings)
-        except NSRuntimeError as e:
-            err = e
-        except UsageError:  # host misuse (e.g. model requests switched off): not a task failure
-            raise
-        except Exception as e:  # boundary: any provider failure becomes code 16
-            err = LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}")
-        else:
+        if out.response is not None:
+            resp = out.response
             # a reply that echoes the key is redacted before anything keeps it (issue 10 item 2)
             text = scrub(resp.text, [key]) if isinstance(resp.text, str) else ""
             finish = scrub(str(resp.finish_reason or ""), [key])
             model_used = scrub(str(resp.model or ""), [key]) or model_used
             calls = tuple(resp.tool_calls or ())
-            if resp.input_tokens is None:
-                tin = sum(len(m.content) for m in messages) // 4
-                estimated = True
-            else:
-                tin = resp.input_tokens
-            if resp.output_tokens is None:
-                tout = len(text) // 4
-                estimated = True
-            else:
-                tout = resp.output_tokens
             if not text.strip() and not calls:
-                err = LLMError(f"worker definition '{d.name}': the model returned an empty reply "
+                err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
         duration_ms = int((time.perf_counter() - t0) * 1000)
         end = utc_now()
         if err is not None:
             err = sanitize_error(err, key)
-        prices = d.cost_metrics
-        cost = tin * prices.get("input_cost_per_token", 0.0) + tout * prices.get("output_cost_per_token", 0.0)
-        if err is None or tin or tout:
-            cost += prices.get("per_call", 0.0)
+        u = out.usage
+        tin, tout = u.input_tokens, u.output_tokens
         metrics: dict[str, Any] = {"input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
-                                   "finish_reason": finish, "model_used_at_call": model_used}
-        if estimated:
+                                   "finish_reason": finish, "model_used_at_call": model_used,
+                                   "price_source": out.cost.source}
+        resp = out.response
+        if resp is not None and not out.cached:
+            for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+                if getattr(resp, name) is not None:
+                    metrics[name] = getattr(u, name)
+        if out.estimated:
             metrics["estimated"] = True
+        if out.cached:
+            metrics["cached"] = True
+        if served.definition.definition_id != d.definition_id:
+            metrics["served_by"] = served.definition.name
+            metrics["served_by_id"] = served.definition.definition_id
+        if out.fallback_errors:
+            metrics["fallback_errors"] = list(out.fallback_errors)
         record = PerformanceRecord(
             task_id=task_id, instance_id=instance_id, definition_id=d.definition_id, timestamp_start=start,
             timestamp_end=end, duration_ms=duration_ms, success=err is None,
             input_context={"prompt_char_length": len(prompt), "message_count": len(messages)},
-            llm_metrics=metrics, cost_incurred=cost, output_summary=_summarize(text) if err is None else "",
+            llm_metrics=metrics, cost_incurred=out.cost.usd, output_summary=_summarize(text) if err is None else "",
             error_details=err.message if err is not None else "",
         )
         return record, text, err, calls
 
-    def _run_agent(self, host: Interpreter, options: AgentOptions, model: Model, d: AIWorkerDefinition,
-                   messages: list[Message], settings: Mapping[str, Any], task_id: str, instance_id: str, prompt: str,
-                   key: str | None) -> AgentRun:
-        """The tool-calling loop of :mod:`~nslang.workers.agent`; every model call is admitted by the
-        rate limits and settled like a plain request."""
+    def _run_agent(self, host: Interpreter, options: AgentOptions, c: Candidate, messages: list[Message],
+                   overrides: Mapping[str, Any] | None, task_id: str, instance_id: str, prompt: str) -> AgentRun:
+        """The tool-calling loop of :mod:`~nslang.workers.agent`. Each of its model calls is one
+        :meth:`_call` (so :meth:`ModelCaller.call`: fallback, replay, cache, budgets with the loop's spend
+        so far as the task's, recording, price), admitted by the rate limits and settled like a plain
+        request."""
         from .agent import Toolbox, run_loop
 
+        d = c.definition
         toolbox = Toolbox(host, options, d)
-        toolbox.redact = lambda text: scrub(text, [key])
+        toolbox.redact = lambda text: scrub(text, [c.key])
 
-        def turn(convo: list[Message], call_settings: Mapping[str, Any],
-                 tools: Sequence[ToolDeclaration]) -> tuple[PerformanceRecord, str, NSRuntimeError | None,
-                                                            tuple[ToolCall, ...]]:
+        def turn(convo: list[Message], call_settings: Mapping[str, Any], tools: Sequence[ToolDeclaration],
+                 spent: float) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
+            # the loop's per-call HTTP timeout reaches a fallback definition too
+            call_overrides = {**(overrides or {}), "timeout_s": call_settings["timeout_s"]}
             with self._limiter.admit(d, convo, call_settings) as ticket:
-                record, text, err, calls = self._call(model, d, convo, call_settings, task_id, instance_id, prompt,
-                                                      key, tools)
-                ticket.settle(*_tokens_of(record), err is None)
+                record, text, err, calls = self._call(replace(c, settings=dict(call_settings)), convo, call_overrides,
+                                                      task_id, instance_id, prompt, tools=tools, task_spent=spent)
+                ticket.settle(*_own_tokens(record), err is None)
             return record, text, err, calls
 
-        return run_loop(turn, toolbox, messages, settings, task_id=task_id, instance_id=instance_id,
+        return run_loop(turn, toolbox, messages, c.settings, task_id=task_id, instance_id=instance_id,
                         definition_id=d.definition_id, prompt=prompt)
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
@@ -1061,20 +1112,20 @@ class AIWorkerManager:
             )
         settings = {**d.base_config, **(config_overrides or {})}
         messages = build_messages((), prompt, settings)  # base_config.system_prompt first
-        model, key = self._model_for(d, settings)
+        candidate = self._candidate(d, settings)
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
         run: AgentRun | None = None
         if agent is not None:
             if host is None:
                 raise UsageError("a tool-calling task needs the interpreter whose tools it may call (host=…)")
-            run = self._run_agent(host, agent, model, d, messages, settings, task_id, instance_id, prompt, key)
+            run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt)
             record, text, err = run.record, run.text, run.error
         else:
             with self._limiter.admit(d, messages, settings) as ticket:
-                record, text, err, _calls = self._call(model, d, messages, settings, task_id, instance_id, prompt,
-                                                       key)
-                ticket.settle(*_tokens_of(record), err is None)
+                record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id, instance_id,
+                                                       prompt)
+                ticket.settle(*_own_tokens(record), err is None)
         tin, tout = _tokens_of(record)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
@@ -1136,7 +1187,7 @@ class AIWorkerManager:
         try:
             if agent is not None and host is None:
                 raise UsageError("a tool-calling chat turn needs the interpreter whose tools it may call (host=…)")
-            model, key = self._model_for(d, settings)
+            candidate = self._candidate(d, settings)
             ticket = self._limiter.admit(d, messages, settings) if agent is None else NO_TICKET
         except BaseException:
             with self._state:
@@ -1144,13 +1195,14 @@ class AIWorkerManager:
             raise
         try:
             if agent is not None and host is not None:
-                run = self._run_agent(host, agent, model, d, messages, settings, task_id, instance_id, message, key)
+                run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id,
+                                      message)
                 record, text, err = run.record, run.text, run.error
             else:
                 with ticket:
-                    record, text, err, _calls = self._call(model, d, messages, settings, task_id, instance_id,
-                                                           message, key)
-                    ticket.settle(*_tokens_of(record), err is None)
+                    record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id,
+                                                           instance_id, message)
+                    ticket.settle(*_own_tokens(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
                 m.status = previous

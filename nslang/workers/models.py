@@ -325,6 +325,9 @@ class RateLimitPolicy(_Strict):
     max_wait_s: NonNegativeFloat = 60.0
     """With ``on_limit: "wait"``: the longest wait of one request in seconds; 0 = no bound of its own
     (the run's time limit still applies)."""
+    max_cost_usd_per_day: NonNegativeFloat = 0.0
+    """USD the definition may spend in any sliding 24 h window, checked before each model call against the
+    logged spend plus the call's worst case (issue 14 item 4; :mod:`nslang.workers.economics`)."""
 
 
 class TokenUsageMetrics(_Lenient):
@@ -378,7 +381,12 @@ class PerformanceRecord(_Lenient):
     """One task or chat turn (§1.10). ``instance_id`` is ``stateless-<uuid>`` for stateless tasks.
 
     ``llm_metrics`` keys: ``input_tokens``, ``output_tokens``, ``total_tokens``, ``finish_reason``,
-    ``model_used_at_call`` and, when the provider reported no usage, ``estimated: true``.
+    ``model_used_at_call``, ``price_source`` (``cost_metrics``, ``genai-prices <version>``, ``unknown``)
+    and, when they apply: ``cache_read_tokens``, ``cache_write_tokens``, ``reasoning_tokens`` (as the
+    provider reported them), ``estimated: true`` (the provider reported no usage), ``cached: true``
+    (answered from the response cache: cost 0, ``price_source: "cache"``), ``served_by`` /
+    ``served_by_id`` (the fallback definition that answered) and ``fallback_errors`` (why the earlier
+    definitions did not).
     """
 
     task_id: str = ""
@@ -424,7 +432,12 @@ class AIWorkerDefinition(_Strict):
     cost_metrics: Annotated[dict[str, NonNegativeFloat], BeforeValidator(_none_to_dict)] = Field(
         default_factory=dict
     )
-    """USD prices: ``input_cost_per_token``, ``output_cost_per_token``, optional ``per_call``."""
+    """USD prices: ``input_cost_per_token``, ``output_cost_per_token``, ``cache_read_cost_per_token`` and
+    ``cache_write_cost_per_token`` (default: the input price), ``per_call``. Empty: priced from genai-prices
+    when it knows the provider and model (:mod:`nslang.workers.economics`)."""
+    fallback: StrList = Field(default_factory=list)
+    """Names of definitions that serve a call, in order, when this one fails after its retries (HTTP
+    408/409/429/5xx, timeout, connection failure; issue 14 item 5)."""
     rate_limits: Annotated[RateLimitPolicy, BeforeValidator(lambda v: RateLimitPolicy() if v is None else v)] = (
         Field(default_factory=RateLimitPolicy)
     )

@@ -442,7 +442,8 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
     Args:
         name: the definition's name (an ID is accepted too); give this or definition_id.
         prompt: the prompt.
-        config_overrides: settings merged over the definition's base_config for this call.
+        config_overrides: settings merged over the definition's base_config for this call;
+            {"max_cost_usd": USD} is the task's cost budget, {"cache": true} uses the response cache.
         definition_id: the definition's ID, instead of name.
         tools: tools ("tool.fs.Read", "fs.*"; case-insensitive, aliases accepted) and procedure
             names the model may call.
@@ -461,9 +462,11 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         4 if neither name nor definition_id is given; 9 if there is no such definition; 19 if it is
         not active or does not support stateless_task; 18 for a missing API key; 30 for a vault key;
         40 if the provider is not available; 20 (RateLimited) when a limit is reached (the message
-        names the limit and the seconds until it frees); 16 or 31 when the model call fails (the
-        failure is recorded). Refused requests produce no record. With tools: 4 for an unknown
-        tool name; 37 when max_iterations and 31 when timeout_s run out (recorded).
+        names the limit and the seconds until it frees); 37 when a cost budget would be exceeded;
+        16 or 31 when the model call fails (the failure is recorded; the definition's fallback
+        definitions are tried first). Refused requests produce no record. With tools: 4 for an
+        unknown tool name; 37 when max_iterations, 31 when timeout_s, and 37 when a cost budget runs
+        out during the loop (recorded, keeping what was done).
     """
     if name and definition_id and name != definition_id:
         raise InvalidArgumentError("give either name or definition_id, not both")

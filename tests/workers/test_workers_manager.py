@@ -345,7 +345,7 @@ def test_stateless_task_record_and_cost(manager: AIWorkerManager) -> None:
     rec = res.record
     assert rec.instance_id.startswith("stateless-") and rec.success and rec.input_context["prompt_char_length"] == 8
     assert rec.llm_metrics == {"input_tokens": 100, "output_tokens": 50, "total_tokens": 150, "finish_reason": "stop",
-                               "model_used_at_call": "m-1"}
+                               "model_used_at_call": "m-1", "price_source": "cost_metrics"}
     stored = manager.get_performance_records("s")
     assert [r.task_id for r in stored] == [out["task_id"]]
 

@@ -63,7 +63,7 @@ def test_definition_tools(call: ToolCaller) -> None:
     assert d["name"] == "summarizer" and d["definition_id"] == the_id
     assert d["rate_limits"] == {"max_requests_per_minute": 100, "max_tokens_per_minute": 0,
                                 "max_tokens_per_day": 0, "max_concurrent_active_instances": 0,
-                                "on_limit": "error", "max_wait_s": 60.0}
+                                "on_limit": "error", "max_wait_s": 60.0, "max_cost_usd_per_day": 0.0}
     assert d["aggregate_performance_summary"]["total_tasks_attempted"] == 0
     assert isinstance(d["created_timestamp"], str) and d["created_timestamp"].endswith("Z")
     assert call("AIWorkerDefinition.Get", definition_id="writer")["definition_id"] == second

@@ -175,10 +175,10 @@ class AnthropicModel(Model):
             output_tokens=u.output_tokens if u else None,
             finish_reason=STOP_REASONS.get(reason, reason),
             model=resp.model or self.model_name,
-            tool_calls=tuple(parse_arguments(b.id or f"call_{i}", b.name or "", b.input)
-                             for i, b in enumerate(resp.content) if b.type == "tool_use"),
             cache_read_tokens=u.cache_read_input_tokens if u else None,
             cache_write_tokens=u.cache_creation_input_tokens if u else None,
+            tool_calls=tuple(parse_arguments(b.id or f"call_{i}", b.name or "", b.input)
+                             for i, b in enumerate(resp.content) if b.type == "tool_use"),
         )
 
 

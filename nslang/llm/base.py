@@ -34,7 +34,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
@@ -105,8 +105,6 @@ class ModelResponse:
         output_tokens: completion tokens as reported, or None.
         finish_reason: the provider's reason for stopping (``stop``, ``length``, …), or ``""``.
         model: the model that answered, as the provider names it, or ``""``.
-        tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
-            ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
         cache_read_tokens: input tokens read from the provider's prompt cache (OpenAI
             ``prompt_tokens_details.cached_tokens``, Anthropic ``cache_read_input_tokens``, Gemini
             ``cachedContentTokenCount``), or None when not reported. Included in ``input_tokens``.
@@ -115,6 +113,8 @@ class ModelResponse:
         reasoning_tokens: output tokens spent on reasoning (OpenAI
             ``completion_tokens_details.reasoning_tokens``, Gemini ``thoughtsTokenCount``), or None.
             Included in ``output_tokens`` (they are billed as output).
+        tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
+            ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
 
     ``input_tokens`` is always the whole prompt, cached parts included (for Anthropic, whose
     ``input_tokens`` excludes them, the provider module adds them), as genai-prices expects
@@ -126,10 +126,11 @@ class ModelResponse:
     output_tokens: int | None = None
     finish_reason: str = ""
     model: str = ""
-    tool_calls: tuple[ToolCall, ...] = ()
+    _: KW_ONLY  # the split usage and the tool calls are passed by name
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def usage_reported(self) -> bool:

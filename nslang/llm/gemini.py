@@ -213,11 +213,11 @@ class GeminiModel(Model):
             output_tokens=tout,
             finish_reason=_finish(cand.finish_reason),
             model=resp.model_version or self.model_name,
+            cache_read_tokens=u.cached_content_token_count if u else None,
+            reasoning_tokens=u.thoughts_token_count if u else None,
             tool_calls=tuple(parse_arguments(f"call_{i}", str(p.function_call.get("name", "")),
                                              p.function_call.get("args"))
                              for i, p in enumerate(q for q in parts if q.function_call is not None)),
-            cache_read_tokens=u.cached_content_token_count if u else None,
-            reasoning_tokens=u.thoughts_token_count if u else None,
         )
 
 

@@ -213,10 +213,10 @@ class OpenAIModel(Model):
             output_tokens=usage.completion_tokens if usage else None,
             finish_reason=choice.finish_reason or "",
             model=resp.model or self.model_name,
-            tool_calls=tuple(parse_arguments(c.id or f"call_{i}", c.function.name, c.function.arguments)
-                             for i, c in enumerate(choice.message.tool_calls or ())),
             cache_read_tokens=pdet.cached_tokens if pdet else None,
             reasoning_tokens=cdet.reasoning_tokens if cdet else None,
+            tool_calls=tuple(parse_arguments(c.id or f"call_{i}", c.function.name, c.function.arguments)
+                             for i, c in enumerate(choice.message.tool_calls or ())),
         )
 
 

@@ -93,7 +93,7 @@ class TestModel(Model):
             if k < len(rounds):
                 calls = tuple(_scripted_call(f"call_{k}_{i}", c) for i, c in enumerate(rounds[k]))
                 out = len(json.dumps([c.to_dict() for c in calls], default=str).split())
-                return ModelResponse("", input_tokens, out, "tool_calls", self._model_name, calls)
+                return ModelResponse("", input_tokens, out, "tool_calls", self._model_name, tool_calls=calls)
         user_turns = [m for m in messages if m.role == "user"]
         prompt = user_turns[-1].content if user_turns else ""
         fixed = settings.get("test_reply")
@@ -182,7 +182,7 @@ class FunctionModel(Model):
                 _tokens(result.get("output_tokens"), who, "output_tokens"),
                 str(result.get("finish_reason") or ("tool_calls" if calls else "stop")),
                 str(result.get("model") or self._model_name),
-                calls,
+                tool_calls=calls,
             )
         raise LLMError(f"{who} returned {type(result).__name__}; expected a string or a dict with 'text'")
 

@@ -3,8 +3,11 @@
 A stateless task, an ``ask`` or a chat turn given ``tools`` runs this loop (pydantic-ai's agent loop
 and ``UsageLimits``, IronClaw's worker runtime):
 
-1. call the model with the conversation and the granted tools' declarations (every call counts
-   against the definition's rate limits, like any request);
+1. call the model with the conversation and the granted tools' declarations. Every call is one
+   :meth:`~nslang.workers.modelcall.ModelCaller.call`, like a plain request: it counts against the
+   definition's rate limits, and fallback, record/replay, the response cache (the declarations are part
+   of the request hash), pricing and the budgets apply to it (issue 14; the task's ``max_cost_usd``
+   against the cost of the loop's earlier calls);
 2. if the reply has no tool calls, it is the answer: stop;
 3. otherwise, for each call in order: find the tool among those granted (an unknown or refused
    tool is answered with an error result, "not available"); decode and validate the arguments
@@ -27,9 +30,13 @@ a host tool that blocks is not interrupted. Errors (catchable by ``on error``):
 * :class:`TaskTimeoutError` — code 31 (Timeout): the task's ``timeout_s`` ran out (when the run's
   own ``--timeout`` ran out first, the run's uncatchable error 31 is raised instead).
 
-Either way, and for a failed model call, the task's performance record is logged with
-``success: false`` and keeps what was done: tokens and cost summed over every model call,
-``llm_metrics.iterations``, ``llm_metrics.tool_call_count`` and ``llm_metrics.steps``.
+Either way, and for a failed or refused model call after the first (a budget running out mid-loop:
+code 37, :class:`~nslang.workers.errors.BudgetExceededError`), the task's performance record is logged
+with ``success: false`` and keeps what was done: tokens (cache read / write and reasoning included) and
+cost summed over every model call, ``price_source`` (each distinct source, comma-separated),
+``llm_metrics.iterations``, ``llm_metrics.tool_call_count`` and ``llm_metrics.steps`` (a model step
+carries its ``cost`` and, when they apply, ``cached`` and ``served_by``). ``cached: true`` when every
+call was a cache hit; ``served_by`` / ``served_by_id`` when one fallback definition served every call.
 
 Events (handled by ``on event "…" as e do … endon``; the payload is ``e["payload"]``):
 
@@ -77,6 +84,11 @@ DEFAULT_TOOL_TIMEOUT_S = 60.0
 DEFAULT_MAX_RESULT_CHARS = 100_000
 #: Steps kept in a performance record (``llm_metrics.steps``); later ones are counted, not kept.
 MAX_RECORDED_STEPS = 200
+
+#: Per-call ``llm_metrics`` a model step of the trace keeps (issue 14: cache hit, fallback).
+STEP_KEYS = ("cached", "served_by")
+#: Token counts that are parts of the input or output, summed over the loop when any call reports them.
+SPLIT_TOKENS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 #: Keys of an ``ask … with {…}`` map (or ``config_overrides``) that configure the loop, not the model.
 OPTION_KEYS = ("tools", "max_iterations", "task_timeout_s", "tool_timeout_s", "max_result_chars")
@@ -417,8 +429,10 @@ def injection_flags(text: str) -> list[str]:
 
 # ================================================================================== the loop
 
-#: ``turn(messages, settings, tools) -> (record, text, error, tool_calls)``: one admitted model call.
-Turn = Callable[[list[Message], Mapping[str, Any], Sequence[ToolDeclaration]],
+#: ``turn(messages, settings, tools, task_spent) -> (record, text, error, tool_calls)``: one admitted
+#: model call through the per-call hook (:meth:`nslang.workers.modelcall.ModelCaller.call`);
+#: ``task_spent`` is the USD of the loop's earlier calls (the task's ``max_cost_usd`` budget).
+Turn = Callable[[list[Message], Mapping[str, Any], Sequence[ToolDeclaration], float],
                 tuple[PerformanceRecord, str, "NSRuntimeError | None", tuple[ToolCall, ...]]]
 
 
@@ -451,8 +465,9 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
 
     Raises:
         NSRuntimeError: only what stops the run itself (its ``--timeout``, its step budget) and a
-            refusal of the first model call (rate limit), which leaves no record; every other
-            failure is ``AgentRun.error``.
+            refusal of the first model call (rate limit, cost budget, replay miss), which leaves no
+            record; every other failure is ``AgentRun.error`` (a refusal of a later call included:
+            the task fails with it and its record keeps what was done).
     """
     opts = toolbox.options
     interp = toolbox.interp
@@ -489,7 +504,8 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
                          if isinstance(http_timeout, (int, float)) and not isinstance(http_timeout, bool)
                          else remaining}
         try:
-            record, text, err, calls = turn(convo, call_settings, toolbox.declarations)
+            record, text, err, calls = turn(convo, call_settings, toolbox.declarations,
+                                            sum(r.cost_incurred for r in records))
         except NSRuntimeError as e:
             if not records:
                 raise  # refused before any model call: no record (like a plain task)
@@ -501,7 +517,8 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
         steps.append({"kind": "model", "iteration": iteration, "duration_ms": record.duration_ms,
                       "input_tokens": record.llm_metrics.get("input_tokens", 0),
                       "output_tokens": record.llm_metrics.get("output_tokens", 0), "finish_reason": finish,
-                      "tool_calls": [c.name for c in calls]})
+                      "tool_calls": [c.name for c in calls], "cost": record.cost_incurred,
+                      **{k: record.llm_metrics[k] for k in STEP_KEYS if k in record.llm_metrics}})
         _event(interp, "aiworker.step", {"task_id": task_id, "worker": toolbox.worker, "iteration": iteration,
                                          "finish_reason": finish, "tool_calls": [c.name for c in calls],
                                          "input_tokens": steps[-1]["input_tokens"],
@@ -558,23 +575,33 @@ def _combine(records: list[PerformanceRecord], start: Any, t0: float, err: NSRun
     from .summaries import record_tokens
 
     tin = tout = 0
-    estimated = False
     for r in records:
         a, b = record_tokens({"llm_metrics": r.llm_metrics})
         tin, tout = tin + a, tout + b
-        estimated = estimated or bool(r.llm_metrics.get("estimated"))
-    last = records[-1] if records else None
+    each = [r.llm_metrics for r in records]
+    last = each[-1] if each else {}
     metrics: dict[str, Any] = {
         "input_tokens": tin, "output_tokens": tout, "total_tokens": tin + tout,
-        "finish_reason": last.llm_metrics.get("finish_reason", "") if last else "",
-        "model_used_at_call": last.llm_metrics.get("model_used_at_call", "") if last else "",
+        "finish_reason": last.get("finish_reason", ""), "model_used_at_call": last.get("model_used_at_call", ""),
+        "price_source": ", ".join(dict.fromkeys(str(m.get("price_source", "unknown")) for m in each)) or "unknown",
         "iterations": len(records), "tool_call_count": len(trace),
         "steps": steps[:MAX_RECORDED_STEPS],
     }
+    for name in SPLIT_TOKENS:
+        if any(name in m for m in each):
+            metrics[name] = sum(int(m.get(name) or 0) for m in each)
     if len(steps) > MAX_RECORDED_STEPS:
         metrics["steps_not_recorded"] = len(steps) - MAX_RECORDED_STEPS
-    if estimated:
+    if any(m.get("estimated") for m in each):
         metrics["estimated"] = True
+    if each and all(m.get("cached") for m in each):
+        metrics["cached"] = True
+    served = {(m.get("served_by"), m.get("served_by_id")) for m in each}
+    if len(served) == 1 and None not in next(iter(served)):  # one fallback served every call
+        metrics["served_by"], metrics["served_by_id"] = next(iter(served))
+    fallback_errors = [e for m in each for e in m.get("fallback_errors") or ()]
+    if fallback_errors:
+        metrics["fallback_errors"] = fallback_errors
     summary = text if len(text) <= 256 else text[:253] + "..."
     return PerformanceRecord(
         timestamp_start=start, timestamp_end=utc_now(),

@@ -342,7 +342,8 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
         timeout = float(http_timeout) if isinstance(http_timeout, (int, float)) and \
             not isinstance(http_timeout, bool) else remaining
         try:
-            record, text, err, _calls = turn(convo, {**settings, "timeout_s": min(timeout, remaining)}, ())
+            record, text, err, _calls = turn(convo, {**settings, "timeout_s": min(timeout, remaining)}, (),
+                                             sum(r.cost_incurred for r in records))
         except NSRuntimeError as e:
             if not records:
                 raise

@@ -986,8 +986,8 @@ class AIWorkerManager:
         return build
 
     def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
-              task_id: str, instance_id: str, prompt: str, tools: Sequence[ToolDeclaration] = ()
-              ) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
+              task_id: str, instance_id: str, prompt: str, *, tools: Sequence[ToolDeclaration] = (),
+              task_spent: float = 0.0) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
         """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
         failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
 
@@ -1001,14 +1001,14 @@ class AIWorkerManager:
         d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
-        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides),
-                                          tools=list(tools) if tools else None)
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides), task_spent=task_spent,
+                                           tools=tools)
         served = out.served_by
         key = served.key
         err = out.error
         text = finish = ""
-        calls: tuple[ToolCall, ...] = ()
         model_used = served.definition.model_name
+        calls: tuple[ToolCall, ...] = ()
         if out.response is not None:
             resp = out.response
             # a reply that echoes the key is redacted before anything keeps it (issue 10 item 2)
@@ -1051,28 +1051,30 @@ class AIWorkerManager:
         )
         return record, text, err, calls
 
-    def _run_agent(self, host: Interpreter, options: AgentOptions, candidate: Candidate, d: AIWorkerDefinition,
-                   messages: list[Message], overrides: Mapping[str, Any] | None, task_id: str, instance_id: str,
-                   prompt: str) -> AgentRun:
+    def _run_agent(self, host: Interpreter, options: AgentOptions, c: Candidate, messages: list[Message],
+                   overrides: Mapping[str, Any] | None, task_id: str, instance_id: str, prompt: str) -> AgentRun:
         """The tool-calling loop of :mod:`~nslang.workers.agent` (or a code task's loop,
-        :mod:`~nslang.workers.codemode`); every model call is admitted by the rate limits and settled
-        like a plain request."""
+        :mod:`~nslang.workers.codemode`, issue 13). Each of its model calls is one
+        :meth:`_call` (so :meth:`ModelCaller.call`: fallback, replay, cache, budgets with the loop's spend
+        so far as the task's, recording, price), admitted by the rate limits and settled like a plain
+        request."""
         from .agent import Toolbox
 
-        key = candidate.key
+        d = c.definition
         toolbox = Toolbox(host, options, d)
-        toolbox.redact = lambda text: scrub(text, [key])
+        toolbox.redact = lambda text: scrub(text, [c.key])
 
-        def turn(convo: list[Message], call_settings: Mapping[str, Any],
-                 tools: Sequence[ToolDeclaration]) -> tuple[PerformanceRecord, str, NSRuntimeError | None,
-                                                            tuple[ToolCall, ...]]:
-            c = replace(candidate, settings=dict(call_settings))
+        def turn(convo: list[Message], call_settings: Mapping[str, Any], tools: Sequence[ToolDeclaration],
+                 spent: float) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
+            # the loop's per-call HTTP timeout reaches a fallback definition too
+            call_overrides = {**(overrides or {}), "timeout_s": call_settings["timeout_s"]}
             with self._waiting(self._limiter.admit, d, convo, call_settings) as ticket:
-                record, text, err, calls = self._call(c, convo, overrides, task_id, instance_id, prompt, tools)
+                record, text, err, calls = self._call(replace(c, settings=dict(call_settings)), convo, call_overrides,
+                                                      task_id, instance_id, prompt, tools=tools, task_spent=spent)
                 ticket.settle(*_own_tokens(record), err is None)
             return record, text, err, calls
 
-        return options.start(turn, toolbox, messages, candidate.settings, task_id=task_id, instance_id=instance_id,
+        return options.start(turn, toolbox, messages, c.settings, task_id=task_id, instance_id=instance_id,
                              definition_id=d.definition_id, prompt=prompt)
 
     def _check_deadline(self) -> None:
@@ -1148,7 +1150,7 @@ class AIWorkerManager:
         if agent is not None:
             if host is None:
                 raise UsageError("a tool-calling task needs the interpreter whose tools it may call (host=…)")
-            run = self._run_agent(host, agent, candidate, d, messages, config_overrides, task_id, instance_id, prompt)
+            run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt)
             record, text, err = run.record, run.text, run.error
         else:
             with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
@@ -1227,7 +1229,7 @@ class AIWorkerManager:
             raise
         try:
             if agent is not None and host is not None:
-                run = self._run_agent(host, agent, candidate, d, messages, config_overrides, task_id, instance_id,
+                run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id,
                                       message)
                 record, text, err = run.record, run.text, run.error
             else:

@@ -465,8 +465,9 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         40 if the provider is not available; 20 (RateLimited) when a limit is reached (the message
         names the limit and the seconds until it frees); 37 when a cost budget would be exceeded;
         16 or 31 when the model call fails (the failure is recorded; the definition's fallback
-        definitions are tried first). Refused requests produce no record. With tools: 4 for an unknown
-        tool name; 37 when max_iterations and 31 when timeout_s run out (recorded).
+        definitions are tried first). Refused requests produce no record. With tools: 4 for an
+        unknown tool name; 37 when max_iterations, 31 when timeout_s, and 37 when a cost budget runs
+        out during the loop (recorded, keeping what was done).
     """
     if name and definition_id and name != definition_id:
         raise InvalidArgumentError("give either name or definition_id, not both")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError
+from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
 from .terminal import escape_controls
 
 __all__ = ["main"]
@@ -179,6 +179,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except MemoryError:  # outside a run (parsing a huge file…): the same clean error 37 as inside one
+        _report(out_of_memory(), err, debug)
+        return EXIT_RUNTIME
     except Exception as e:  # the CLI boundary: an nslang bug must not look like a script error
         if debug:
             import traceback

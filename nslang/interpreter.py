@@ -26,7 +26,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
-from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .errors import (
+    CallFrame,
+    ErrorCode,
+    NSError,
+    NSRuntimeError,
+    NSValidationError,
+    ResourceLimitError,
+    UsageError,
+    out_of_memory,
+)
 from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import prompt_globals
 from .source import Span
@@ -647,7 +656,7 @@ class Interpreter:
 
 class _RunGuard:
     """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
-    for the configured call depth, and turns a Python RecursionError into error 37."""
+    for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
 
     __slots__ = ("interp", "outer", "old_limit")
 
@@ -679,6 +688,8 @@ class _RunGuard:
             raise NSRuntimeError(
                 "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
                 code=ErrorCode.RESOURCE_EXHAUSTION) from None
+        if et is MemoryError:
+            raise out_of_memory() from None
         return False
 
 

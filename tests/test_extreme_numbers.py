@@ -24,12 +24,6 @@ BIG_INT = "1" + "0" * 5000  # a literal past Python's 4300-digit int/str limit
 #: an integer that crept past MAX_INT_DIGITS through + (which is not checked, to stay fast)
 CREPT = "set x = 9 * 10 ** 4299\n  set x = x + x\n"
 
-@pytest.fixture(autouse=True)
-def _no_cache_env_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``nslang run --no-cache`` sets NSLANG_NO_CACHE in the process environment: undo it after each test."""
-    monkeypatch.setenv("NSLANG_NO_CACHE", "1")
-
-
 #: (name, statements, expected code): each used to raise a Python exception ("internal error")
 CASES = [
     ("int too large for a float in -", "emit 10 ** 400 - 1.5", ErrorCode.EVALUATION),

@@ -27,12 +27,6 @@ endfunc
 '''
 
 
-@pytest.fixture(autouse=True)
-def _no_cache_env_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``nslang run --no-cache`` sets NSLANG_NO_CACHE in the process environment: undo it after each test."""
-    monkeypatch.setenv("NSLANG_NO_CACHE", "1")
-
-
 def _cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), stdout=out, stderr=err)
@@ -45,9 +39,7 @@ def healthy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = root / "add.ns"
     script.write_text(SCRIPT, encoding="utf-8")
     box = root / "box"
-    with pytest.MonkeyPatch.context() as mp:  # --no-cache sets NSLANG_NO_CACHE in the environment
-        mp.setenv("NSLANG_NO_CACHE", "1")
-        code, _out, err = _cli("run", "--no-cache", "--sandbox", str(box), str(script))
+    code, _out, err = _cli("run", "--no-cache", "--sandbox", str(box), str(script))
     assert code == 0, err
     assert '"cost_incurred":0.0' in (box / LOG).read_text(encoding="utf-8")
     return box

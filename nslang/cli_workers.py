@@ -378,6 +378,13 @@ def _perf_steps(records: list[dict[str, Any]], secrets: list[str]) -> str:
                 line = (f"#{_int(st.get('iteration', 0))} model  {_int(st.get('duration_ms', 0))} ms  "
                         f"{_int(st.get('input_tokens', 0))}/{_int(st.get('output_tokens', 0))} tokens  {what} "
                         f"({st.get('finish_reason') or '-'})")
+                cost = st.get("cost")
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                    line += f"  {cost:.6g} USD"
+                if st.get("cached") is True:
+                    line += "  cached"
+                if st.get("served_by"):
+                    line += f"  served by {st['served_by']}"
             else:
                 state = "ok" if st.get("ok") is True else "FAIL " + str(st.get("error") or "")
                 flagged = f"  flagged: {', '.join(map(str, st['flags']))}" if st.get("flags") else ""

@@ -221,3 +221,28 @@ def test_response_cache_answers_every_call_of_a_repeated_loop(server: HTTPServer
     assert sum("cached" in line for line in steps) == 2
     scan_for_key(results, out.getvalue(), paths=[sandbox])
     assert KEY not in json.dumps(results)
+
+
+def test_fallback_serves_a_call_in_the_middle_of_the_loop(server: HTTPServer, sandbox: Path, env: None) -> None:
+    server.expect_ordered_request(OPENAI.path, method="POST").respond_with_json(
+        tool_reply(OPENAI, [("fs_Read", {"filepath": "a.txt"})]))
+    server.expect_ordered_request(OPENAI.path, method="POST").respond_with_json(
+        OPENAI.err("busy", "server_error"), status=503)
+    server.expect_ordered_request(OPENAI.path, method="POST").respond_with_json(OPENAI.ok("It says alpha.", 20, 5))
+    sandbox.mkdir(parents=True, exist_ok=True)
+    (sandbox / "a.txt").write_text("alpha text", encoding="utf-8")
+    with Interpreter(sandbox_dir=sandbox, load_stdlib=False) as host:
+        host.workers.add_definition({**OPENAI.definition(server, "w", max_retries=0), "fallback": ["b"]})
+        host.workers.add_definition(OPENAI.definition(server, "b"))
+        r = host.invoke_tool(host.resolve_tool("AIWorker.ExecuteStatelessTask"), [],
+                             {"name": "w", "prompt": "Summarize the files.", "tools": ["tool.fs.Read"]})
+        (rec,) = host.workers.get_performance_records("w")
+    assert r["output"] == "It says alpha." and r["iterations"] == 2
+    # the fallback got the whole conversation and the same tool declarations
+    *_, last = (json.loads(req.get_data()) for req, _ in server.log)
+    assert [t["function"]["name"] for t in last["tools"]] == ["fs_Read"]
+    assert [m["role"] for m in last["messages"]] == ["user", "assistant", "tool"]
+    m = rec.llm_metrics
+    assert [s.get("served_by") for s in m["steps"] if s["kind"] == "model"] == [None, "b"]
+    assert "served_by" not in m and len(m["fallback_errors"]) == 1 and "503" in m["fallback_errors"][0]
+    assert rec.success and rec.cost_incurred == pytest.approx(2 * (20 * 0.001 + 5 * 0.002))

@@ -23,12 +23,13 @@ from . import values as V
 from ._binops import _SLOW
 from .builtins import BUILTINS
 from .compiler import _at
-from .errors import NSRuntimeError
+from .errors import NSRuntimeError, python_error
+from .limits import check_value, checked_add, checked_display
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
 
-_INT_FAST = {"+", "-", "*", "<", "<=", ">", ">="}
+_INT_FAST = {"+", "-", "<", "<=", ">", ">="}
 
 
 class _Gen:
@@ -86,7 +87,9 @@ class _Gen:
             self.emit(ind, f"{t} = not {inner}")
             return t
         if isinstance(e, A.Index):
-            c = self.expr(e.target, ind)
+            # a literal target goes through the constants: ``True[0]`` in generated source would make
+            # Python's compiler print a SyntaxWarning on stderr (issue 10 item 5)
+            c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)
             i = self.expr(e.index, ind)
             t = self.temp()
             self.emit(ind, f"if type({c}) is list and type({i}) is int and -1 < {i} < len({c}):")
@@ -109,16 +112,30 @@ class _Gen:
                 and V.string_number(e.right.value) is None:
             a = self.expr(e.left, ind)
             t = self.temp()
-            self.emit(ind, f"{t} = ({a} if type({a}) is str else display({a})) + {self.const(e.right.value)}")
+            span = self.const(e.span)
+            self.emit(ind, f"{t} = ({a} if type({a}) is str else show({a}, {span})) + {self.const(e.right.value)}")
+            self.emit(ind, f"if len({t}) > {self.comp.rt.limits.max_value_bytes}: too_large({t}, {span})")
             return t
         a = self.expr(e.left, ind)
         b = self.expr(e.right, ind)
         t = self.temp()
-        slow = self.const(_SLOW[op])
         span = self.const(e.span)
+        if op == "+":  # the value-size limit's checked add takes the span itself: no extra call level
+            add = self.const(checked_add(self.comp.rt.limits.max_value_bytes))
+            self.emit(ind, f"if type({a}) is int is type({b}):")
+            self.emit(ind + 1, f"{t} = {a} + {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = {add}({a}, {b}, {span})")
+            return t
+        slow = self.const(_SLOW[op])
         if op in _INT_FAST:
             self.emit(ind, f"if type({a}) is int is type({b}):")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+        elif op == "*":  # an exact product must stay within values.MAX_INT_DIGITS
+            self.emit(ind, f"if type({a}) is int is type({b}) and INT_LOW < ({t} := {a} * {b}) < INT_BOUND:")
+            self.emit(ind + 1, "pass")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
         elif op in ("==", "!="):
@@ -188,7 +205,7 @@ class _Gen:
                 self.emit(ind, f"f['last'] = {v}")
         elif isinstance(s, A.Emit):
             v = self.expr(s.value, ind)
-            self.emit(ind, f"write(display({v}) + '\\n')")
+            self.emit(ind, f"write(({v} if type({v}) is str else show({v}, None)) + '\\n')")
             if track:
                 self.emit(ind, f"f['last'] = {v}")
         elif isinstance(s, A.Call) and isinstance(s.call, A.ProcCall):
@@ -270,11 +287,39 @@ class _Gen:
 
 
 def _slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Any) -> Any:
-    """An operator's full rules (:mod:`nslang.values`), with the operator's position on errors."""
+    """An operator's full rules (:mod:`nslang.values`), with the operator's position on errors; a Python
+    exception on extreme input becomes its NeuroScript error (:func:`nslang.errors.python_error`)."""
     try:
         return fn(a, b)
     except NSRuntimeError as e:
         raise _at(e, span) from None
+    except (ArithmeticError, ValueError, MemoryError) as e:
+        err = python_error(e)
+        if err is None:
+            raise
+        raise _at(err, span) from None
+
+
+def _too_large(limit: int) -> Callable[[Any, Any], None]:
+    def too_large(value: Any, span: Any) -> None:
+        try:
+            check_value(value, limit, "the string")
+        except NSRuntimeError as e:
+            raise _at(e, span) from None
+
+    return too_large
+
+
+def _show(limit: int) -> Callable[[Any, Any], str]:
+    """The display string of a non-string value, within the value-size limit (code 37 at ``span``)."""
+
+    def show(value: Any, span: Any) -> str:
+        try:
+            return checked_display(value, limit)
+        except NSRuntimeError as e:
+            raise (e if span is None else _at(e, span)) from None
+
+    return show
 
 
 def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> Callable[[Any], Any]:
@@ -291,6 +336,8 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
         "NSRuntimeError": NSRuntimeError, "call_error": call_error, "depth_error": rt.depth_error,
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
+        "too_large": _too_large(rt.limits.max_value_bytes), "show": _show(rt.limits.max_value_bytes),
+        "INT_LOW": V._INT_LOW, "INT_BOUND": V._INT_BOUND,
     }
     exec(compile(src, f"<nslang {name}>", "exec"), ns)  # noqa: S102 - generated from the AST only
     fn: Callable[[Any], Any] = ns["body"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError
+from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
 from .terminal import escape_controls
 
 __all__ = ["main"]
@@ -69,6 +69,8 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
                          help="passes of one while / for each loop before error 37 (default 1000000; 0: no limit)")
         run.add_argument("--print-result", action="store_true",
                          help="print the return value of the procedure that ran (--target, or main)")
+        run.add_argument("--max-value-bytes", type=int, metavar="N",
+                         help="largest single string, list or map, in bytes (default 67108864 = 64 MiB)")
         run.add_argument("--no-cache", action="store_true", help="do not use the parse cache")
         run.add_argument("--durable", action=argparse.BooleanOptionalAction, default=True,
                          help="fsync AI-worker records and definitions on every write (default: on; "
@@ -184,6 +186,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except MemoryError:  # outside a run (parsing a huge file…): the same clean error 37 as inside one
+        _report(out_of_memory(), err, debug)
+        return EXIT_RUNTIME
     except Exception as e:  # the CLI boundary: an nslang bug must not look like a script error
         if debug:
             import traceback
@@ -241,7 +246,7 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
                          approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
-                         replay=args.replay)
+                         replay=args.replay, max_value_bytes=args.max_value_bytes)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from . import ast as A
 from . import values as V
 from .builtins import BUILTINS
-from .errors import CallFrame, ErrorCode, NSRuntimeError
+from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
+from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
 from .source import Span
 from .values import ErrorValue, display, interpolation_display, type_name
 
@@ -384,18 +385,20 @@ class Compiler:
             for s in seq:
                 try:
                     r = s(f)
-                except NSRuntimeError as e:
-                    if e.handled_in is f or not e.catchable:
+                except (NSRuntimeError, MemoryError) as caught:  # running out of memory is catchable too
+                    e = caught if isinstance(caught, NSRuntimeError) else out_of_memory()
+                    if e.handled_in is not f and e.catchable:
+                        e.handled_in = f
+                        try:
+                            cleared = handler(f, e)
+                        except NSRuntimeError as new:
+                            new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
+                            raise
+                        if cleared:
+                            continue
+                    if e is caught:
                         raise
-                    e.handled_in = f
-                    try:
-                        cleared = handler(f, e)
-                    except NSRuntimeError as new:
-                        new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
-                        raise
-                    if cleared:
-                        continue
-                    raise
+                    raise e from None
                 if r is not None:
                     return r
             return None
@@ -495,10 +498,11 @@ class Compiler:
         val = self.expr(s.value, ctx)
         rt = self.rt
         track = ctx.tracks_last
+        limit = rt.limits.max_value_bytes
 
         def emit(f: Frame) -> None:
             v = val(f)
-            rt.write(display(v) + "\n")
+            rt.write((v if type(v) is str else checked_display(v, limit)) + "\n")
             if track:
                 f["last"] = v
 
@@ -583,7 +587,7 @@ class Compiler:
             if o is not None and not isinstance(o, dict):
                 raise _err(f"ask ... with OPTIONS needs a map, got {type_name(o)}", ErrorCode.TYPE, span)
             try:
-                v = rt.ask(None if w is None else display(w), display(p), o)
+                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o)
             except NSRuntimeError as e:
                 raise _at(e, span) from None
             if assign is not None:
@@ -692,8 +696,13 @@ class Compiler:
     # Assignment targets (auto-vivification, spec §3)
 
     def assigner(self, lv: A.LValue, ctx: _Ctx) -> Callable[[Frame, Any], None]:
-        """``assign(frame, value)`` for ``lv``: a name, or a name with ``[k]`` / ``.f`` steps."""
+        """``assign(frame, value)`` for ``lv``: a name, or a name with ``[k]`` / ``.f`` steps.
+
+        A step that adds an element obeys the value-size limit (error 37, :mod:`nslang.limits`).
+        """
         name = lv.name
+        limit = self.rt.limits.max_value_bytes
+        max_entries = limit // ELEMENT_BYTES
         if not lv.path:
             def assign_name(f: Frame, v: Any) -> None:
                 f[name] = v
@@ -716,13 +725,17 @@ class Compiler:
                     if type(k) is int and 0 <= k < len(c):
                         c[k] = v
                         return
-                    _list_store(c, k, v, kspan)
+                    _list_store(c, k, v, kspan, limit)
                 elif tc is dict:
-                    c[k if type(k) is str else display(k)] = v
+                    key = k if type(k) is str else display(k)
+                    if len(c) < max_entries:
+                        c[key] = v
+                    else:
+                        _map_store(c, key, v, kspan, limit)
                 else:
                     c = _new_container(k)
                     f[name] = c
-                    _store(c, k, v, kspan)
+                    _store(c, k, v, kspan, limit)
 
             return assign_index
 
@@ -739,10 +752,10 @@ class Compiler:
                 child = _child(c, is_field, k, sp)
                 if not _fits(child, nf, nk):
                     child = _new_container(nk, nf)
-                    _store(c, k, child, sp, is_field)
+                    _store(c, k, child, sp, limit, is_field)
                 c = child
             is_field, k, sp = keys[-1]
-            _store(c, k, v, sp, is_field)
+            _store(c, k, v, sp, limit, is_field)
 
         return assign_path
 
@@ -766,22 +779,35 @@ class Compiler:
 
     def _interpolator(self, text_fn: ExprFn, span: Span, ctx: _Ctx) -> ExprFn:
         rt = self.rt
+        limit = rt.limits.max_value_bytes
 
         def interpolate(f: Frame) -> str:
             text = text_fn(f)
+            size = len(text)  # an upper bound of the result's length so far (value-size limit)
 
             def sub(m: re.Match[str]) -> str:
+                nonlocal size
                 n = m.group(1)
                 if n == "last":
-                    return interpolation_display(f.get("last"))
-                try:
-                    v = f[n]
-                except KeyError:
+                    v = f.get("last")
+                else:
                     try:
-                        v = rt.lookup_global(n, span)
-                    except NSRuntimeError as err:
-                        raise _err(f"placeholder {{{{{n}}}}}: {err.message}", ErrorCode.EVALUATION, span) from None
-                return interpolation_display(v)
+                        v = f[n]
+                    except KeyError:
+                        try:
+                            v = rt.lookup_global(n, span)
+                        except NSRuntimeError as err:
+                            raise _err(f"placeholder {{{{{n}}}}}: {err.message}", ErrorCode.EVALUATION,
+                                       span) from None
+                if (type(v) is list or isinstance(v, dict)) and v:
+                    size += display_size(v, limit - size)
+                    if size > limit:
+                        raise _at(value_too_large("the interpolated string", size, limit), span)
+                out = interpolation_display(v)
+                size += len(out)
+                if size > limit:
+                    raise _at(value_too_large("the interpolated string", size, limit), span)
+                return out
 
             return _PLACEHOLDER.sub(sub, text)
 
@@ -1064,7 +1090,7 @@ def _index_slow(c: Any, i: Any, span: Span) -> Any:
             raise _at(err, span) from None
         if 0 <= k < len(c):
             return c[k]
-        raise _err(f"list index {k} out of range (list has {len(c)} element{'s' if len(c) != 1 else ''})",
+        raise _err(f"list index {V.short_repr(k)} out of range (list has {len(c)} element{'s' if len(c) != 1 else ''})",
                    ErrorCode.BOUNDS, span)
     if isinstance(c, dict):
         key = i if type(i) is str else display(i)
@@ -1080,7 +1106,7 @@ def _index_slow(c: Any, i: Any, span: Span) -> Any:
 _MAX_PAD = 1_000_000
 
 
-def _list_store(c: list[Any], k: Any, v: Any, span: Span) -> None:
+def _list_store(c: list[Any], k: Any, v: Any, span: Span, limit: int) -> None:
     if type(k) is not int:
         if type(k) is float and k.is_integer():
             k = int(k)
@@ -1088,14 +1114,17 @@ def _list_store(c: list[Any], k: Any, v: Any, span: Span) -> None:
             raise _err(f"list index must be a non-negative integer, got {type_name(k)} {V.short_repr(k)}",
                        ErrorCode.TYPE, span)
     if k < 0:
-        raise _err(f"list index must not be negative, got {k}", ErrorCode.BOUNDS, span)
+        raise _err(f"list index must not be negative, got {V.short_repr(k)}", ErrorCode.BOUNDS, span)
     n = len(c)
     if k < n:
         c[k] = v
-    elif k == n:
+        return
+    if (k + 1) * ELEMENT_BYTES > limit:
+        raise _at(value_too_large("the list", (k + 1) * ELEMENT_BYTES, limit), span)
+    if k == n:
         c.append(v)
     elif k - n > _MAX_PAD:
-        raise _err(f"list index {k} is too far past the end (length {n})", ErrorCode.BOUNDS, span)
+        raise _err(f"list index {V.short_repr(k)} is too far past the end (length {n})", ErrorCode.BOUNDS, span)
     else:
         c.extend([None] * (k - n))
         c.append(v)
@@ -1125,15 +1154,22 @@ def _child(c: Any, is_field: bool, k: Any, span: Span) -> Any:
                        ErrorCode.TYPE, span)
         i = int(k)
         if i < 0:
-            raise _err(f"list index must not be negative, got {i}", ErrorCode.BOUNDS, span)
+            raise _err(f"list index must not be negative, got {V.short_repr(i)}", ErrorCode.BOUNDS, span)
         return c[i] if i < len(c) else None
     return c.get(k if type(k) is str else display(k))
 
 
-def _store(c: Any, k: Any, v: Any, span: Span, is_field: bool = False) -> None:
+def _store(c: Any, k: Any, v: Any, span: Span, limit: int, is_field: bool = False) -> None:
+    """``c[k] = v`` for an assignment path; lists and maps stay within the value-size limit ``limit``."""
     if type(c) is list:
         if is_field:
             raise _err(f"cannot use .{k} on a list", ErrorCode.TYPE, span)
-        _list_store(c, k, v, span)
+        _list_store(c, k, v, span, limit)
     else:
-        c[k if type(k) is str else display(k)] = v
+        _map_store(c, k if type(k) is str else display(k), v, span, limit)
+
+
+def _map_store(c: dict[str, Any], key: str, v: Any, span: Span, limit: int) -> None:
+    if (len(c) + 1) * ELEMENT_BYTES > limit and key not in c:
+        raise _at(value_too_large("the map", (len(c) + 1) * ELEMENT_BYTES, limit), span)
+    c[key] = v

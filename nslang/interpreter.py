@@ -26,7 +26,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
-from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .errors import (
+    CallFrame,
+    ErrorCode,
+    NSError,
+    NSRuntimeError,
+    NSValidationError,
+    ResourceLimitError,
+    UsageError,
+    out_of_memory,
+)
+from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import prompt_globals
 from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
@@ -70,6 +80,9 @@ class Limits:
         timeout_s: wall-clock seconds a run may take before error 31 (Timeout); None = unlimited.
             Not catchable by ``on error``.
         max_file_bytes: largest file the ``fs`` tools read or write, in bytes.
+        max_value_bytes: largest single value (string, list, map) a run may build, in bytes as
+            :func:`nslang.limits.value_size` counts them (a character of a string 1, an element of a
+            list or map 32); default 64 MiB. Exceeding it is error 37, catchable (issue 10 item 6).
     """
 
     max_call_depth: int = 1000
@@ -77,6 +90,7 @@ class Limits:
     max_steps: int | None = None
     timeout_s: float | None = None
     max_file_bytes: int = 10 * 1024 * 1024
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
 
 @dataclass
@@ -113,7 +127,8 @@ class Interpreter:
         stdin: where ``io.Input`` reads (default ``sys.stdin``).
         stderr: where event-handler errors and warnings go (default ``sys.stderr``).
         limits: a :class:`Limits`; keyword overrides below win over it.
-        max_call_depth, max_loop_iterations, max_steps, timeout_s: shortcuts for :class:`Limits` fields.
+        max_call_depth, max_loop_iterations, max_steps, timeout_s, max_value_bytes: shortcuts for
+            :class:`Limits` fields.
         load_stdlib: make the NeuroScript standard library (``stdlib/*.ns``) callable.
         default_worker: AI worker definition name used by ``ask PROMPT`` without a worker.
         durable: ``fsync`` the AI-worker data files on every write (default True): each performance
@@ -141,14 +156,17 @@ class Interpreter:
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
                  default_worker: str | None = None, durable: bool = True,
                  approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
-                 record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None) -> None:
+                 record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
+                 max_value_bytes: int | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
-                     ("max_steps", max_steps), ("timeout_s", timeout_s)):
+                     ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
             if v is not None:
                 setattr(lim, k, v)
         if lim.max_call_depth < 1:
             raise UsageError("max_call_depth must be at least 1")
+        if lim.max_value_bytes < 1024:
+            raise UsageError("max_value_bytes must be at least 1024")
         self.limits = lim
         if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float))
                                          or not max_cost_usd >= 0 or max_cost_usd == float("inf")):
@@ -188,6 +206,7 @@ class Interpreter:
         self._steps = 0
         self._deadline: float | None = None
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
+        self._line_reader = LineReader()
         self._register_builtin_tools()
 
     # ===================================================================================== setup
@@ -258,11 +277,8 @@ class Interpreter:
         if self._workers is None:
             from .workers import AIWorkerManager
 
-            # the run's deadline bounds rate-limit waits (on_limit "wait"); None outside a timed run
             max_cost, recorder, replayer = self._economy
-            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable,
-                                  time_left=lambda: None if self._deadline is None
-                                  else self._deadline - time.monotonic(),
+            mgr = AIWorkerManager(self.sandbox_dir, durable=self.durable, deadline=self,
                                   max_cost_usd=max_cost, recorder=recorder, replayer=replayer)
             for name, fn in self._providers.items():
                 mgr.register_custom_provider(name, fn)
@@ -574,10 +590,29 @@ class Interpreter:
         self.check_deadline()
 
     def check_deadline(self) -> None:
-        """Raise error 31 (Timeout) if the run's wall-clock limit has passed."""
+        """Raise error 31 (Timeout, :class:`ResourceLimitError`, not catchable) if the run's wall-clock
+        limit has passed."""
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise ResourceLimitError(f"the run exceeded its time limit of {self.limits.timeout_s} s",
                                      code=ErrorCode.TIMEOUT)
+
+    def remaining_time(self) -> float | None:
+        """Seconds left before the run's deadline (``limits.timeout_s``), 0.0 once it has passed; None when
+        no run is in progress or it has no time limit.
+
+        The one place the run's deadline is read (issue 10 item 6): model calls (through the worker
+        manager), regular expressions, ``io.Input`` and rate-limit waits bound their own waiting by it,
+        then call :meth:`check_deadline` to end the run with the timeout error.
+        """
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def read_line(self) -> str:
+        """One line of ``stdin`` with its newline ("" at the end of the input), for ``io.Input``; a read
+        that blocks ends at the run's deadline with error 31 (issue 10 item 6, see
+        :class:`nslang.limits.LineReader`)."""
+        return self._line_reader.readline(self.stdin, self)
 
     def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
         """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an
@@ -630,7 +665,7 @@ class Interpreter:
 
 class _RunGuard:
     """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
-    for the configured call depth, and turns a Python RecursionError into error 37."""
+    for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
 
     __slots__ = ("interp", "outer", "old_limit", "top")
 
@@ -666,6 +701,8 @@ class _RunGuard:
             raise NSRuntimeError(
                 "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
                 code=ErrorCode.RESOURCE_EXHAUSTION) from None
+        if et is MemoryError:
+            raise out_of_memory() from None
         return False
 
 

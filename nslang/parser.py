@@ -17,6 +17,7 @@ import functools
 import os
 import pickle
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,16 @@ __all__ = ["is_incomplete", "parse"]
 _CACHE_VERSION = b"nslang-ast-1"
 
 
-def parse(text: str, *, name: str = "<string>", use_cache: bool = True) -> A.Program:
+def parse(text: str, *, name: str = "<string>", use_cache: bool = True,
+          tick: Callable[[], None] | None = None) -> A.Program:
     """Parse NeuroScript source.
 
     Args:
         text: the source.
         name: source name used in spans and error messages (usually the file path).
         use_cache: look up / store the result in the on-disk parse cache.
+        tick: called every few thousand grammar rules while parsing; an error it raises (the run's
+            timeout, for ``tool.script.LoadScript``) stops the parse.
 
     Returns:
         The :class:`~nslang.ast.Program`.
@@ -55,13 +59,13 @@ def parse(text: str, *, name: str = "<string>", use_cache: bool = True) -> A.Pro
         cached = _cache_get(key)
         if cached is not None:
             return cached
-    prog = _parse_uncached(text, name)
+    prog = _parse_uncached(text, name, tick)
     if key is not None:
         _cache_put(key, prog)
     return prog
 
 
-def _parse_uncached(text: str, name: str) -> A.Program:
+def _parse_uncached(text: str, name: str, tick: Callable[[], None] | None = None) -> A.Program:
     import lark
 
     from ._lark import get_inline_parser
@@ -70,7 +74,10 @@ def _parse_uncached(text: str, name: str) -> A.Program:
     if not text.endswith("\n"):
         text += "\n"
     parser, callbacks = get_inline_parser()
-    callbacks.current = ToAST(name)
+    builder = ToAST(name)
+    if tick is not None:
+        builder.apply = _ticking(builder.apply, tick)  # type: ignore[method-assign]
+    callbacks.current = builder
     try:
         prog: A.Program = parser.parse(text)
     except lark.exceptions.UnexpectedInput as e:
@@ -86,6 +93,19 @@ def _parse_uncached(text: str, name: str) -> A.Program:
     finally:
         callbacks.current = None
     return prog
+
+
+def _ticking(apply: Callable[[str, list[Any]], Any], tick: Callable[[], None]) -> Callable[[str, list[Any]], Any]:
+    count = 0
+
+    def ticking_apply(data: str, children: list[Any]) -> Any:
+        nonlocal count
+        count += 1
+        if count & 4095 == 0:
+            tick()
+        return apply(data, children)
+
+    return ticking_apply
 
 
 _FRIENDLY = {"_NL": "end of line", "$END": "end of file", "NAME": "a name", "NUMBER": "a number",

@@ -9,10 +9,12 @@ Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :fu
 
 * ``temperature``, ``top_p`` (numbers), ``max_tokens`` (a positive integer): mapped to each wire format;
 * ``base_url`` (``http://`` or ``https://``): the API root (each module documents its default);
-* ``timeout_s`` (default 60): seconds for each HTTP attempt (connect, read, write, pool);
+* ``timeout_s`` (default 60): seconds for each HTTP attempt, the whole exchange (a server that sends
+  its reply byte by byte is cut off); a reply body over 32 MiB fails the attempt;
 * ``max_retries`` (default 2): extra attempts after a retryable failure;
 * ``retry_backoff_s`` (default 0.5): the first backoff delay;
-* ``system_prompt``, ``max_history_turns``: conversation shaping (:func:`~nslang.llm.base.build_messages`);
+* ``system_prompt``, ``max_history_turns``, ``max_prompt_chars``: conversation shaping and its size cap
+  (:func:`~nslang.llm.base.build_messages`);
 * every other key is passed through into the provider's request body (each module says where),
   except ``custom_provider`` and the ``test_*`` keys of the offline providers.
 
@@ -22,6 +24,12 @@ before retry *n* (0-based) is ``min(8, retry_backoff_s * 2**n)`` seconds, shorte
 of up to 25 %; when the provider sent ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date),
 that delay is used instead. A provider asking for more than 60 s is not waited for: the call fails at
 once with its message. Other statuses (400, 401, 403, 404, …) and malformed bodies fail at once.
+
+The run's deadline (``ProviderConfig.deadline``, set by the worker manager from the interpreter's
+``timeout_s``) bounds the whole call, retries and waits included (issue 10 item 6): each attempt's
+HTTP timeout is ``min(timeout_s, time left)``, a wait never goes past the deadline, and when it is
+reached the call fails with :class:`~nslang.llm.base.LLMTimeoutError` (the manager then ends the run
+with the run's own timeout error).
 
 Errors (all :class:`~nslang.errors.NSRuntimeError`). No error text ever contains the API key or a
 credential header value, in any form (raw, repr-escaped, JSON-escaped, URL-encoded: every message goes
@@ -81,6 +89,8 @@ DEFAULT_BACKOFF_S = 0.5
 BACKOFF_MAX_S = 8.0
 #: A provider's Retry-After above this (seconds) is not waited for: the call fails at once.
 RETRY_AFTER_MAX_S = 60.0
+#: The largest reply body read, in bytes (a bigger one fails the attempt as a transport error).
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 #: The longest provider message kept in an error.
 MAX_MESSAGE_CHARS = 500
 #: Headers whose values are credentials (besides any header holding the API key): never in error text.
@@ -89,7 +99,7 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-k
 #: Settings nslang consumes itself; they are never passed through to a provider.
 NSLANG_KEYS = frozenset({
     "temperature", "top_p", "max_tokens", "base_url", "timeout_s", "max_retries", "retry_backoff_s",
-    "system_prompt", "max_history_turns", "custom_provider",
+    "system_prompt", "max_history_turns", "max_prompt_chars", "custom_provider",
     "cache", "cache_ttl_s", "max_cost_usd",  # response cache and task budget (nslang.workers.cassette, .economics)
 })
 
@@ -333,7 +343,7 @@ class HTTPProvider:
         else:
             own = client = httpx.Client()
         try:
-            response = self._send(client, url, payload, settings)
+            response = self._send(client, url, payload, settings, self._config.deadline)
         finally:
             if own is not None:
                 own.close()
@@ -351,16 +361,25 @@ class HTTPProvider:
         shows the cause)."""
         return None if contains_secret(f"{exc}\n{exc!r}", self._secrets) else exc
 
-    def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings) -> httpx.Response:
+    def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings,
+              deadline: float | None) -> httpx.Response:
         attempts = settings.max_retries + 1
-        timeout = httpx.Timeout(settings.timeout_s)
         for attempt in range(attempts):
             wait: float | None = None
+            limit = settings.timeout_s
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._error(LLMTimeoutError, f"{self.who}: the run's time limit was reached before "
+                                                       f"{url} answered (attempt {attempt + 1})")
+                limit = min(limit, left)
             try:
-                response = client.post(url, json=payload, headers=self._headers, timeout=timeout)
+                response = self._attempt(client, url, payload, limit)
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
-                    LLMTimeoutError, f"{self.who}: no answer from {url} within timeout_s={settings.timeout_s:g} s")
+                    LLMTimeoutError, f"{self.who}: no answer from {url} within {limit:g} s"
+                                     + (f" (timeout_s={settings.timeout_s:g})" if limit == settings.timeout_s
+                                        else " (the run's remaining time)"))
                 failure.__cause__ = self._cause(e)
             except httpx.TransportError as e:
                 failure = self._error(LLMConnectionError, f"{self.who}: cannot reach {url}: {_transport_reason(e)}")
@@ -382,10 +401,40 @@ class HTTPProvider:
                     failure.args = (failure.message,)
                 raise failure
             delay = backoff_delay(attempt, settings.backoff_s) if wait is None else wait
+            if deadline is not None and time.monotonic() + delay >= deadline:
+                # the retry could not start in time: wait out the run's deadline and give up
+                sleep(max(0.0, deadline - time.monotonic()))
+                failure.message += " (the run's time limit was reached before a retry)"
+                failure.args = (failure.message,)
+                raise failure
             logger.info("%s: attempt %d of %d failed (%s); retrying in %.2f s", self.who, attempt + 1, attempts,
                         failure.message, delay)
             sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, client: httpx.Client, url: str, payload: dict[str, Any], limit: float) -> httpx.Response:
+        """One POST whose whole exchange, body included, takes at most ``limit`` seconds and whose body
+        is at most :data:`MAX_RESPONSE_BYTES` (a server dripping bytes or sending a huge reply is cut off).
+
+        Raises:
+            httpx.TimeoutException: the exchange took longer than ``limit``.
+            httpx.TransportError: the connection failed, or the body was too large.
+        """
+        end = time.monotonic() + limit
+        with client.stream("POST", url, json=payload, headers=self._headers, timeout=httpx.Timeout(limit)) as r:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in r.iter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise httpx.DecodingError(f"the reply is larger than {MAX_RESPONSE_BYTES} bytes")
+                chunks.append(chunk)
+                if time.monotonic() > end:
+                    raise httpx.ReadTimeout(f"the reply took longer than {limit:g} s")
+            # the body is decoded already: the copy must not decode it again
+            headers = [(k, v) for k, v in r.headers.multi_items() if k.lower() != "content-encoding"]
+            return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks), request=r.request,
+                                  extensions=r.extensions)
 
     def _http_error(self, response: httpx.Response) -> LLMHTTPError:
         status = response.status_code

@@ -23,6 +23,10 @@ Conversation shaping (:func:`build_messages`), the same for every provider:
   the last N earlier exchanges (one user turn and the assistant's reply each), then the new user
   turn. Older turns are not sent, but the instance keeps its whole history (``GetHistory`` shows it).
   Unset means the whole history is sent.
+* ``base_config.max_prompt_chars`` (a positive integer, default :data:`DEFAULT_MAX_PROMPT_CHARS`)
+  caps what is sent: when the messages' texts together are longer, the call is refused before the
+  model is called, with :class:`PromptTooLargeError` (code 37) and no performance record (issue 10
+  item 6).
 """
 
 from __future__ import annotations
@@ -38,22 +42,28 @@ from .messages import Message, ToolCall, ToolDeclaration
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
+    "DEFAULT_MAX_PROMPT_CHARS",
     "LLMConnectionError",
     "LLMTimeoutError",
     "Message",
     "Model",
     "ModelResponse",
     "ModelSettingsError",
+    "PromptTooLargeError",
     "ProviderConfig",
     "ToolCall",
     "ToolDeclaration",
     "build_messages",
     "check_allow_model_requests",
+    "check_prompt_size",
     "override_allow_model_requests",
 ]
 
 #: Conversation roles (ai_workers.md §1.1 ``Role``).
 ROLES = ("system", "user", "assistant", "tool")
+
+#: Default of ``base_config.max_prompt_chars``: the longest prompt sent, in characters of all messages.
+DEFAULT_MAX_PROMPT_CHARS = 1_000_000
 
 #: When False, HTTP models refuse to send requests (:func:`check_allow_model_requests`). Offline
 #: models (``test``, ``custom``) ignore it. Test suites set it to False in an autouse fixture.
@@ -72,6 +82,12 @@ class LLMConnectionError(LLMError):
     Like :class:`LLMTimeoutError` and a 408/409/429/5xx :class:`~nslang.errors.LLMHTTPError`, it makes
     a definition's ``fallback`` serve the call (issue 14 item 5).
     """
+
+
+class PromptTooLargeError(NSRuntimeError):
+    """Raised before a model call whose messages exceed ``base_config.max_prompt_chars`` (code 37)."""
+
+    default_code = ErrorCode.RESOURCE_EXHAUSTION
 
 
 class ModelSettingsError(NSRuntimeError):
@@ -136,6 +152,8 @@ class ProviderConfig:
         api_key: the resolved API key, or None. Never part of ``repr``; never log it.
         http_client: returns the interpreter's one shared ``httpx.Client`` (created on first call).
         definition_name: the worker definition's name, for error messages.
+        deadline: the ``time.monotonic()`` value by which the call must be over (the run's deadline),
+            or None; HTTP providers bound their attempts, retries and waits by it (issue 10 item 6).
     """
 
     provider: str
@@ -144,6 +162,7 @@ class ProviderConfig:
     api_key: str | None = field(default=None, repr=False)
     http_client: Callable[[], Any] | None = field(default=None, repr=False)
     definition_name: str = ""
+    deadline: float | None = None
 
 
 class Model(abc.ABC):
@@ -189,8 +208,9 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         settings: the effective configuration; reads ``system_prompt`` and ``max_history_turns``.
 
     Raises:
-        ModelSettingsError: ``system_prompt`` is not a string or ``max_history_turns`` is not a
-            non-negative integer (code 18).
+        ModelSettingsError: ``system_prompt`` is not a string, ``max_history_turns`` is not a
+            non-negative integer or ``max_prompt_chars`` not a positive integer (code 18).
+        PromptTooLargeError: the messages are longer than ``max_prompt_chars`` characters (code 37).
     """
     system = settings.get("system_prompt")
     if system is not None and not isinstance(system, str):
@@ -207,7 +227,27 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         n = int(limit)
         turns = turns[starts[-n]:] if 0 < n <= len(starts) else ([] if n == 0 else turns)
     out = [Message("system", system)] if system else []
-    return [*out, *kept, *turns, Message("user", prompt)]
+    messages = [*out, *kept, *turns, Message("user", prompt)]
+    check_prompt_size(messages, settings, " (base_config.max_history_turns sends fewer earlier turns)" if history
+                      else "")
+    return messages
+
+
+def check_prompt_size(messages: Sequence[Message], settings: Mapping[str, Any], hint: str = "") -> None:
+    """Refuse ``messages`` longer than ``base_config.max_prompt_chars`` characters (all turns' text;
+    a tool-calling loop checks its growing conversation before each model call, issue 12).
+
+    Raises:
+        ModelSettingsError: ``max_prompt_chars`` is not a positive integer (code 18).
+        PromptTooLargeError: the messages are longer (code 37); ``hint`` is added to the message.
+    """
+    cap = settings.get("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 1 or cap != int(cap):
+        raise ModelSettingsError(f"base_config.max_prompt_chars must be a positive integer, got {cap!r}")
+    size = sum(len(m.content) for m in messages)
+    if size > cap:
+        raise PromptTooLargeError(f"the prompt is {size:,} characters long (system prompt and history included), "
+                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent" + hint)
 
 
 def check_allow_model_requests() -> None:

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ErrorCode, NSError, ToolError
+from ..errors import ErrorCode, NSError, ResourceLimitError, ToolError
+from ..limits import check_deadline
 from ..values import ErrorValue
 from .registry import ToolContext, tool
+
+#: Longest source ``LoadScript`` accepts, in characters (issue 10 item 6).
+MAX_SCRIPT_CHARS = 1_000_000
 
 
 @tool("script", "LoadScript", aliases=("LoadScript",),
       error_conditions="15 (Syntax) if the text does not parse or load; 42 (Duplicate) if it redefines a "
-                       "loaded procedure; 21 if the text is empty. Nothing is loaded when it fails.",
+                       "loaded procedure; 21 if the text is empty; 37 (ResourceExhaustion) if it is longer than "
+                       "1,000,000 characters; 31 (Timeout, not catchable) if the run's time limit passes while "
+                       "it is parsed. Nothing is loaded when it fails.",
       example='tool.script.LoadScript("func helper() means\\n  emit 1\\nendfunc")')
 def load_script(ctx: ToolContext, script_content: str) -> dict[str, Any]:
     """Parse NeuroScript source and load its procedures and event handlers into this interpreter.
@@ -25,11 +31,19 @@ def load_script(ctx: ToolContext, script_content: str) -> dict[str, Any]:
         A map {"functions_loaded": n, "event_handlers_loaded": m, "metadata": {file metadata}}
         (upstream 0.4.2 LoadScript shape).
     """
+    if len(script_content) > MAX_SCRIPT_CHARS:
+        raise ToolError(f"script_content is {len(script_content):,} characters long; the limit is "
+                        f"{MAX_SCRIPT_CHARS:,}", code=ErrorCode.RESOURCE_EXHAUSTION)
     if not script_content.strip():
         raise ToolError("script_content is empty; there is nothing to load", code=ErrorCode.TOOL_EXECUTION_FAILED)
+    from ..parser import parse
+
     interp = ctx.interpreter
     try:
-        res = interp.load(script_content, name="<LoadScript>")
+        res = interp.load_program(parse(script_content, name="<LoadScript>",
+                                        tick=lambda: check_deadline(interp)))
+    except ResourceLimitError:
+        raise
     except NSError as e:
         where = f" at line {e.span.line}, column {e.span.column}" if e.span else ""
         code = e.code if e.code == ErrorCode.DUPLICATE else ErrorCode.SYNTAX

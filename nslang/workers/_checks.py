@@ -50,7 +50,8 @@ COST_KEYS = ("input_cost_per_token", "output_cost_per_token", "cache_read_cost_p
 SYSTEM_FIELDS = frozenset({"aggregate_performance_summary", "created_timestamp", "modified_timestamp"})
 HTTP_PROVIDERS = frozenset({AIWorkerProvider.OPENAI, AIWorkerProvider.ANTHROPIC, AIWorkerProvider.GOOGLE,
                             AIWorkerProvider.OLLAMA, AIWorkerProvider.LOCAL})
-NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries", "cache_ttl_s", "max_cost_usd")
+NUMERIC_SETTINGS = ("temperature", "top_p", "max_tokens", "timeout_s", "max_retries", "cache_ttl_s", "max_cost_usd",
+                    "max_prompt_chars")
 FINAL_ALIASES = {
     "completed": AIWorkerInstanceStatus.RETIRED_COMPLETED,
     "complete": AIWorkerInstanceStatus.RETIRED_COMPLETED,

@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -71,6 +71,7 @@ from .errors import (
     InvalidArgumentError,
     NotFoundError,
     PreconditionFailedError,
+    RateLimitedError,
     StoreError,
     describe_validation_error,
 )
@@ -101,12 +102,14 @@ from .summaries import SummaryAccumulator, fold_entry, record_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..interpreter import Interpreter
+    from ..limits import RunDeadline
     from ..llm.testing import CustomProviderFunction
     from .agent import AgentOptions, AgentRun
 
 __all__ = ["AIWorkerManager", "ChatReply", "StatelessTaskResult"]
 
 logger = logging.getLogger("nslang.workers")
+_T = TypeVar("_T")
 
 SUMMARY_CHARS = 256
 #: Namespace of the UUID5 given to a hand-written definition that has no ID (stable across loads).
@@ -218,14 +221,16 @@ class AIWorkerManager:
             :class:`~nslang.workers.limits.LimitBackend`); default: chosen by ``$NSLANG_LIMITS_URL`` (read
             from ``environ``) or the sandbox's ``ai_worker_limits.json``, else the SQLite file
             ``ai_worker_limits.sqlite3`` in the sandbox, opened on the first limited call.
-        time_left: seconds left before the run's deadline, or None (the interpreter's ``--timeout``);
-            ``on_limit: "wait"`` never waits past it.
         durable: ``fsync`` every write (default True).
         lock_timeout: seconds to wait for another process's file lock (default 30).
         default_worker: definition name (or instance id) ``ask`` uses when given no worker.
         max_cost_usd: the run budget in USD (issue 14 item 4), or None.
         recorder: records every model exchange (``nslang run --record``), or None.
         replayer: answers every model call from a recording (``nslang run --replay``), or None.
+        deadline: the run's deadline (:class:`~nslang.limits.RunDeadline`, the interpreter's
+            ``--timeout``): model calls end by it, retries and waits included, and a call that reaches it
+            ends the run with the run's timeout error (code 31) after its record is logged (issue 10
+            item 6); ``on_limit: "wait"`` never waits past it. None: no limit.
 
     Attributes:
         default_worker: settable; see ``ask``.
@@ -235,10 +240,11 @@ class AIWorkerManager:
                  http_client_factory: Callable[[], Any] | None = None,
                  environ: Mapping[str, str] | None = None, clock: Callable[[], float] | None = None,
                  durable: bool = True, lock_timeout: float = 30.0, default_worker: str | None = None,
-                 limits: LimitBackend | None = None, time_left: Callable[[], float | None] | None = None,
+                 limits: LimitBackend | None = None, deadline: RunDeadline | None = None,
                  max_cost_usd: float | None = None, recorder: Recorder | None = None,
                  replayer: Replayer | None = None) -> None:
         self.sandbox_dir = Path(sandbox_dir)
+        self._deadline = deadline
         self.default_worker = default_worker
         self.definitions_path = self.sandbox_dir / DEFINITIONS_FILE
         self.performance_path = self.sandbox_dir / PERFORMANCE_FILE
@@ -252,7 +258,7 @@ class AIWorkerManager:
         self._limiter = RateLimiter(
             limits or (lambda: open_backend(self.sandbox_dir, environ=self._environ, clock=clock,
                                             lock_timeout=lock_timeout)),
-            time_left=time_left)
+            time_left=deadline.remaining_time if deadline is not None else None)
         self._clock = clock or time.time
         self._daily = DailySpend(self._clock, scan=self._scan_spend)
         #: the per-call path: fallback, replay, response cache, budgets, recording, price (issue 14)
@@ -765,7 +771,7 @@ class AIWorkerManager:
                     f"(interaction_models: {[m.value for m in d.interaction_models]}), cannot spawn an instance"
                 )
         instance_id = str(uuid.uuid4())
-        self._limiter.acquire_instance(d, instance_id)  # may wait (on_limit "wait"): no lock held
+        self._waiting(self._limiter.acquire_instance, d, instance_id)  # may wait (on_limit "wait"): no lock held
         with self._state:
             now = utc_now()
             contexts = list(file_contexts) if file_contexts else list(d.default_file_contexts)
@@ -938,6 +944,7 @@ class AIWorkerManager:
     def _candidate(self, d: AIWorkerDefinition, settings: Mapping[str, Any]) -> Candidate:
         """``d`` ready to serve a call: key resolved, model built (when replaying, neither is needed:
         a missing key is not an error and no model is built)."""
+        self._check_deadline()
         with self._state:
             secret = self._secrets.get(d.definition_id)
         replaying = self.calls.replayer is not None
@@ -949,8 +956,10 @@ class AIWorkerManager:
             key = None
         if replaying:
             return Candidate(d, dict(settings), key, None)
+        left = None if self._deadline is None else self._deadline.remaining_time()
         config = ProviderConfig(provider=d.provider.value, model_name=d.model_name, settings=settings,
-                                api_key=key, http_client=self._http, definition_name=d.name)
+                                api_key=key, http_client=self._http, definition_name=d.name,
+                                deadline=None if left is None else time.monotonic() + left)
         try:
             return Candidate(d, dict(settings), key, self._providers.create(config))
         except NSRuntimeError:
@@ -1053,7 +1062,7 @@ class AIWorkerManager:
                  spent: float) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
             # the loop's per-call HTTP timeout reaches a fallback definition too
             call_overrides = {**(overrides or {}), "timeout_s": call_settings["timeout_s"]}
-            with self._limiter.admit(d, convo, call_settings) as ticket:
+            with self._waiting(self._limiter.admit, d, convo, call_settings) as ticket:
                 record, text, err, calls = self._call(replace(c, settings=dict(call_settings)), convo, call_overrides,
                                                       task_id, instance_id, prompt, tools=tools, task_spent=spent)
                 ticket.settle(*_own_tokens(record), err is None)
@@ -1061,6 +1070,20 @@ class AIWorkerManager:
 
         return run_loop(turn, toolbox, messages, c.settings, task_id=task_id, instance_id=instance_id,
                         definition_id=d.definition_id, prompt=prompt)
+
+    def _check_deadline(self) -> None:
+        """The run's timeout error (code 31, not catchable) once its deadline has passed."""
+        if self._deadline is not None:
+            self._deadline.check_deadline()
+
+    def _waiting(self, admit: Callable[..., _T], *args: Any) -> _T:
+        """``admit(*args)``, a rate-limit admission that may wait (``on_limit: "wait"``); when the wait ran
+        into the run's deadline, the run's timeout error (code 31) instead of the rate-limit error."""
+        try:
+            return admit(*args)
+        except RateLimitedError:
+            self._check_deadline()
+            raise
 
     def _append(self, entry: RetiredInstanceInfo) -> None:
         data = entry.model_dump(mode="json")
@@ -1122,7 +1145,7 @@ class AIWorkerManager:
             run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt)
             record, text, err = run.record, run.text, run.error
         else:
-            with self._limiter.admit(d, messages, settings) as ticket:
+            with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
                 record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id, instance_id,
                                                        prompt)
                 ticket.settle(*_own_tokens(record), err is None)
@@ -1137,6 +1160,7 @@ class AIWorkerManager:
             performance_records=[record],
         )
         self._append(entry)
+        self._check_deadline()
         if err is not None:
             raise err
         return StatelessTaskResult(text, record, run)
@@ -1188,7 +1212,7 @@ class AIWorkerManager:
             if agent is not None and host is None:
                 raise UsageError("a tool-calling chat turn needs the interpreter whose tools it may call (host=…)")
             candidate = self._candidate(d, settings)
-            ticket = self._limiter.admit(d, messages, settings) if agent is None else NO_TICKET
+            ticket = self._waiting(self._limiter.admit, d, messages, settings) if agent is None else NO_TICKET
         except BaseException:
             with self._state:
                 m.status = previous
@@ -1229,6 +1253,7 @@ class AIWorkerManager:
             )
             snapshot = m.model_copy(deep=True)
         self._append(entry)
+        self._check_deadline()
         if err is not None:
             raise err
         return ChatReply(text, record, snapshot, run)
@@ -1352,7 +1377,10 @@ class AIWorkerManager:
 
         def collect(entry: LogEntry) -> None:
             e = entry.data
-            for raw in e.get("performance_records") or ():
+            records = e.get("performance_records")
+            if not isinstance(records, list):  # a hand-edited log (issue 10 item 5)
+                return
+            for raw in records:
                 if not isinstance(raw, dict) or (raw.get("definition_id") or e.get("definition_id")) != def_id:
                     continue
                 try:

@@ -88,7 +88,8 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         capabilities: free tags, used by List filters.
         base_config: model settings (temperature, top_p, max_tokens, base_url, timeout_s (seconds per
             attempt), max_retries, retry_backoff_s, system_prompt, max_history_turns (chat: the
-            system prompt plus the last N exchanges are sent); custom_provider for provider custom;
+            system prompt plus the last N exchanges are sent), max_prompt_chars (default 1,000,000);
+            custom_provider for provider custom;
             other keys are passed through to the provider request).
         cost_metrics: USD prices {"input_cost_per_token", "output_cost_per_token", "per_call"}.
         rate_limits: {"max_requests_per_minute", "max_tokens_per_minute", "max_tokens_per_day",

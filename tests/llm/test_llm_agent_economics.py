@@ -18,6 +18,7 @@ from test_llm_tool_calls import tool_reply
 
 from nslang import Interpreter
 from nslang.cli import main
+from nslang.errors import NSRuntimeError
 from nslang.llm.base import override_allow_model_requests
 from nslang.workers import AIWorkerManager
 from nslang.workers.errors import BudgetExceededError
@@ -246,3 +247,19 @@ def test_fallback_serves_a_call_in_the_middle_of_the_loop(server: HTTPServer, sa
     assert [s.get("served_by") for s in m["steps"] if s["kind"] == "model"] == [None, "b"]
     assert "served_by" not in m and len(m["fallback_errors"]) == 1 and "503" in m["fallback_errors"][0]
     assert rec.success and rec.cost_incurred == pytest.approx(2 * (20 * 0.001 + 5 * 0.002))
+
+
+def test_the_prompt_cap_applies_to_every_call_of_the_loop(server: HTTPServer, sandbox: Path, env: None) -> None:
+    server.expect_ordered_request(OPENAI.path, method="POST").respond_with_json(
+        tool_reply(OPENAI, [("fs_Read", {"filepath": "big.txt"})]))
+    sandbox.mkdir(parents=True, exist_ok=True)
+    (sandbox / "big.txt").write_text("x" * 500, encoding="utf-8")
+    with Interpreter(sandbox_dir=sandbox, load_stdlib=False) as host:
+        host.workers.add_definition(OPENAI.definition(server, "w", max_prompt_chars=200))
+        with pytest.raises(NSRuntimeError) as e:
+            host.invoke_tool(host.resolve_tool("AIWorker.ExecuteStatelessTask"), [],
+                             {"name": "w", "prompt": "Summarize the files.", "tools": ["tool.fs.Read"]})
+        (rec,) = host.workers.get_performance_records("w")
+    assert e.value.code == 37 and "max_prompt_chars = 200" in e.value.message
+    assert len(server.log) == 1  # the second call, 520 characters long, was never sent
+    assert not rec.success and rec.llm_metrics["iterations"] == 1 and rec.llm_metrics["tool_call_count"] == 1

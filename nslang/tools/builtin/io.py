@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...values import display
+from ...limits import checked_display, value_limit
 from ..registry import ToolContext, tool
 from ._common import variadic
 
@@ -43,7 +43,12 @@ def print_(ctx: ToolContext, *values: Any) -> None:
     if len(items) == 1 and type(items[0]) is list:
         items = items[0]
     out = ctx.interpreter.stdout
-    out.write(" ".join(display(v) for v in items) + "\n")
+    limit = value_limit(ctx.interpreter)
+    for i, v in enumerate(items):  # one write per value: the output line is never built as one string
+        if i:
+            out.write(" ")
+        out.write(checked_display(v, limit))
+    out.write("\n")
     return None
 
 
@@ -53,7 +58,8 @@ def input_(ctx: ToolContext, message: str = "") -> str | None:
 
     Upstream 0.4.2 Input. The prompt is written to the output without a newline. The trailing
     newline (\\n or \\r\\n) is removed from the line. At the end of the input the result is nil
-    (0.4.2 failed with code 26), so a script can read until nil.
+    (0.4.2 failed with code 26), so a script can read until nil. Waiting for input ends at the
+    run's time limit with error 31 (Timeout), which ``on error`` cannot catch.
 
     Args:
         message: the prompt to show first (nothing when empty).
@@ -70,7 +76,8 @@ def input_(ctx: ToolContext, message: str = "") -> str | None:
         flush = getattr(interp.stdout, "flush", None)
         if flush is not None:
             flush()
-    line: str = interp.stdin.readline()
+    read_line = getattr(interp, "read_line", None)  # ends at the run's deadline (code 31)
+    line: str = read_line() if read_line is not None else interp.stdin.readline()
     if line == "":
         return None
     if line.endswith("\n"):

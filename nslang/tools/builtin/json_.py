@@ -2,7 +2,8 @@
 
 nslang additions (spec/language.md §8.5 has none; upstream HEAD has similar tools). JSON maps to
 values as: object - map (insertion order; a repeated key keeps the last value), array - list,
-string - string, integer - exact integer, other number - float, true/false - boolean, null - nil.
+string - string, integer - exact integer (a float beyond values.MAX_INT_DIGITS digits, like 1e999),
+other number - float, true/false - boolean, null - nil.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import math
 from typing import Any
 
 from ...errors import ErrorCode
-from ...values import Fuzzy, type_name
-from ..registry import tool
+from ...limits import ELEMENT_BYTES, display_size, value_limit, value_too_large
+from ...values import Fuzzy, string_number, type_name
+from ..registry import ToolContext, tool
 from ._common import arg_error
 
 __all__ = ["TOOLS"]
@@ -28,7 +30,7 @@ def _reject_constant(name: str) -> Any:
 
 
 @tool("json", "Parse")
-def parse(json_string: str) -> Any:
+def parse(ctx: ToolContext, json_string: str) -> Any:
     """Parse JSON text into a value.
 
     Args:
@@ -39,13 +41,21 @@ def parse(json_string: str) -> Any:
 
     Raises:
         4 the text is not valid JSON (the message gives line and column), or it nests too deeply;
-        NaN and Infinity are refused.
+        NaN and Infinity are refused. 37 the parsed data could exceed the value-size limit: the text's
+        length plus 32 bytes per ``,`` ``:`` ``[`` ``{`` (an upper bound of its elements) is over
+        ``limits.max_value_bytes`` (checked before parsing, issue 10 item 6).
 
     Example:
         set data = tool.json.Parse('{"name": "Ada", "tags": ["x", "y"]}')
     """
+    limit = value_limit(ctx.interpreter)
+    if len(json_string) * (1 + ELEMENT_BYTES) > limit:  # a shorter text cannot reach the limit
+        elements = sum(json_string.count(c) for c in ",:[{")
+        size = len(json_string) + ELEMENT_BYTES * elements
+        if size > limit:
+            raise value_too_large("the parsed JSON", size, limit)
     try:
-        return json.loads(json_string, parse_constant=_reject_constant)
+        return json.loads(json_string, parse_constant=_reject_constant, parse_int=string_number)
     except json.JSONDecodeError as e:
         raise arg_error("json_string", f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except ValueError as e:
@@ -84,7 +94,7 @@ def _plain(v: Any, path: str, depth: int, active: set[int]) -> Any:
 
 
 @tool("json", "Stringify")
-def stringify(value: Any = None, pretty: bool = False) -> str:
+def stringify(ctx: ToolContext, value: Any = None, pretty: bool = False) -> str:
     """Turn a value into JSON text.
 
     Maps keep their key order; non-ASCII text is written as is (UTF-8), not as escapes. A timedate
@@ -99,12 +109,17 @@ def stringify(value: Any = None, pretty: bool = False) -> str:
 
     Raises:
         4 the value holds something JSON cannot represent (a function or tool reference, bytes,
-        NaN or an infinity), contains itself, or nests more than 500 levels.
+        NaN or an infinity), contains itself, or nests more than 500 levels; 37 the text would
+        exceed the value-size limit (estimated before it is built).
 
     Example:
         call tool.fs.Write("data.json", tool.json.Stringify(data, true))
     """
     plain = _plain(value, "value", 0, set())
+    limit = value_limit(ctx.interpreter)
+    size = display_size(plain, limit) * (2 if pretty else 1)  # JSON is about as long as the display string
+    if size > limit:
+        raise value_too_large("the JSON text", size, limit)
     if pretty:
         return json.dumps(plain, ensure_ascii=False, indent=2)
     return json.dumps(plain, ensure_ascii=False, separators=(",", ":"))

@@ -13,8 +13,9 @@ import builtins
 from typing import Any
 
 from ...errors import ErrorCode
+from ...limits import ELEMENT_BYTES, check_deadline, value_limit, value_too_large
 from ...values import equal, number_or_none, type_name
-from ..registry import tool
+from ..registry import ToolContext, tool
 from ._common import arg_error, describe, variadic
 
 __all__ = ["TOOLS"]
@@ -302,7 +303,7 @@ def is_empty(list: list[Any]) -> bool:  # noqa: A002
 
 
 @tool("list", "Concat")
-def concat(list: list[Any], *more: Any) -> list[Any]:  # noqa: A002
+def concat(ctx: ToolContext, list: list[Any], *more: Any) -> list[Any]:  # noqa: A002
     """Join several lists into a new list.
 
     nslang addition (list + list is a type error in nslang).
@@ -314,15 +315,21 @@ def concat(list: list[Any], *more: Any) -> list[Any]:  # noqa: A002
         A new list with the elements of every list, in order.
 
     Raises:
-        4 an extra argument that is not a list.
+        4 an extra argument that is not a list; 37 the result would exceed the value-size limit.
 
     Example:
         set all = tool.list.Concat([1, 2], [3], [4, 5])
     """
-    out = [*list]
-    for i, extra in enumerate(variadic(more), 2):
+    extras = variadic(more)
+    for i, extra in enumerate(extras, 2):
         if type(extra) is not builtins.list:
             raise arg_error(f"#{i}", f"must be a list, got {describe(extra)}")
+    size = ELEMENT_BYTES * (len(list) + sum(len(x) for x in extras))
+    limit = value_limit(ctx.interpreter)
+    if size > limit:
+        raise value_too_large("the list", size, limit)
+    out = [*list]
+    for extra in extras:
         out.extend(extra)
     return out
 
@@ -347,7 +354,7 @@ def _key(v: Any) -> tuple[Any, ...] | None:
 
 
 @tool("list", "Unique")
-def unique(list: list[Any]) -> list[Any]:  # noqa: A002
+def unique(ctx: ToolContext, list: list[Any]) -> list[Any]:  # noqa: A002
     """The list without repeated elements, keeping the first of each (a new list).
 
     nslang addition. Elements are compared with ==, so 1 and 1.0 (and "1") count as the same.
@@ -358,12 +365,17 @@ def unique(list: list[Any]) -> list[Any]:  # noqa: A002
     Returns:
         A new list with each distinct element once, in first-seen order.
 
+    Raises:
+        31 (Timeout) the run's time limit passed (lists and maps are compared pairwise, so a long
+        list of them is slow; the deadline is checked as it goes).
+
     Example:
         set tags = tool.list.Unique(["a", "b", "a"])
     """
     seen: set[Any] = set()
     others: builtins.list[Any] = []
     out: builtins.list[Any] = []
+    work = 0
     for x in list:
         k = _key(x)
         if k is not None:
@@ -371,11 +383,19 @@ def unique(list: list[Any]) -> list[Any]:  # noqa: A002
                 continue
             seen.add(k)
         else:
+            work += len(others)
+            if work > _CHECK_EVERY:
+                check_deadline(ctx.interpreter)
+                work = 0
             if any(equal(x, y) for y in others):
                 continue
             others.append(x)
         out.append(x)
     return out
+
+
+#: Element comparisons between two deadline checks in long tool loops.
+_CHECK_EVERY = 20_000
 
 
 TOOLS: list[Any] = [

@@ -4,32 +4,68 @@ Upstream 0.4.2 registered these ungrouped (``Length``, ``Substring``, ``ToUpper`
 §8.5); HEAD moved them to the ``str`` group. Scripts write ``tool.str.<Name>``; the 0.4.2 names
 are aliases. Lengths and indexes count Unicode code points (as ``len()`` does), never bytes.
 
-Regular expressions use Python's ``re`` syntax (close to Go's RE2 for common patterns; replacement
-strings use ``\\1`` or ``\\g<name>``, not ``$1``). A Python regex cannot be interrupted, so patterns
-are limited to 1000 characters and inputs to 1,000,000 characters; the run's time limit does not
-cut a running match short.
+Regular expressions use Python's ``re`` syntax, run by the ``regex`` package (close to Go's RE2 for
+common patterns; replacement strings use ``\\1`` or ``\\g<name>``, not ``$1``). Patterns are limited
+to 1000 characters, and a match runs at most until the run's deadline (``timeout_s``): a
+catastrophic pattern such as ``(a|aa)+$`` ends the run with the timeout error (code 31), issue 10
+item 6.
+
+Results obey the value-size limit (``limits.max_value_bytes``, :mod:`nslang.limits`): ``Replace``,
+``Join``, ``Concat``, ``Split``, ``SplitWords`` and ``ReplaceRegex`` refuse (code 37) before they
+build a value over it.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
+import threading
+from collections.abc import Callable
 from typing import Any
 
+import regex
+
 from ...errors import ErrorCode
-from ...values import display, interpolation_display
-from ..registry import tool
+from ...limits import (
+    ELEMENT_BYTES,
+    check_length,
+    checked_display,
+    expire,
+    remaining_time,
+    value_limit,
+    value_too_large,
+)
+from ...values import interpolation_display
+from ..registry import ToolContext, tool
 from ._common import arg_error
 
 __all__ = ["TOOLS"]
 
 #: Longest regular expression accepted, in characters.
 MAX_PATTERN_CHARS = 1000
-#: Longest input a regular expression is applied to, in characters.
-MAX_REGEX_INPUT_CHARS = 1_000_000
+#: CPU seconds a regular expression runs inline before it moves to a thread timed by the wall clock.
+INLINE_REGEX_S = 0.05
 
 
-def _text(v: Any) -> str:
-    return v if type(v) is str else display(v)
+def _text(v: Any, limit: int) -> str:
+    return v if type(v) is str else checked_display(v, limit, "an element's display string")
+
+
+def _check_items(ctx: ToolContext, n: int, what: str) -> None:
+    """Code 37 when a list of ``n`` elements would exceed the value-size limit."""
+    limit = value_limit(ctx.interpreter)
+    if n * ELEMENT_BYTES > limit:
+        raise value_too_large(what, n * ELEMENT_BYTES, limit)
+
+
+def _joined(ctx: ToolContext, parts: list[str], separator: str) -> str:
+    """``separator.join(parts)``, refused (code 37) before it is built when it would exceed the limit."""
+    size = sum(map(len, parts)) + len(separator) * max(0, len(parts) - 1)
+    check_length(size, value_limit(ctx.interpreter))
+    return separator.join(parts)
+
+
+_WORD = re.compile(r"\S+")
 
 
 @tool("str", "Length", aliases=("Length",))
@@ -81,7 +117,7 @@ def substring(input_string: str, start_index: int, length: int | None = None) ->
 
 
 @tool("str", "Split", aliases=("Split",))
-def split(input_string: str, delimiter: str) -> list[str]:
+def split(ctx: ToolContext, input_string: str, delimiter: str) -> list[str]:
     """Split a string at every occurrence of a delimiter.
 
     Upstream 0.4.2 Split. An empty delimiter splits into single code points.
@@ -96,13 +132,15 @@ def split(input_string: str, delimiter: str) -> list[str]:
     Example:
         set parts = tool.str.Split("a,b,c", ",")
     """
+    parts = len(input_string) if delimiter == "" else input_string.count(delimiter) + 1
+    _check_items(ctx, parts, "the list of parts")
     if delimiter == "":
         return list(input_string)
     return input_string.split(delimiter)
 
 
 @tool("str", "SplitWords", aliases=("SplitWords",))
-def split_words(input_string: str) -> list[str]:
+def split_words(ctx: ToolContext, input_string: str) -> list[str]:
     """Split a string at runs of whitespace, dropping empty parts.
 
     Upstream 0.4.2 SplitWords.
@@ -116,11 +154,19 @@ def split_words(input_string: str) -> list[str]:
     Example:
         set words = tool.str.SplitWords("  the quick  fox ")
     """
-    return input_string.split()
+    max_items = value_limit(ctx.interpreter) // ELEMENT_BYTES
+    if len(input_string) // 2 + 1 <= max_items:  # cannot have too many words
+        return input_string.split()
+    words: list[str] = []
+    for m in _WORD.finditer(input_string):
+        if len(words) >= max_items:
+            _check_items(ctx, len(words) + 1, "the list of words")
+        words.append(m.group())
+    return words
 
 
 @tool("str", "Join", aliases=("Join",))
-def join(string_list: list[Any], separator: str = "") -> str:
+def join(ctx: ToolContext, string_list: list[Any], separator: str = "") -> str:
     """Join the elements of a list into one string.
 
     Upstream 0.4.2 Join (which required a list of strings). Elements that are not strings are
@@ -136,11 +182,12 @@ def join(string_list: list[Any], separator: str = "") -> str:
     Example:
         set csv = tool.str.Join(["a", "b", 3], ",")
     """
-    return separator.join(_text(x) for x in string_list)
+    limit = value_limit(ctx.interpreter)
+    return _joined(ctx, [_text(x, limit) for x in string_list], separator)
 
 
 @tool("str", "Concat", aliases=("Concat",))
-def concat(strings_list: list[Any]) -> str:
+def concat(ctx: ToolContext, strings_list: list[Any]) -> str:
     """Concatenate the elements of a list (display strings for non-strings).
 
     Upstream 0.4.2 Concat.
@@ -154,11 +201,12 @@ def concat(strings_list: list[Any]) -> str:
     Example:
         set s = tool.str.Concat(["ab", "cd", 1])
     """
-    return "".join(_text(x) for x in strings_list)
+    limit = value_limit(ctx.interpreter)
+    return _joined(ctx, [_text(x, limit) for x in strings_list], "")
 
 
 @tool("str", "Replace", aliases=("Replace",))
-def replace(input_string: str, old_substring: str, new_substring: str, count: int = -1) -> str:
+def replace(ctx: ToolContext, input_string: str, old_substring: str, new_substring: str, count: int = -1) -> str:
     """Replace occurrences of a substring.
 
     Upstream 0.4.2 Replace (``count`` was required there).
@@ -180,6 +228,12 @@ def replace(input_string: str, old_substring: str, new_substring: str, count: in
     """
     if count < -1:
         raise arg_error("count", f"must be -1 (all) or a count of replacements, got {count}")
+    growth = len(new_substring) - len(old_substring)
+    if growth > 0:
+        n = input_string.count(old_substring)
+        if count != -1:
+            n = min(n, count)
+        check_length(len(input_string) + n * growth, value_limit(ctx.interpreter))
     return input_string.replace(old_substring, new_substring, count)
 
 
@@ -391,27 +445,52 @@ def format_(template: str, values: dict[str, Any] | None = None) -> str:
 # Regular expressions
 
 
-def _compile(pattern: str) -> re.Pattern[str]:
+def _compile(pattern: str) -> Any:
     if len(pattern) > MAX_PATTERN_CHARS:
         raise arg_error("pattern", f"is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}")
     try:
-        return re.compile(pattern)
-    except re.error as e:
+        return regex.compile(pattern)
+    except regex.error as e:
         where = f" at position {e.pos}" if e.pos is not None else ""
         raise arg_error("pattern", f"is not a valid regular expression: {e.msg}{where}") from None
     except (RecursionError, OverflowError) as e:
         raise arg_error("pattern", f"is too complex: {type(e).__name__}") from None
 
 
-def _regex_input(input_string: str) -> str:
-    if len(input_string) > MAX_REGEX_INPUT_CHARS:
-        raise arg_error("input_string", f"is {len(input_string)} characters long; regular expressions are "
-                        f"applied to at most {MAX_REGEX_INPUT_CHARS}")
-    return input_string
+def _bounded(ctx: ToolContext, run: Callable[[dict[str, Any]], Any]) -> Any:
+    """``run(options)``, a regular expression call given ``regex`` keyword options, ended by the run's
+    deadline with its timeout error (code 31, not catchable).
+
+    ``regex`` times its ``timeout`` in CPU seconds, which a loaded machine stretches in wall-clock
+    time. So an expression first runs inline for at most :data:`INLINE_REGEX_S`; one that needs
+    longer runs again on a helper thread with the GIL released, and the run waits for it by the wall
+    clock. A thread left behind stops at its own (CPU) timeout.
+    """
+    left = remaining_time(ctx.interpreter)
+    if left is None:
+        return run({})
+    try:
+        return run({"timeout": min(left, INLINE_REGEX_S)})  # nearly every expression ends here
+    except TimeoutError:
+        if left <= INLINE_REGEX_S:
+            expire(ctx.interpreter)
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(run({"timeout": left, "concurrent": True}))
+        except BaseException as e:  # boundary: re-raised by the waiting caller
+            future.set_exception(e)
+
+    threading.Thread(target=work, name="nslang-regex", daemon=True).start()
+    try:
+        return future.result(timeout=remaining_time(ctx.interpreter))
+    except (TimeoutError, concurrent.futures.TimeoutError):
+        expire(ctx.interpreter)
 
 
 @tool("str", "Match")
-def match(input_string: str, pattern: str) -> bool:
+def match(ctx: ToolContext, input_string: str, pattern: str) -> bool:
     """Whether a regular expression matches anywhere in a string.
 
     nslang addition. Anchor with ^ and $ to match the whole string.
@@ -430,11 +509,11 @@ def match(input_string: str, pattern: str) -> bool:
         set valid = tool.str.Match(email, "^[^@]+@[^@]+$")
     """
     rx = _compile(pattern)
-    return rx.search(_regex_input(input_string)) is not None
+    return _bounded(ctx, lambda options: rx.search(input_string, **options)) is not None
 
 
 @tool("str", "FindAll")
-def find_all(input_string: str, pattern: str, limit: int = -1) -> list[str]:
+def find_all(ctx: ToolContext, input_string: str, pattern: str, limit: int = -1) -> list[str]:
     """All non-overlapping matches of a regular expression, left to right.
 
     nslang addition. Each element is the whole match (groups are not split out).
@@ -456,16 +535,22 @@ def find_all(input_string: str, pattern: str, limit: int = -1) -> list[str]:
     if limit < -1:
         raise arg_error("limit", f"must be -1 (all) or a number of matches, got {limit}")
     rx = _compile(pattern)
-    out: list[str] = []
-    for m in rx.finditer(_regex_input(input_string)):
-        if limit != -1 and len(out) >= limit:
-            break
-        out.append(m.group(0))
-    return out
+
+    def find(options: dict[str, Any]) -> list[str]:
+        out: list[str] = []
+        for m in rx.finditer(input_string, **options):
+            if limit != -1 and len(out) >= limit:
+                break
+            out.append(m.group(0))
+            if len(out) % 65536 == 0:
+                _check_items(ctx, len(out), "the list of matches")
+        return out
+
+    return _bounded(ctx, find)  # type: ignore[no-any-return]
 
 
 @tool("str", "ReplaceRegex")
-def replace_regex(input_string: str, pattern: str, replacement: str, count: int = -1) -> str:
+def replace_regex(ctx: ToolContext, input_string: str, pattern: str, replacement: str, count: int = -1) -> str:
     r"""Replace matches of a regular expression.
 
     nslang addition. In the replacement, \1 or \g<name> insert a group and \\ a backslash.
@@ -490,12 +575,32 @@ def replace_regex(input_string: str, pattern: str, replacement: str, count: int 
     if count < -1:
         raise arg_error("count", f"must be -1 (all) or a count of replacements, got {count}")
     rx = _compile(pattern)
-    text = _regex_input(input_string)
+    if count == 0:
+        return input_string
+    limit = value_limit(ctx.interpreter)
+    n = len(input_string)
+    # the longest possible result: every position matches and every group reference expands to the input
+    worst = n + (n + 1) * (len(replacement) + replacement.count("\\") * n)
+
+    def substitute(options: dict[str, Any]) -> str:
+        if worst <= limit:
+            return rx.sub(replacement, input_string, count=max(count, 0), **options)  # type: ignore[no-any-return]
+        size = n
+
+        def measured(m: Any) -> str:  # the same template, measured match by match
+            nonlocal size
+            out: str = m.expand(replacement)
+            size += len(out) - (m.end() - m.start())
+            check_length(size, limit)
+            return out
+
+        return rx.sub(measured, input_string, count=max(count, 0), **options)  # type: ignore[no-any-return]
+
     try:
-        return rx.sub(replacement, text, count=0 if count == -1 else count) if count != 0 else text
-    except re.error as e:
+        return _bounded(ctx, substitute)  # type: ignore[no-any-return]
+    except regex.error as e:
         raise arg_error("replacement", f"is not a valid replacement: {e.msg}") from None
-    except IndexError as e:  # bad group reference in some Python versions
+    except IndexError as e:  # bad group reference
         raise arg_error("replacement", f"is not a valid replacement: {e}") from None
 
 

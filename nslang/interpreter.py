@@ -135,6 +135,9 @@ class Interpreter:
             record and definition change is on disk before the call returns, surviving a power loss.
             With False a record costs less (no ``fsync``; issue 11 item 6); a killed process still
             loses nothing that was written, only a power loss or OS crash can.
+        approve: ``approve(request) -> bool``, asked before a model's tool call with side effects
+            runs (a :class:`nslang.workers.policy.ApprovalRequest`: ``tool``, ``arguments``,
+            ``worker``, ``task_id``); None refuses every such call (issue 12 item 3).
         max_cost_usd: the run budget in USD: a model call whose worst-case cost would take this
             interpreter's spend past it is refused with error 37 (not catchable by ``on error``;
             issue 14 item 4). None = unlimited.
@@ -151,7 +154,8 @@ class Interpreter:
                  stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
-                 default_worker: str | None = None, durable: bool = True, max_cost_usd: float | None = None,
+                 default_worker: str | None = None, durable: bool = True,
+                 approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
                  max_value_bytes: int | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
@@ -187,6 +191,8 @@ class Interpreter:
         self._providers: dict[str, Callable[..., Any]] = {}
         self.default_worker = default_worker
         self.durable = durable
+        #: the approver of tool calls with side effects made by models (see ``approve`` above)
+        self.approve = approve
         #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
         self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
@@ -199,6 +205,7 @@ class Interpreter:
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
+        self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
         self._register_builtin_tools()
 
@@ -301,7 +308,7 @@ class Interpreter:
     # ===================================================================================== tools
 
     def register_tool(self, func: Callable[..., Any] | ToolSpec, impl: Callable[..., Any] | None = None, *,
-                      replace: bool = False) -> Tool:
+                      replace: bool = False, needs_approval: bool = False) -> Tool:
         """Make a Python function callable from scripts as ``tool.<group>.<Name>``.
 
         Args:
@@ -309,11 +316,13 @@ class Interpreter:
                 name from the function name in CamelCase), or a :class:`ToolSpec` with ``impl``.
             impl: the implementation when ``func`` is a ToolSpec.
             replace: replace an existing tool of the same name.
+            needs_approval: the tool has side effects: when a model calls it (a tool-calling task),
+                the call needs approval (issue 12 item 3). Scripts call it freely.
 
         Raises:
             UsageError: the name is taken or the spec is invalid.
         """
-        return self.tools.register(func, impl, replace=replace)
+        return self.tools.register(func, impl, replace=replace, needs_approval=needs_approval)
 
     def tool(self, group: str = "host", name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]],
                                                                                            Callable[..., Any]]:
@@ -612,7 +621,7 @@ class Interpreter:
             mgr = self.workers
         except ImportError as e:  # pragma: no cover - workers package missing
             raise NSRuntimeError(f"ask: AI workers are not available ({e})", code=ErrorCode.LLM_ERROR) from None
-        return mgr.ask(worker, prompt, options)
+        return mgr.ask(worker, prompt, options, host=self)
 
     # ----------------------------------------------------------------------------- events
 
@@ -658,7 +667,7 @@ class _RunGuard:
     """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
     for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
 
-    __slots__ = ("interp", "outer", "old_limit")
+    __slots__ = ("interp", "outer", "old_limit", "top")
 
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
@@ -666,7 +675,10 @@ class _RunGuard:
     def __enter__(self) -> None:
         it = self.interp
         self.outer = it.depth
-        if self.outer == 0:
+        # the outermost guard only: an event or a tool-calling task inside a run keeps its limits
+        self.top = it._runs == 0
+        it._runs += 1
+        if self.top:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
         self.old_limit = sys.getrecursionlimit()
@@ -679,7 +691,8 @@ class _RunGuard:
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         it = self.interp
         it.depth = self.outer
-        if self.outer == 0:
+        it._runs -= 1
+        if self.top:
             it._deadline = None
             it.handler_cleared = False
         if sys.getrecursionlimit() != self.old_limit:

@@ -451,12 +451,6 @@ def join_system(messages: list[Any]) -> str:
     return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
 
 
-def reject_tool_turns(messages: list[Any], who: str) -> None:
-    """Raise a clear error for ``tool`` turns, which nslang's HTTP providers do not send yet."""
-    if any(m.role == "tool" for m in messages):
-        raise LLMError(f"{who}: 'tool' turns are not supported by nslang's HTTP providers yet")
-
-
 def pass_through(extra: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """The pass-through keys that do not collide with a field nslang fills in ``model``."""
     taken = set(model.model_fields)

@@ -14,6 +14,12 @@ the request body. The reply is the concatenated ``text`` of the ``content`` bloc
 tokens ``usage.output_tokens``. ``stop_reason`` is
 reported in the common vocabulary: ``end_turn``/``stop_sequence`` → ``stop``, ``max_tokens`` →
 ``length``, ``tool_use`` → ``tool_calls``, ``refusal`` → ``content_filter`` (others unchanged).
+
+Tool calling (issue 12): offered tools go in ``tools`` as ``{name, description, input_schema}``. The
+reply's ``tool_use`` blocks (``{id, name, input}``, input an object) become
+:class:`~nslang.llm.messages.ToolCall` objects; an assistant turn with tool calls is sent back as its
+``text`` and ``tool_use`` blocks, and the results of one turn as one ``user`` message of
+``tool_result`` blocks (``{tool_use_id, content, is_error}``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ._http import HTTPProvider, join_system, parse_settings, pass_through, reject_tool_turns, require_key
+from ._http import HTTPProvider, join_system, parse_settings, pass_through, require_key
 from .base import Message, Model, ModelResponse, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 
 __all__ = ["API_VERSION", "DEFAULT_BASE_URL", "DEFAULT_MAX_TOKENS", "AnthropicModel", "MessagesRequest",
            "MessagesResponse", "create_model"]
@@ -40,10 +47,34 @@ STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "leng
 
 
 class InputMessage(BaseModel):
-    """One ``messages`` item of the request."""
+    """One ``messages`` item of the request: a string, or content blocks for tool turns."""
 
     role: str
-    content: str
+    content: str | list[dict[str, Any]]
+
+
+def _input_messages(turns: Sequence[Message]) -> list[InputMessage]:
+    out: list[InputMessage] = []
+    for m in turns:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content,
+                     "is_error": m.is_error}
+            last = out[-1] if out else None
+            if last is not None and last.role == "user" and isinstance(last.content, list) \
+                    and all(b.get("type") == "tool_result" for b in last.content):
+                last.content.append(block)
+            else:
+                out.append(InputMessage(role="user", content=[block]))
+        elif m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
+                       for c in m.tool_calls]
+            out.append(InputMessage(role=m.role, content=blocks))
+        else:
+            out.append(InputMessage(role=m.role, content=m.content))
+    return out
 
 
 class MessagesRequest(BaseModel):
@@ -68,6 +99,9 @@ class ContentBlock(_Lenient):
 
     type: str
     text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
 
 
 class Usage(_Lenient):
@@ -108,21 +142,25 @@ class AnthropicModel(Model):
     def model_name(self) -> str:
         return self._config.model_name
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
-        """Send the conversation to ``/v1/messages`` and return the reply."""
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/v1/messages`` and return the reply."""
         s = parse_settings(settings, self._who)
         http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL,
                             {"x-api-key": self._key, "anthropic-version": API_VERSION})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
+        extra = dict(s.extra)
+        if tools:
+            extra["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                              for t in tools]
         body = MessagesRequest(
             model=self.model_name,
             max_tokens=s.max_tokens or DEFAULT_MAX_TOKENS,
-            messages=[InputMessage(role=m.role, content=m.content) for m in turns if m.role != "system"],
+            messages=_input_messages(turns),
             system=join_system(turns) or None,
             temperature=s.temperature,
             top_p=s.top_p,
-            **pass_through(s.extra, MessagesRequest),
+            **pass_through(extra, MessagesRequest),
         )
         resp = http.post("v1/messages", body, MessagesResponse, s)
         text = "".join(b.text or "" for b in resp.content if b.type == "text")
@@ -139,6 +177,8 @@ class AnthropicModel(Model):
             model=resp.model or self.model_name,
             cache_read_tokens=u.cache_read_input_tokens if u else None,
             cache_write_tokens=u.cache_creation_input_tokens if u else None,
+            tool_calls=tuple(parse_arguments(b.id or f"call_{i}", b.name or "", b.input)
+                             for i, b in enumerate(resp.content) if b.type == "tool_use"),
         )
 
 

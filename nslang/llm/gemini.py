@@ -18,6 +18,13 @@ Mapping: ``system`` turns (``base_config.system_prompt`` included) are joined in
 reads ``cachedContentTokenCount`` (part of ``promptTokenCount``). ``finishReason`` is reported in the common
 vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety reasons → ``content_filter``,
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
+
+Tool calling (issue 12): offered tools go in ``tools`` as one ``{"functionDeclarations": [{name,
+description, parameters}]}`` entry (after any ``base_config.tools``). The reply's ``functionCall``
+parts (``{name, args}``, args an object) become :class:`~nslang.llm.messages.ToolCall` objects (ids
+``call_<n>``, never sent back); the finish reason stays ``STOP`` (``stop``). An assistant turn with
+tool calls is sent back as a ``model`` content of ``functionCall`` parts, each result as a ``user``
+``functionResponse`` part ``{name, response: {"result": text}}`` (``{"error": text}`` for a failure).
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LLMError
-from ._http import HTTPProvider, join_system, parse_settings, reject_tool_turns, require_key
+from ._http import HTTPProvider, join_system, parse_settings, require_key
 from .base import Message, Model, ModelResponse, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 
 __all__ = ["DEFAULT_BASE_URL", "GeminiModel", "GenerateContentRequest", "GenerateContentResponse", "create_model"]
 
@@ -53,12 +61,14 @@ def _finish(reason: str | None) -> str:
 
 
 class Part(BaseModel):
-    """One part of a content; nslang sends and reads text parts."""
+    """One part of a content; nslang sends and reads text, ``functionCall`` and ``functionResponse`` parts."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     text: str | None = None
     thought: bool | None = None
+    function_call: dict[str, Any] | None = Field(default=None, alias="functionCall")
+    function_response: dict[str, Any] | None = Field(default=None, alias="functionResponse")
 
 
 class Content(BaseModel):
@@ -126,6 +136,14 @@ class GenerateContentResponse(_Lenient):
     prompt_feedback: PromptFeedback | None = Field(default=None, alias="promptFeedback")
 
 
+def _parts(m: Message) -> list[Part]:
+    if m.role == "tool":
+        key = "error" if m.is_error else "result"
+        return [Part(functionResponse={"name": m.name, "response": {key: m.content}})]
+    parts = [Part(text=m.content)] if m.content or not m.tool_calls else []
+    return parts + [Part(functionCall={"name": c.name, "args": c.arguments or {}}) for c in m.tool_calls]
+
+
 def _contents(messages: Sequence[Message]) -> list[Content]:
     out: list[Content] = []
     for m in messages:
@@ -133,9 +151,9 @@ def _contents(messages: Sequence[Message]) -> list[Content]:
             continue
         role = "model" if m.role == "assistant" else "user"
         if out and out[-1].role == role:
-            out[-1].parts.append(Part(text=m.content))
+            out[-1].parts.extend(_parts(m))
         else:
-            out.append(Content(role=role, parts=[Part(text=m.content)]))
+            out.append(Content(role=role, parts=_parts(m)))
     return out
 
 
@@ -156,13 +174,17 @@ class GeminiModel(Model):
     def model_name(self) -> str:
         return self._config.model_name
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
-        """Send the conversation to ``generateContent`` and return the first candidate."""
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``generateContent``; the first candidate."""
         s = parse_settings(settings, self._who)
         http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL, {"x-goog-api-key": self._key})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
         top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS}
+        if tools:
+            declared = [{"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
+                        for t in tools]
+            top["tools"] = [*(top.get("tools") or []), {"functionDeclarations": declared}]
         gen = {k: v for k, v in s.extra.items() if k not in TOP_LEVEL_KEYS and k not in {"topP", "maxOutputTokens"}}
         config = GenerationConfig(temperature=s.temperature, topP=s.top_p, maxOutputTokens=s.max_tokens, **gen)
         system = join_system(turns)
@@ -193,6 +215,9 @@ class GeminiModel(Model):
             model=resp.model_version or self.model_name,
             cache_read_tokens=u.cached_content_token_count if u else None,
             reasoning_tokens=u.thoughts_token_count if u else None,
+            tool_calls=tuple(parse_arguments(f"call_{i}", str(p.function_call.get("name", "")),
+                                             p.function_call.get("args"))
+                             for i, p in enumerate(q for q in parts if q.function_call is not None)),
         )
 
 

@@ -12,6 +12,13 @@ top-level request fields ``format``, ``keep_alive``, ``think`` and ``tools``. Th
 ``message.content``; input tokens are ``prompt_eval_count`` (Ollama omits it when the whole prompt
 was cached; the manager then estimates), output tokens ``eval_count``; the finish reason is
 ``done_reason`` (``stop``, ``length``, …).
+
+Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
+description, parameters}}`` (after any ``base_config.tools``). The reply's ``message.tool_calls``
+(``{function: {name, arguments}}``, arguments an *object*) become
+:class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``); Ollama reports ``done_reason``
+``stop`` for them, which nslang reports as ``tool_calls``. An assistant turn with tool calls is sent
+back the same way, each result as ``{"role": "tool", "content", "tool_name"}``.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import LLMError
-from ._http import HTTPProvider, parse_settings, reject_tool_turns
+from ._http import HTTPProvider, parse_settings
 from .base import Message, Model, ModelResponse, ModelSettingsError, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 
 __all__ = ["DEFAULT_BASE_URL", "ChatRequest", "ChatResponse", "OllamaModel", "create_model", "host_url"]
 
@@ -57,6 +65,17 @@ class ChatMessage(BaseModel):
 
     role: str = "assistant"
     content: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_name: str | None = None
+
+
+def _message(m: Message) -> ChatMessage:
+    if m.role == "tool":
+        return ChatMessage(role="tool", content=m.content, tool_name=m.name)
+    if m.tool_calls:
+        calls = [{"function": {"name": c.name, "arguments": c.arguments or {}}} for c in m.tool_calls]
+        return ChatMessage(role=m.role, content=m.content, tool_calls=calls)
+    return ChatMessage(role=m.role, content=m.content)
 
 
 class Options(BaseModel):
@@ -109,8 +128,9 @@ class OllamaModel(Model):
     def model_name(self) -> str:
         return self._config.model_name
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
-        """Send the conversation to ``/api/chat`` and return the reply."""
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/api/chat`` and return the reply."""
         s = parse_settings(settings, self._who)
         base = s.base_url
         if base is None:
@@ -119,27 +139,34 @@ class OllamaModel(Model):
         key = self._config.api_key
         http = HTTPProvider(self._config, base, {"authorization": f"Bearer {key}"} if key else {})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
         top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS}
+        if tools:
+            declared = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                          "parameters": dict(t.parameters)}} for t in tools]
+            top["tools"] = [*(top.get("tools") or []), *declared]
         extra_options = {k: v for k, v in s.extra.items() if k not in TOP_LEVEL_KEYS and k != "num_predict"}
         options = Options(temperature=s.temperature, top_p=s.top_p, num_predict=s.max_tokens, **extra_options)
         if s.max_tokens is None and "num_predict" in s.extra:
             options.num_predict = s.extra["num_predict"]
         body = ChatRequest(
             model=self.model_name,
-            messages=[ChatMessage(role=m.role, content=m.content) for m in turns],
+            messages=[_message(m) for m in turns],
             options=options if options.model_dump(exclude_none=True) else None,
             **top,
         )
         resp = http.post("api/chat", body, ChatResponse, s)
         if resp.message is None:
             raise LLMError(f"{http.who}: the response has no message")
+        calls = tuple(parse_arguments(f"call_{i}", str((c.get("function") or {}).get("name", "")),
+                                      (c.get("function") or {}).get("arguments"))
+                      for i, c in enumerate(resp.message.tool_calls or ()) if isinstance(c, dict))
         return ModelResponse(
             text=resp.message.content,
             input_tokens=resp.prompt_eval_count,
             output_tokens=resp.eval_count,
-            finish_reason=resp.done_reason or ("stop" if resp.done else ""),
+            finish_reason="tool_calls" if calls else resp.done_reason or ("stop" if resp.done else ""),
             model=resp.model or self.model_name,
+            tool_calls=calls,
         )
 
 

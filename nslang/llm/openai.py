@@ -15,29 +15,70 @@ is; ``max_tokens`` becomes ``max_completion_tokens`` for api.openai.com (the new
 ``choices[0].message.content``; usage is ``usage.prompt_tokens`` / ``usage.completion_tokens``, with
 ``prompt_tokens_details.cached_tokens`` (cache read) and ``completion_tokens_details.reasoning_tokens``; the
 finish reason is ``choices[0].finish_reason`` (``stop``, ``length``, ``content_filter``, …).
+
+Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
+description, parameters}}`` with ``tool_choice: "auto"`` (a ``base_config.tool_choice`` wins). The
+reply's ``message.tool_calls`` (``{id, type: "function", function: {name, arguments}}``, arguments a
+JSON *string*) become :class:`~nslang.llm.messages.ToolCall` objects; an assistant turn with tool
+calls is sent back the same way and each result as ``{"role": "tool", "tool_call_id", "content"}``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import LLMError
-from ._http import HTTPProvider, Settings, parse_settings, pass_through, reject_tool_turns, require_key
+from ._http import HTTPProvider, Settings, parse_settings, pass_through, require_key
 from .base import Message, Model, ModelResponse, ModelSettingsError, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 
 __all__ = ["DEFAULT_BASE_URL", "ChatCompletionRequest", "ChatCompletionResponse", "OpenAIModel", "create_model"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+class FunctionCall(BaseModel):
+    """``tool_calls[i].function``: the name and the arguments as a JSON string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+    arguments: str | None = None
+
+
+class ToolCallItem(BaseModel):
+    """One of ``tool_calls`` (request and response)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     """One ``messages`` item of the request."""
 
     role: str
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
+    tool_call_id: str | None = None
+
+
+def _message(m: Message) -> ChatMessage:
+    if m.role == "tool":
+        return ChatMessage(role="tool", content=m.content, tool_call_id=m.tool_call_id)
+    if m.tool_calls:
+        # malformed arguments are sent back as {} (the tool turn that follows names the error)
+        calls = [ToolCallItem(id=c.id, function=FunctionCall(
+            name=c.name, arguments=json.dumps(c.arguments, ensure_ascii=False) if c.arguments is not None else "{}"))
+            for c in m.tool_calls]
+        return ChatMessage(role=m.role, content=m.content or None, tool_calls=calls)
+    return ChatMessage(role=m.role, content=m.content)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -63,6 +104,7 @@ class ResponseMessage(_Lenient):
     role: str = "assistant"
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class Choice(_Lenient):
@@ -135,20 +177,25 @@ class OpenAIModel(Model):
         headers = {"authorization": f"Bearer {self._key}"} if self._key else {}
         return HTTPProvider(self._config, settings.base_url or DEFAULT_BASE_URL, headers)
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
-        """Send the conversation to ``/chat/completions`` and return the first choice."""
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/chat/completions``; the first choice."""
         s = parse_settings(settings, self._who)
         http = self._provider(s)
-        reject_tool_turns(list(messages), http.who)
         official = "api.openai.com" in http.base_url
+        extra = dict(s.extra)
+        if tools:
+            extra["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                                 "parameters": dict(t.parameters)}} for t in tools]
+            extra.setdefault("tool_choice", "auto")
         body = ChatCompletionRequest(
             model=self.model_name,
-            messages=[ChatMessage(role=m.role, content=m.content) for m in messages],
+            messages=[_message(m) for m in messages],
             temperature=s.temperature,
             top_p=s.top_p,
             max_tokens=None if official else s.max_tokens,
             max_completion_tokens=s.max_tokens if official else None,
-            **pass_through(s.extra, ChatCompletionRequest),
+            **pass_through(extra, ChatCompletionRequest),
         )
         resp = http.post("chat/completions", body, ChatCompletionResponse, s)
         if not resp.choices:
@@ -168,6 +215,8 @@ class OpenAIModel(Model):
             model=resp.model or self.model_name,
             cache_read_tokens=pdet.cached_tokens if pdet else None,
             reasoning_tokens=cdet.reasoning_tokens if cdet else None,
+            tool_calls=tuple(parse_arguments(c.id or f"call_{i}", c.function.name, c.function.arguments)
+                             for i, c in enumerate(choice.message.tool_calls or ())),
         )
 
 

@@ -1,7 +1,9 @@
 """Specialised closures for binary operators (part of the compiler).
 
 For each operator there is a fast path for the common operand types (two ints, two strings) written
-inline, and a slow path in :mod:`nslang.values` that implements the full rules. Operands that are
+inline, and a slow path in :mod:`nslang.values` that implements the full rules. A Python exception
+the slow path raises on extreme input (an integer too large for a float…) is translated here, where
+the operator is invoked, by :func:`nslang.errors.python_error`. Operands that are
 variables or constants are read inline instead of through another closure. The closure factories are
 generated once per (operator, left kind, right kind) from a template with ``exec`` and cached, which
 keeps this module short while avoiding one Python call per operand at run time.
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
-from .errors import NSRuntimeError
+from .errors import NSRuntimeError, python_error
 from .limits import checked_add, checked_display, value_too_large
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 _FAST: dict[str, str] = {
     "+": "if type(a) is int is type(b): return a + b",
     "-": "if type(a) is int is type(b): return a - b",
-    "*": "if type(a) is int is type(b): return a * b",
+    "*": "if type(a) is int is type(b):\n            r = a * b\n            if LOW < r < BOUND: return r",
     "/": "",
     "%": "if type(a) is int is type(b) and a >= 0 and b > 0: return a % b",
     "**": "",
@@ -69,7 +71,7 @@ _LOAD = {
 }
 
 _TEMPLATE = """
-def factory(LF, RF, LN, RN, LC, RC, LS, RS, lookup, slow, span, NSRuntimeError):
+def factory(LF, RF, LN, RN, LC, RC, LS, RS, lookup, slow, span, NSRuntimeError, python_error, LOW, BOUND):
     def binop(f):
 {load_a}{load_b}        {fast}
         try:
@@ -78,6 +80,12 @@ def factory(LF, RF, LN, RN, LC, RC, LS, RS, lookup, slow, span, NSRuntimeError):
             if e.span is None:
                 e.span = span
             raise
+        except (ArithmeticError, ValueError, MemoryError) as e:
+            err = python_error(e)
+            if err is None:
+                raise
+            err.span = span
+            raise err from None
     return binop
 """
 
@@ -117,7 +125,7 @@ def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
     if isinstance(left, A.Literal) and isinstance(right, A.Literal):
         try:
             value = slow(left.value, right.value)
-        except NSRuntimeError:
+        except (NSRuntimeError, ArithmeticError, ValueError, MemoryError):
             pass  # keep the error for run time, with its position
         else:
             return lambda f: value
@@ -140,6 +148,9 @@ def make_binop(comp: Compiler, e: A.BinOp, ctx: _Ctx) -> Callable[[Any], Any]:
         slow,
         e.span,
         NSRuntimeError,
+        python_error,
+        V._INT_LOW,
+        V._INT_BOUND,
     )
 
 

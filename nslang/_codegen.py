@@ -23,13 +23,13 @@ from . import values as V
 from ._binops import _SLOW
 from .builtins import BUILTINS
 from .compiler import _at
-from .errors import NSRuntimeError
+from .errors import NSRuntimeError, python_error
 from .limits import check_value, checked_add, checked_display
 
 if TYPE_CHECKING:  # pragma: no cover
     from .compiler import Compiler, _Ctx
 
-_INT_FAST = {"+", "-", "*", "<", "<=", ">", ">="}
+_INT_FAST = {"+", "-", "<", "<=", ">", ">="}
 
 
 class _Gen:
@@ -87,7 +87,9 @@ class _Gen:
             self.emit(ind, f"{t} = not {inner}")
             return t
         if isinstance(e, A.Index):
-            c = self.expr(e.target, ind)
+            # a literal target goes through the constants: ``True[0]`` in generated source would make
+            # Python's compiler print a SyntaxWarning on stderr (issue 10 item 5)
+            c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)
             i = self.expr(e.index, ind)
             t = self.temp()
             self.emit(ind, f"if type({c}) is list and type({i}) is int and -1 < {i} < len({c}):")
@@ -129,6 +131,11 @@ class _Gen:
         if op in _INT_FAST:
             self.emit(ind, f"if type({a}) is int is type({b}):")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+        elif op == "*":  # an exact product must stay within values.MAX_INT_DIGITS
+            self.emit(ind, f"if type({a}) is int is type({b}) and INT_LOW < ({t} := {a} * {b}) < INT_BOUND:")
+            self.emit(ind + 1, "pass")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
         elif op in ("==", "!="):
@@ -280,11 +287,17 @@ class _Gen:
 
 
 def _slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Any) -> Any:
-    """An operator's full rules (:mod:`nslang.values`), with the operator's position on errors."""
+    """An operator's full rules (:mod:`nslang.values`), with the operator's position on errors; a Python
+    exception on extreme input becomes its NeuroScript error (:func:`nslang.errors.python_error`)."""
     try:
         return fn(a, b)
     except NSRuntimeError as e:
         raise _at(e, span) from None
+    except (ArithmeticError, ValueError, MemoryError) as e:
+        err = python_error(e)
+        if err is None:
+            raise
+        raise _at(err, span) from None
 
 
 def _too_large(limit: int) -> Callable[[Any, Any], None]:
@@ -324,6 +337,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
         "too_large": _too_large(rt.limits.max_value_bytes), "show": _show(rt.limits.max_value_bytes),
+        "INT_LOW": V._INT_LOW, "INT_BOUND": V._INT_BOUND,
     }
     exec(compile(src, f"<nslang {name}>", "exec"), ns)  # noqa: S102 - generated from the AST only
     fn: Callable[[Any], Any] = ns["body"]

@@ -15,6 +15,7 @@ from lark import Token, Transformer, Tree, v_args
 from . import ast as A
 from .errors import ErrorCode, NSSyntaxError, NSValidationError
 from .source import Span
+from .values import string_number
 
 __all__ = ["KEYWORDS", "ToAST", "parse_metadata", "unescape"]
 
@@ -562,7 +563,9 @@ class ToAST(Transformer):  # type: ignore[type-arg]
     @v_args(meta=True)
     def number(self, meta: Any, items: list[Token]) -> A.Literal:
         text = str(items[0])
-        value: int | float = int(text) if text.isdigit() else float(text)
+        # exact int up to values.MAX_INT_DIGITS digits, else a float (like 1e999): never Python's digit error
+        n = string_number(text) if text.isdigit() else None
+        value: int | float = float(text) if n is None else n
         return A.Literal(value, self._tspan(items[0]))
 
     @v_args(meta=True)

@@ -2,7 +2,8 @@
 
 Each takes exactly one argument; a call with another count is code 4 (ArgMismatch). Names are matched
 case-insensitively and can never be shadowed by a user procedure (upstream rule). The maths
-functions take numbers only (numeric strings and booleans are refused, code 7).
+functions take numbers only (numeric strings and booleans are refused, code 7); a result that is
+undefined (``ln(0)``, ``sin(+Inf)``) or an integer beyond the float range is code 17 (Evaluation).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
-from .values import ErrorValue, EventValue, Fuzzy, ProcedureRef, ToolRef, type_name
+from .values import ErrorValue, EventValue, Fuzzy, ProcedureRef, ToolRef, format_number, short_repr, type_name
 
 __all__ = ["BUILTINS"]
 
@@ -29,7 +30,11 @@ def _len(x: Any) -> int:
 def _real(name: str, x: Any) -> float:
     if type(x) not in (int, float):
         raise NSRuntimeError(f"{name}() needs a number, got {type_name(x)}", code=ErrorCode.TYPE)
-    return float(x)
+    try:
+        return float(x)
+    except OverflowError:
+        raise NSRuntimeError(f"{name}() needs a number within the float range, got {short_repr(x)}",
+                             code=ErrorCode.EVALUATION) from None
 
 
 def _math(name: str, fn: Callable[[float], float], domain: Callable[[float], bool] | None = None,
@@ -37,8 +42,11 @@ def _math(name: str, fn: Callable[[float], float], domain: Callable[[float], boo
     def impl(x: Any) -> float:
         v = _real(name, x)
         if domain is not None and not domain(v):
-            raise NSRuntimeError(f"{name}({x}) is undefined: {why}", code=ErrorCode.EVALUATION)
-        return fn(v)
+            raise NSRuntimeError(f"{name}({format_number(v)}) is undefined: {why}", code=ErrorCode.EVALUATION)
+        try:
+            return fn(v)
+        except ValueError:  # sin/cos/tan of an infinity: Python refuses what IEEE calls NaN
+            raise NSRuntimeError(f"{name}({format_number(v)}) is undefined", code=ErrorCode.EVALUATION) from None
 
     return impl
 
@@ -49,7 +57,8 @@ def _is_int(x: Any) -> bool:
 
 def _char(x: Any) -> str:
     if type(x) is not int or not 0 <= x <= 0x10FFFF:
-        raise NSRuntimeError(f"char() needs a code point 0..1114111, got {x!r}", code=ErrorCode.TYPE)
+        raise NSRuntimeError(f"char() needs a code point 0..1114111, got {type_name(x)} {short_repr(x)}",
+                             code=ErrorCode.TYPE)
     return chr(x)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError
+from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
 from .terminal import escape_controls
 
 __all__ = ["main"]
@@ -186,6 +186,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except MemoryError:  # outside a run (parsing a huge file…): the same clean error 37 as inside one
+        _report(out_of_memory(), err, debug)
+        return EXIT_RUNTIME
     except Exception as e:  # the CLI boundary: an nslang bug must not look like a script error
         if debug:
             import traceback
@@ -242,9 +245,8 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
-                         approve=_approver(args, err),
-                         max_cost_usd=args.max_cost, record=args.record, replay=args.replay,
-                         max_value_bytes=args.max_value_bytes)
+                         approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
+                         replay=args.replay, max_value_bytes=args.max_value_bytes)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

@@ -78,7 +78,19 @@ def _cost(v: float) -> str:
 def _int(v: Any) -> str:
     try:
         return f"{int(v):,}"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # a hand-edited log: "x", [1], Infinity, 5000 digits
+        return "-"
+
+
+def _cost_cell(v: Any) -> str:
+    """A record's cost: ``-`` when the (hand-editable) log holds something that is not a number."""
+    if v is None:
+        return "0"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "-"
+    try:
+        return _cost(float(v))
+    except OverflowError:
         return "-"
 
 
@@ -292,7 +304,9 @@ def tail_records(path: Path, limit: int, definition_ids: set[str] | None = None)
             line = line[:-1].strip().rstrip(b",")
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (RecursionError, ValueError) as e:
+            if not isinstance(e, json.JSONDecodeError):  # nested too deeply, a number too long: the
+                raise _NotLineLayoutError() from None    # manager's reader reports the corrupt file
             if first:  # a torn tail (an interrupted append): the reader skips it too
                 first = False
                 continue
@@ -352,7 +366,7 @@ def _perf_rows(records: list[dict[str, Any]], names: dict[str, str], secrets: li
             "ok" if ok else "FAIL",
             _int(r.get("duration_ms", 0)),
             f"{_int(tin or 0)}/{_int(tout or 0)}",
-            _cost(float(r.get("cost_incurred") or 0)),
+            _cost_cell(r.get("cost_incurred")),
             _short(scrub(str(text or ""), secrets), 48),
         ])
     return _table(rows, ["TIME (UTC)", "WORKER", "TASK", "OK", "MS", "TOK IN/OUT", "COST $", "OUTPUT / ERROR"],
@@ -378,6 +392,13 @@ def _perf_steps(records: list[dict[str, Any]], secrets: list[str]) -> str:
                 line = (f"#{_int(st.get('iteration', 0))} model  {_int(st.get('duration_ms', 0))} ms  "
                         f"{_int(st.get('input_tokens', 0))}/{_int(st.get('output_tokens', 0))} tokens  {what} "
                         f"({st.get('finish_reason') or '-'})")
+                cost = st.get("cost")
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                    line += f"  {cost:.6g} USD"
+                if st.get("cached") is True:
+                    line += "  cached"
+                if st.get("served_by"):
+                    line += f"  served by {st['served_by']}"
             else:
                 state = "ok" if st.get("ok") is True else "FAIL " + str(st.get("error") or "")
                 flagged = f"  flagged: {', '.join(map(str, st['flags']))}" if st.get("flags") else ""
@@ -404,6 +425,11 @@ def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str
         return EXIT_OK
     try:
         records = tail_records(path, limit, wanted)
+    except OSError as e:  # a directory, no permission…: the same error the manager gives
+        from .workers.errors import StoreError
+
+        raise StoreError(f"performance log {path} is unusable: cannot read it: {e.strerror or e}",
+                         path=path) from None
     except _NotLineLayoutError:
         mgr = _manager(sandbox)
         refs = sorted(wanted) if wanted is not None else [d.definition_id for d in mgr.list_definitions()]

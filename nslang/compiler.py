@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from . import ast as A
 from . import values as V
 from .builtins import BUILTINS
-from .errors import CallFrame, ErrorCode, NSRuntimeError
+from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
 from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
 from .source import Span
 from .values import ErrorValue, display, interpolation_display, type_name
@@ -385,18 +385,20 @@ class Compiler:
             for s in seq:
                 try:
                     r = s(f)
-                except NSRuntimeError as e:
-                    if e.handled_in is f or not e.catchable:
+                except (NSRuntimeError, MemoryError) as caught:  # running out of memory is catchable too
+                    e = caught if isinstance(caught, NSRuntimeError) else out_of_memory()
+                    if e.handled_in is not f and e.catchable:
+                        e.handled_in = f
+                        try:
+                            cleared = handler(f, e)
+                        except NSRuntimeError as new:
+                            new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
+                            raise
+                        if cleared:
+                            continue
+                    if e is caught:
                         raise
-                    e.handled_in = f
-                    try:
-                        cleared = handler(f, e)
-                    except NSRuntimeError as new:
-                        new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
-                        raise
-                    if cleared:
-                        continue
-                    raise
+                    raise e from None
                 if r is not None:
                     return r
             return None
@@ -1088,7 +1090,7 @@ def _index_slow(c: Any, i: Any, span: Span) -> Any:
             raise _at(err, span) from None
         if 0 <= k < len(c):
             return c[k]
-        raise _err(f"list index {k} out of range (list has {len(c)} element{'s' if len(c) != 1 else ''})",
+        raise _err(f"list index {V.short_repr(k)} out of range (list has {len(c)} element{'s' if len(c) != 1 else ''})",
                    ErrorCode.BOUNDS, span)
     if isinstance(c, dict):
         key = i if type(i) is str else display(i)
@@ -1112,7 +1114,7 @@ def _list_store(c: list[Any], k: Any, v: Any, span: Span, limit: int) -> None:
             raise _err(f"list index must be a non-negative integer, got {type_name(k)} {V.short_repr(k)}",
                        ErrorCode.TYPE, span)
     if k < 0:
-        raise _err(f"list index must not be negative, got {k}", ErrorCode.BOUNDS, span)
+        raise _err(f"list index must not be negative, got {V.short_repr(k)}", ErrorCode.BOUNDS, span)
     n = len(c)
     if k < n:
         c[k] = v
@@ -1122,7 +1124,7 @@ def _list_store(c: list[Any], k: Any, v: Any, span: Span, limit: int) -> None:
     if k == n:
         c.append(v)
     elif k - n > _MAX_PAD:
-        raise _err(f"list index {k} is too far past the end (length {n})", ErrorCode.BOUNDS, span)
+        raise _err(f"list index {V.short_repr(k)} is too far past the end (length {n})", ErrorCode.BOUNDS, span)
     else:
         c.extend([None] * (k - n))
         c.append(v)
@@ -1152,7 +1154,7 @@ def _child(c: Any, is_field: bool, k: Any, span: Span) -> Any:
                        ErrorCode.TYPE, span)
         i = int(k)
         if i < 0:
-            raise _err(f"list index must not be negative, got {i}", ErrorCode.BOUNDS, span)
+            raise _err(f"list index must not be negative, got {V.short_repr(i)}", ErrorCode.BOUNDS, span)
         return c[i] if i < len(c) else None
     return c.get(k if type(k) is str else display(k))
 

@@ -18,6 +18,10 @@ Every error a NeuroScript user or a host application sees is an :class:`NSError`
 Control-flow signals (break, continue, return) are not exceptions at all: compiled statements
 return them as values (see ``nslang.compiler``).
 
+Python exceptions that extreme input can raise inside an operator, a built-in function or a tool
+(OverflowError, ZeroDivisionError, a maths ValueError, MemoryError) are translated once, at that
+boundary, by :func:`python_error` (issue 10 item 5).
+
 Error codes are the upstream ``ErrorCode`` constants (spec/language.md §5.5, 0.4.2 values, with
 HEAD's additions 37-43).
 """
@@ -42,6 +46,8 @@ __all__ = [
     "ResourceLimitError",
     "ToolError",
     "UsageError",
+    "out_of_memory",
+    "python_error",
 ]
 
 
@@ -208,3 +214,58 @@ class UsageError(NSError):
     """Raised when host Python code misuses the embedding API (not a script error)."""
 
     default_code = ErrorCode.CONFIGURATION
+
+
+def out_of_memory() -> NSRuntimeError:
+    """Error 37 (ResourceExhaustion, catchable) for a Python ``MemoryError``: the allocation that failed
+    is released, so the run can go on (issue 10 item 5)."""
+    return NSRuntimeError("out of memory: the operation needs more memory than the process can get",
+                          code=ErrorCode.RESOURCE_EXHAUSTION)
+
+
+_OVERFLOW_TEXT = {
+    "int too large to convert to float": "number too large for a float (beyond about 1.8e308)",
+    "integer division result too large for a float": "quotient too large for a float (beyond about 1.8e308)",
+    "cannot convert float infinity to integer": "cannot turn an infinite number into an integer",
+    "math range error": "result too large for a float (beyond about 1.8e308)",
+}
+
+
+def python_error(exc: BaseException) -> NSRuntimeError | None:
+    """The NeuroScript error for a Python exception raised on extreme input, or None for any other.
+
+    The one translation table used where an operator, a built-in function or a tool is invoked
+    (issue 10 item 5); the caller adds the position or the tool name:
+
+    * ``ZeroDivisionError``: code 14 (DivisionByZero);
+    * ``OverflowError`` (an integer too large for a float, a float too large for the operation, a
+      number outside the 64-bit range a Python routine accepts): code 17 (Evaluation);
+    * ``ValueError`` "math domain error" or a NaN turned into an integer: code 17 (Evaluation);
+    * ``ValueError`` for integer/text conversion beyond Python's digit limit: code 37
+      (ResourceExhaustion; see ``nslang.values.MAX_INT_DIGITS``);
+    * ``MemoryError``: code 37 (ResourceExhaustion).
+
+    Returns:
+        A catchable :class:`NSRuntimeError` without a span, or None when ``exc`` is not one of these
+        (a RecursionError, or a ValueError that means something else).
+    """
+    if isinstance(exc, ZeroDivisionError):
+        return NSRuntimeError("division by zero", code=ErrorCode.DIVISION_BY_ZERO)
+    if isinstance(exc, MemoryError):
+        return out_of_memory()
+    text = str(exc)
+    if isinstance(exc, OverflowError):
+        if "too large to convert to C" in text:
+            return NSRuntimeError("number outside the 64-bit integer range", code=ErrorCode.EVALUATION)
+        return NSRuntimeError(_OVERFLOW_TEXT.get(text, f"number out of range ({text})"), code=ErrorCode.EVALUATION)
+    if isinstance(exc, ValueError):
+        if "integer string conversion" in text:
+            from .values import MAX_INT_DIGITS
+
+            return NSRuntimeError(f"integer too large: more than {MAX_INT_DIGITS} digits (the limit of exact "
+                                  "integers)", code=ErrorCode.RESOURCE_EXHAUSTION)
+        if text == "math domain error":
+            return NSRuntimeError("undefined result (math domain error)", code=ErrorCode.EVALUATION)
+        if text == "cannot convert float NaN to integer":
+            return NSRuntimeError("cannot turn NaN into an integer", code=ErrorCode.EVALUATION)
+    return None

@@ -27,7 +27,16 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
 from .compiler import CompiledProcedure, Compiler
-from .errors import CallFrame, ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError, UsageError
+from .errors import (
+    CallFrame,
+    ErrorCode,
+    NSError,
+    NSRuntimeError,
+    NSValidationError,
+    ResourceLimitError,
+    UsageError,
+    out_of_memory,
+)
 from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import prompt_globals
 from .source import Span
@@ -146,9 +155,10 @@ class Interpreter:
                  stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
-                 default_worker: str | None = None, durable: bool = True, max_cost_usd: float | None = None,
+                 default_worker: str | None = None, durable: bool = True,
+                 approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
-                 max_value_bytes: int | None = None, approve: Callable[[Any], bool] | None = None) -> None:
+                 max_value_bytes: int | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
@@ -659,7 +669,7 @@ class Interpreter:
 
 class _RunGuard:
     """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
-    for the configured call depth, and turns a Python RecursionError into error 37."""
+    for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
 
     __slots__ = ("interp", "outer", "old_limit", "top")
 
@@ -695,6 +705,8 @@ class _RunGuard:
             raise NSRuntimeError(
                 "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
                 code=ErrorCode.RESOURCE_EXHAUSTION) from None
+        if et is MemoryError:
+            raise out_of_memory() from None
         return False
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
-from .errors import ErrorCode, NSRuntimeError
+from .errors import ErrorCode, NSRuntimeError, python_error
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
@@ -80,8 +80,9 @@ def value_size(v: Any) -> int:
 
 def value_too_large(what: str, size: int, limit: int) -> NSRuntimeError:
     """Error 37 (ResourceExhaustion) for a value of ``size`` bytes over ``limit`` (catchable)."""
+    shown = f"{size:,}" if size < 10**18 else "over 10^18"  # a huge list index: never Python's digit limit
     return NSRuntimeError(
-        f"{what} would be {size:,} bytes, more than the value size limit of {limit:,} bytes "
+        f"{what} would be {shown} bytes, more than the value size limit of {limit:,} bytes "
         "(Interpreter(max_value_bytes=…), nslang run --max-value-bytes)",
         code=ErrorCode.RESOURCE_EXHAUSTION,
     )
@@ -129,6 +130,12 @@ def checked_add(limit: int) -> Callable[[Any, Any], Any]:
             if e.span is None:
                 e.span = span
             raise
+        except (ArithmeticError, ValueError, MemoryError) as e:  # 10 ** 400 + 0.5 (issue 10 item 5)
+            err = python_error(e)
+            if err is None:
+                raise
+            err.span = span
+            raise err from None
         return r
 
     return add_checked

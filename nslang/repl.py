@@ -53,7 +53,7 @@ from prompt_toolkit.document import Document
 
 from . import __version__
 from . import ast as A
-from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError
+from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, out_of_memory
 from .highlight import BLOCK_CLOSERS, BLOCK_OPENERS, NeuroScriptLexer
 from .source import Span, remember_source
 from .terminal import escape_controls
@@ -507,6 +507,8 @@ class Repl:
         if isinstance(e, KeyboardInterrupt):
             self.last_status = 130
             return self._note("interrupted")
+        if isinstance(e, MemoryError):
+            e = out_of_memory()
         if isinstance(e, NSError):
             self.last_status = 65 if isinstance(e, (NSSyntaxError, NSValidationError)) else 70
             return self._error(e)

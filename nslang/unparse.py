@@ -50,7 +50,9 @@ def _literal(v: Any) -> str:
     if v is False:
         return "false"
     if isinstance(v, (int, float)):
-        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        if v == float("inf"):
+            return "1e999"  # what a too-large literal (1e999, a 5000-digit integer) parsed to; reads back the same
+        if isinstance(v, float) and (v != v or v == float("-inf")):
             raise ValueError("non-finite literal")
         if isinstance(v, float) and "e" in repr(v):
             return repr(v)  # 1e+21, 5e-07: scientific notation reads back as the same float

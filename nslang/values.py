@@ -25,6 +25,14 @@ these representations is exactly Python's ``bool()``.
 Operators follow 0.4.2 (§4.2-4.3) with the fixes of spec Part 1: ``+`` adds when both sides read as
 numbers and otherwise concatenates display strings (list + list and map + map are type errors),
 integer arithmetic is exact, ``/`` gives an int when exact, division by zero is code 14.
+
+Exact integers have at most :data:`MAX_INT_DIGITS` decimal digits, Python's own safe limit for
+converting integers to and from text, which nslang never changes process-wide (issue 10 item 5).
+``*``, ``**`` and the maths tools refuse a larger result (code 37, ResourceExhaustion; ``+`` and
+``-`` are not checked, to keep them fast; :func:`display` converts an integer that crept past the
+limit in pieces, and a tool that needs Python's own conversion fails with the same error 37). Text
+with more digits, such as a numeric string or a number literal, reads as a float, the same reading
+``1e999`` gets (+Inf).
 """
 
 from __future__ import annotations
@@ -33,11 +41,13 @@ import datetime as _dt
 import enum
 import math
 import re
+import sys
 from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
 
 __all__ = [
+    "MAX_INT_DIGITS",
     "ErrorValue",
     "EventValue",
     "Fuzzy",
@@ -155,13 +165,52 @@ def type_name(v: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# Integer size (issue 10 item 5)
+
+#: Most decimal digits an exact integer may have (``sys.int_info.default_max_str_digits``).
+MAX_INT_DIGITS = 4300
+_INT_BOUND = 10**MAX_INT_DIGITS  # exact integers n have _INT_LOW < n < _INT_BOUND
+_INT_LOW = -_INT_BOUND
+
+
+def int_too_large(what: str = "integer result") -> NSRuntimeError:
+    """Error 37 (ResourceExhaustion, catchable) for an integer beyond :data:`MAX_INT_DIGITS` digits."""
+    return NSRuntimeError(f"{what} too large: more than {MAX_INT_DIGITS} digits (the limit of exact integers)",
+                          code=ErrorCode.RESOURCE_EXHAUSTION)
+
+
+def check_int(n: int) -> int:
+    """``n`` itself when it has at most :data:`MAX_INT_DIGITS` digits; error 37 otherwise."""
+    if _INT_LOW < n < _INT_BOUND:
+        return n
+    raise int_too_large()
+
+
+def _int_text(n: int) -> str:
+    """``str(n)`` for every int, also one that crept past Python's int/str digit limit through ``+`` or
+    ``-``: converted in pieces below that limit, so the process-wide setting is never touched."""
+    try:
+        return str(n)
+    except ValueError:
+        pass
+    k = min(sys.get_int_max_str_digits(), MAX_INT_DIGITS) - 1  # digits per piece (the limit is >= 640)
+    unit = 10**k
+    m, pieces = abs(n), []
+    while m >= unit:
+        m, r = divmod(m, unit)
+        pieces.append(str(r).zfill(k))
+    pieces.append(str(m))
+    return ("-" if n < 0 else "") + "".join(reversed(pieces))
+
+
+# ----------------------------------------------------------------------------------------------
 # Display strings (§6.3)
 
 
 def format_number(v: int | float) -> str:
     """Go ``FormatFloat(v, 'f', -1, 64)``: shortest round-trip digits, never an exponent, no ``.0``."""
     if type(v) is int:
-        return str(v)
+        return _int_text(v)
     if v != v:
         return "NaN"
     if v == math.inf:
@@ -201,7 +250,7 @@ def display(v: Any) -> str:
     if t is str:
         return v  # type: ignore[no-any-return]
     if t is int:
-        return str(v)
+        return _int_text(v)
     if t is float:
         return format_number(v)
     if t is bool:
@@ -248,12 +297,18 @@ _SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": ma
 def string_number(s: str) -> int | float | None:
     """The number Go's ``ParseFloat`` reads from the whole of ``s`` (no surrounding spaces), or None.
 
-    Integral decimal strings give an exact ``int``.
+    Integral decimal strings give an exact ``int``, up to :data:`MAX_INT_DIGITS` digits; longer ones
+    read as a float (like ``1e999``).
     """
     if not s or s[0] not in _NUM_START:
         return None
     if _INT_RE.match(s):
-        return int(s)
+        if len(s) - (s[0] in "+-") <= MAX_INT_DIGITS:
+            try:
+                return int(s)
+            except ValueError:  # a host lowered Python's digit limit below ours
+                pass
+        return float(s)
     if _FLOAT_RE.match(s):
         return float(s)
     return _SPECIAL.get(s.lower())
@@ -292,7 +347,9 @@ def to_int(v: Any, what: str = "operand") -> int:
 
 
 def short_repr(v: Any, limit: int = 40) -> str:
-    """A short quoted rendering of a value for error messages."""
+    """A short quoted rendering of a value for error messages (it never fails)."""
+    if type(v) is int and not _INT_LOW < v < _INT_BOUND:
+        return f"<integer of more than {MAX_INT_DIGITS} digits>"
     s = _quote(v) if type(v) is str else display(v) if v is not None else "nil"
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
@@ -352,9 +409,10 @@ def sub(a: Any, b: Any) -> Any:
 
 
 def mul(a: Any, b: Any) -> Any:
-    """``a * b`` on numeric readings (code 7 otherwise)."""
+    """``a * b`` on numeric readings (code 7 otherwise; 37 for an integer beyond MAX_INT_DIGITS digits)."""
     x, y = _arith_operands("*", a, b)
-    return x * y
+    r = x * y
+    return check_int(r) if type(r) is int else r
 
 
 def div(a: Any, b: Any) -> Any:
@@ -380,18 +438,28 @@ def mod(a: Any, b: Any) -> Any:
 
 
 def power(a: Any, b: Any) -> Any:
-    """``a ** b``: IEEE pow; exact for non-negative int exponents; NaN for a negative base and fraction."""
+    """``a ** b``: IEEE pow (Go ``math.Pow``); exact for non-negative int exponents.
+
+    A negative base with a fractional exponent gives NaN; zero to a negative power and a float result
+    too large give an infinity (negative for a negative base and an odd exponent). An exact power
+    beyond :data:`MAX_INT_DIGITS` digits is error 37 (refused before it is computed); an integer
+    operand too large for a float is error 17.
+    """
     x, y = _arith_operands("**", a, b)
     if type(x) is int and type(y) is int and y >= 0:
-        if y > 100000 and abs(x) > 1:
-            raise NSRuntimeError("exponent too large for an exact integer power", code=ErrorCode.EVALUATION)
-        return x**y
+        if abs(x) > 1 and (abs(x).bit_length() - 1) * y > MAX_INT_DIGITS * 3.33:  # 2**3.33 > 10
+            raise int_too_large(f"{short_repr(x)} ** {short_repr(y)}")
+        return check_int(x**y)
+    x, y = float(x), float(y)  # OverflowError for an int beyond a float: error 17 at the operator
+    odd = y.is_integer() and y % 2 == 1
     try:
         r = math.pow(x, y)
-    except ValueError:
+    except ValueError:  # Python refuses what IEEE defines
+        if x == 0 and y < 0:
+            return math.copysign(math.inf, x) if odd else math.inf
         return math.nan
     except OverflowError:
-        return math.inf
+        return -math.inf if x < 0 and odd else math.inf
     return r
 
 

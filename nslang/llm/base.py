@@ -55,6 +55,7 @@ __all__ = [
     "ToolDeclaration",
     "build_messages",
     "check_allow_model_requests",
+    "check_prompt_size",
     "override_allow_model_requests",
 ]
 
@@ -227,15 +228,26 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         turns = turns[starts[-n]:] if 0 < n <= len(starts) else ([] if n == 0 else turns)
     out = [Message("system", system)] if system else []
     messages = [*out, *kept, *turns, Message("user", prompt)]
+    check_prompt_size(messages, settings, " (base_config.max_history_turns sends fewer earlier turns)" if history
+                      else "")
+    return messages
+
+
+def check_prompt_size(messages: Sequence[Message], settings: Mapping[str, Any], hint: str = "") -> None:
+    """Refuse ``messages`` longer than ``base_config.max_prompt_chars`` characters (all turns' text;
+    a tool-calling loop checks its growing conversation before each model call, issue 12).
+
+    Raises:
+        ModelSettingsError: ``max_prompt_chars`` is not a positive integer (code 18).
+        PromptTooLargeError: the messages are longer (code 37); ``hint`` is added to the message.
+    """
     cap = settings.get("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
     if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 1 or cap != int(cap):
         raise ModelSettingsError(f"base_config.max_prompt_chars must be a positive integer, got {cap!r}")
     size = sum(len(m.content) for m in messages)
     if size > cap:
         raise PromptTooLargeError(f"the prompt is {size:,} characters long (system prompt and history included), "
-                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent"
-                                  + (" (base_config.max_history_turns sends fewer earlier turns)" if history else ""))
-    return messages
+                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent" + hint)
 
 
 def check_allow_model_requests() -> None:

@@ -6,7 +6,9 @@ A tool is a Python function plus a :class:`ToolSpec` (spec/language.md §8). Scr
 spec: positional arguments fill ArgSpecs in order, named arguments (an nslang extension) by name;
 a wrong type, a missing required argument, too many arguments or an unknown name is a
 :class:`~nslang.errors.ToolError` with code 4 (ArgMismatch) that names the tool and the argument.
-Anything else a tool raises becomes code 21 (ToolExecutionFailed) unless it is already an NSError.
+Anything else a tool raises becomes code 21 (ToolExecutionFailed) unless it is already an NSError or
+one of the Python exceptions of extreme input that :func:`nslang.errors.python_error` translates
+(overflow 17, division by zero 14, out of memory 37…).
 
 The :func:`tool` decorator builds the spec from a Python function's signature, type hints and Google-style
 docstring, so host applications add tools with one line.
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError
+from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError, python_error
 from ..limits import value_limit, value_size, value_too_large
 from ..values import from_python, number_or_none, short_repr, type_name
 
@@ -168,15 +170,21 @@ def _conv_string(v: Any) -> Any:
     raise _Bad("a string")
 
 
+#: Range of the ``int`` argument type: upstream's I(x) is an int64 (spec/language.md §4.2).
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def _conv_int(v: Any) -> Any:
     n = number_or_none(v) if type(v) is not bool else None
     if n is None:
         raise _Bad("an integer")
-    if type(n) is int:
-        return n
-    if isinstance(n, float) and n.is_integer():
-        return int(n)
-    raise _Bad("an integer")
+    if isinstance(n, float):
+        if not n.is_integer():
+            raise _Bad("an integer")
+        n = int(n)
+    if not _INT64_MIN <= n <= _INT64_MAX:
+        raise _Bad("an integer within the 64-bit range")
+    return n
 
 
 def _conv_float(v: Any) -> Any:
@@ -434,8 +442,10 @@ class ToolRegistry:
         """Validate, coerce, call ``t`` and convert its result to a NeuroScript value.
 
         Raises:
-            ToolError: bad arguments (code 4), a failure inside the tool (code 21), or a result that is
-                not a NeuroScript value. NSErrors raised by the tool pass through with the tool named.
+            ToolError: bad arguments (code 4), a failure inside the tool (code 21; 14, 17 or 37 for the
+                Python exceptions of extreme input that :func:`nslang.errors.python_error` translates),
+                or a result that is not a NeuroScript value. NSErrors raised by the tool pass through
+                with the tool named.
             NSRuntimeError: code 37 when the result is larger than ``limits.max_value_bytes``
                 (:mod:`nslang.limits`).
         """
@@ -453,6 +463,9 @@ class ToolRegistry:
         except RecursionError:
             raise
         except Exception as e:  # a tool's own failure, at the tool boundary: becomes code 21
+            known = python_error(e)
+            if known is not None:
+                raise ToolError(f"{tname}: {known.message}", code=known.code) from None
             raise ToolError(f"{tname} failed: {_describe(e)}", code=ErrorCode.TOOL_EXECUTION_FAILED) from e
         try:
             value = from_python(result)

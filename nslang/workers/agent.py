@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorCode, NSRuntimeError, ResourceLimitError, ToolError
+from ..llm.base import check_prompt_size
 from ..llm.messages import Message, ToolCall, ToolDeclaration
 from ..llm.schema import procedure_declaration, tool_declaration, wire_name
 from ..tools.registry import ArgSpec, Tool, ToolRegistry, ToolSpec
@@ -504,6 +505,8 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
                          if isinstance(http_timeout, (int, float)) and not isinstance(http_timeout, bool)
                          else remaining}
         try:
+            if records:  # tool results make the conversation grow: the prompt cap applies to every call
+                check_prompt_size(convo, settings)
             record, text, err, calls = turn(convo, call_settings, toolbox.declarations,
                                             sum(r.cost_incurred for r in records))
         except NSRuntimeError as e:

@@ -1387,7 +1387,10 @@ class AIWorkerManager:
 
         def collect(entry: LogEntry) -> None:
             e = entry.data
-            for raw in e.get("performance_records") or ():
+            records = e.get("performance_records")
+            if not isinstance(records, list):  # a hand-edited log (issue 10 item 5)
+                return
+            for raw in records:
                 if not isinstance(raw, dict) or (raw.get("definition_id") or e.get("definition_id")) != def_id:
                     continue
                 try:

@@ -193,8 +193,8 @@ def _scan(t: _Text, state: str, end: int, has: bool, final: bool, emit: Callable
             if "\n" in text[i:].rstrip(" \t\r\n"):
                 raise _CorruptError(t.byte(i), "an entry is not valid JSON") from None
             return _Scan("torn", end, has)
-        except RecursionError:
-            raise _CorruptError(t.byte(i), "an entry is nested too deeply") from None
+        except (RecursionError, ValueError):  # nested too deeply, or a number past Python's digit limit
+            raise _CorruptError(t.byte(i), "an entry nests too deeply or holds a number too long to read") from None
         if not isinstance(obj, dict):
             raise _CorruptError(t.byte(i), "an entry is not a JSON object")
         start_b = t.byte(i)

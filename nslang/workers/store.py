@@ -327,6 +327,9 @@ def parse_definitions_json(data: bytes, path: Path) -> list[dict[str, Any]]:
     except json.JSONDecodeError as e:
         raise StoreError(f"AI worker definitions file {path} is corrupt: {e.msg} at line {e.lineno} "
                          f"column {e.colno}; {hint}", path=path) from None
+    except (RecursionError, ValueError):  # nested too deeply, or a number past Python's digit limit
+        raise StoreError(f"AI worker definitions file {path} is corrupt: it nests too deeply or holds a number "
+                         f"too long to read; {hint}", path=path) from None
     if value is None:
         return []
     if not isinstance(value, list):

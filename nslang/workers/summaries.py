@@ -17,27 +17,27 @@ __all__ = ["SummaryAccumulator", "fold_entry", "record_tokens"]
 
 
 def _int(value: Any) -> int:
-    """An integer token count, or 0 when the value does not convert to an integer (§1.7)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+    """An integer token count, or 0 when the value does not convert to an integer (§1.7) of 64 bits (a
+    hand-edited 400-digit duration must not overflow the averages, issue 10 item 5)."""
+    n = 0
+    if isinstance(value, (bool, int)):
+        n = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        n = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value)
+            n = int(value)
         except ValueError:
             return 0
-    return 0
+    return n if -(1 << 63) <= n < (1 << 63) else 0
 
 
 def _float(value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+    """A cost or score, or 0.0 when the value does not convert to a float (an int past the float range
+    included: a hand-edited log must not stop the summary, issue 10 item 5)."""
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
 
 

@@ -2,7 +2,8 @@
 
 nslang additions (spec/language.md §8.5 has none; upstream HEAD has similar tools). JSON maps to
 values as: object - map (insertion order; a repeated key keeps the last value), array - list,
-string - string, integer - exact integer, other number - float, true/false - boolean, null - nil.
+string - string, integer - exact integer (a float beyond values.MAX_INT_DIGITS digits, like 1e999),
+other number - float, true/false - boolean, null - nil.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from ...errors import ErrorCode
 from ...limits import ELEMENT_BYTES, display_size, value_limit, value_too_large
-from ...values import Fuzzy, type_name
+from ...values import Fuzzy, string_number, type_name
 from ..registry import ToolContext, tool
 from ._common import arg_error
 
@@ -54,7 +55,7 @@ def parse(ctx: ToolContext, json_string: str) -> Any:
         if size > limit:
             raise value_too_large("the parsed JSON", size, limit)
     try:
-        return json.loads(json_string, parse_constant=_reject_constant)
+        return json.loads(json_string, parse_constant=_reject_constant, parse_int=string_number)
     except json.JSONDecodeError as e:
         raise arg_error("json_string", f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except ValueError as e:

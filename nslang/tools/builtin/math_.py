@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from ...errors import ErrorCode
-from ...values import div, mod, number_or_none, power
+from ...values import div, mod, mul, number_or_none, power
 from ..registry import tool
 from ._common import arg_error, describe, variadic
 
@@ -86,10 +86,13 @@ def multiply(num1: int | float, num2: int | float) -> Number:
     Returns:
         num1 * num2.
 
+    Raises:
+        37 (ResourceExhaustion) an integer product of more than 4300 digits (values.MAX_INT_DIGITS).
+
     Example:
         set area = tool.math.Multiply(3, 4)
     """
-    return num1 * num2
+    return mul(num1, num2)  # type: ignore[no-any-return]
 
 
 @tool("math", "Divide", aliases=("Divide",), return_type="number", arg_types={"num1": "number", "num2": "number"})
@@ -334,7 +337,8 @@ def pow_(base: int | float, exponent: int | float) -> Number:
         base ** exponent.
 
     Raises:
-        17 (Evaluation) an exact integer power with an exponent over 100000.
+        37 (ResourceExhaustion) an exact integer power of more than 4300 digits (values.MAX_INT_DIGITS);
+        17 (Evaluation) an integer operand too large for a float.
 
     Example:
         set kib = tool.math.Pow(2, 10)
@@ -375,6 +379,9 @@ def random(min: int | float | None = None, max: int | float | None = None, seed:
         raise arg_error("min", f"({min}) must not be greater than max ({max})")
     if type(min) is int and type(max) is int:
         return rng.randint(min, max)
+    if math.isinf(max - min):  # uniform() would compute min + (max - min) * r and overflow to +Inf
+        r = rng.random()
+        return min * (1 - r) + max * r
     return rng.uniform(min, max)
 
 

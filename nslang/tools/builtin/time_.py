@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..registry import ToolContext, tool
-from ._common import arg_error
+from ._common import arg_error, describe
 
 __all__ = ["TOOLS"]
 
@@ -217,8 +217,8 @@ def add(time: _dt.datetime, seconds: int | float) -> _dt.datetime:
     """
     try:
         return _aware(time) + _dt.timedelta(seconds=seconds)
-    except (OverflowError, ValueError) as e:
-        raise arg_error("seconds", f"moves the time out of range: {e}") from None
+    except (OverflowError, ValueError):  # Python's text ("… C int") says nothing to a script's user
+        raise arg_error("seconds", f"{describe(seconds)} moves the time outside years 1-9999") from None
 
 
 TOOLS: list[Any] = [now, format_, parse, sleep, since, diff, add]

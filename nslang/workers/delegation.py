@@ -88,12 +88,14 @@ def worker_tool(host: Interpreter, entry: str) -> Tool:
     """The tool a ``worker:NAME`` entry grants: ``worker.NAME(prompt)`` → the nested task's output.
 
     Raises:
-        InvalidArgumentError: no name after ``worker:`` (code 4); NotFoundError: no such
-            definition (code 9).
+        InvalidArgumentError: no name after ``worker:``, or a wildcard (code 4); NotFoundError: no
+            such definition (code 9).
     """
     target = entry.strip()[len(PREFIX):].strip()
     if not target:
         raise InvalidArgumentError(f"tools: '{entry}' names no worker (worker:NAME)")
+    if any(ch in target for ch in "*?["):
+        raise InvalidArgumentError(f"tools: '{entry}': workers are granted by name, never by a wildcard")
     mgr = host.workers
     d = mgr.get_definition(target)  # NotFoundError (9) for an unknown worker
 

@@ -122,6 +122,10 @@ def test_an_allowlisted_worker_and_an_unknown_worker(host: Interpreter) -> None:
     with pytest.raises(NSRuntimeError) as ei:
         task(host, "boss", tools=["worker:nobody"])
     assert ei.value.code == ErrorCode.KEY_NOT_FOUND
+    for entry in ("worker:*", "worker:"):  # never by a wildcard; a name is required
+        with pytest.raises(NSRuntimeError) as ei:
+            task(host, "boss", tools=[entry])
+        assert ei.value.code == ErrorCode.ARG_MISMATCH
 
 
 def test_a_code_task_delegates_with_ask(host: Interpreter) -> None:

@@ -42,20 +42,17 @@ import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError
 from ..interpreter import Interpreter
 from ..llm.messages import Message
 from ..reference import prompt as reference_prompt
 from ..tools.registry import Tool, ToolRegistry
-from .agent import DEFAULT_TIMEOUT_S, AgentOptions, AgentRun, Toolbox, Turn, _combine, _event, _int, _time_error, clock
+from .agent import AgentOptions, AgentRun, Toolbox, Turn, _combine, _event, _int, _time_error, clock
 from .delegation import entered
-from .errors import AIWorkerError
+from .errors import AIWorkerError, InvalidArgumentError
 from .models import utc_now
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 __all__ = ["ALWAYS_AVAILABLE", "DEFAULT_MAX_ITERATIONS", "DEFAULT_MAX_STEPS", "MAX_OUTPUT_CHARS", "MAX_VALUE_BYTES",
            "SOURCE_NAME", "CodeRun", "CodeTaskError", "CodeTaskOptions", "extract_program", "run_program",
@@ -104,7 +101,7 @@ class CodeTaskOptions(AgentOptions):
         """
         base = AgentOptions.build(list(tools or []), max_iterations, timeout_s)
         return cls(base.tools, _int(max_iterations, "max_iterations", DEFAULT_MAX_ITERATIONS),
-                   base.timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S,
+                   base.timeout_s,
                    max_steps=_int(max_steps, "max_steps", DEFAULT_MAX_STEPS))
 
     def start(self, turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Mapping[str, Any], *,
@@ -306,11 +303,16 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
     """Ask for a program, run it, feed errors back, up to ``max_iterations`` model calls.
 
     Raises:
+        InvalidArgumentError: ``tools`` names a procedure (code 4), before any model call.
         NSRuntimeError: only what stops the run itself (its ``--timeout``) and a refusal of the first
             model call (rate limit), which leaves no record; every other failure is ``CodeRun.error``.
     """
     opts = toolbox.options
     assert isinstance(opts, CodeTaskOptions)
+    procedures = [t.spec.name for t, _ in toolbox.granted() if not t.spec.group]
+    if procedures:
+        raise InvalidArgumentError(f"tools: {', '.join(procedures)}: a code task's program calls tools and workers, "
+                                   "not the caller's procedures")
     interp = toolbox.interp
     start, t0 = utc_now(), clock()
     deadline = t0 + opts.timeout_s
@@ -376,8 +378,6 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
                           "duration_ms": int((clock() - t1) * 1000), "error": f"{entry['code']}: {e.message}"[:200]})
             convo.append(Message("user", _feedback(entry, opts.max_iterations)))
             continue
-        except RecursionError:  # pragma: no cover - the child's run guard turns it into error 37
-            raise
         steps.append({"kind": "program", "iteration": iteration, "ok": True,
                       "duration_ms": int((clock() - t1) * 1000)})
         break

@@ -236,7 +236,10 @@ def test_extract_program() -> None:
 
 def test_bad_options(host: Interpreter) -> None:
     define(host, [WORKS])
-    for bad in ({"max_steps": 0}, {"max_iterations": -1}, {"timeout_s": 0}, {"tools": ["no.SuchTool"]}):
+    host.load("func helper() means\n  return 1\nendfunc\n")
+    for bad in ({"max_steps": 0}, {"max_iterations": -1}, {"timeout_s": 0}, {"tools": ["no.SuchTool"]},
+                {"tools": ["helper"]}):
         with pytest.raises(NSRuntimeError) as ei:
             code_task(host, **bad)
         assert ei.value.code == ErrorCode.ARG_MISMATCH
+    assert host.workers.get_performance_records("coder") == []  # refused before any model call

@@ -236,8 +236,8 @@ def test_a_rate_limit_never_waits_past_the_run_s_timeout(tmp_path: Path) -> None
     interp._workers = AIWorkerManager(sandbox, environ={}, limits=SQLiteLimits(":memory:", minute=60),
                                       deadline=interp)
     add(interp, "m", rate_limits={"max_requests_per_minute": 1})
-    interp.load('func main() means\n  set rs = tool.AIWorker.Map("m", ["a", "b"], max_concurrency: 1)\n  emit is_error(rs[1])\n'
-                '  emit rs[1]["code"]\nendfunc\n')
+    interp.load('func main() means\n  set rs = tool.AIWorker.Map("m", ["a", "b"], max_concurrency: 1)\n'
+                '  emit is_error(rs[1])\n  emit rs[1]["code"]\nendfunc\n')
     t0 = time.monotonic()
     interp.run()
     assert time.monotonic() - t0 < 30  # generous sanity bound: the refusal came at once, not after 60 s

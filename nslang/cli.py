@@ -64,7 +64,8 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         rec.add_argument("--replay", metavar="FILE.jsonl",
                          help="answer every model call from a --record file, with no network")
         run.add_argument("--max-steps", type=int, metavar="N", help="limit on executed statements")
-        run.add_argument("--max-depth", type=int, metavar="N", help="call depth limit (default 1000)")
+        run.add_argument("--max-depth", type=_max_depth, metavar="N",
+                         help="call depth limit (default 1000, at most 100000)")
         run.add_argument("--max-loop-iterations", type=int, metavar="N",
                          help="passes of one while / for each loop before error 37 (default 1000000; 0: no limit)")
         run.add_argument("--print-result", action="store_true",
@@ -199,6 +200,20 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
                       "(run with --debug for details)\n")
         return EXIT_RUNTIME
     return EXIT_USAGE  # pragma: no cover
+
+
+def _max_depth(text: str) -> int:
+    """``--max-depth N``: an integer from 1 to MAX_CALL_DEPTH (else an argparse usage error, exit 2)."""
+    from ._stack import MAX_CALL_DEPTH
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= n <= MAX_CALL_DEPTH:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CALL_DEPTH} (deeper recursion is not "
+                                         f"supported), got {n}")
+    return n
 
 
 def _report(e: NSError, err: IO[str], debug: bool) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
+from ._stack import deep_call
 from .builtins import BUILTINS
 from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
 from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
@@ -195,7 +196,6 @@ class Compiler:
         name = p.name
         tracks_last = ctx.tracks_last
         span = p.span
-        maxd = rt.limits.max_call_depth
 
         def arity_error(n: int) -> NSRuntimeError:
             want = f"{nreq}" if nreq == nmax else f"{nreq} to {nmax}"
@@ -219,8 +219,7 @@ class Compiler:
             return v
 
         if rt.limits.max_steps or rt.limits.timeout_s:  # resource limits: every call is counted
-            fast = self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
-                                 arity_error, finish)
+            fast = self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
             charge = rt.charge
 
             def charged(args: list[Any]) -> Any:
@@ -228,12 +227,10 @@ class Compiler:
                 return fast(args)
 
             return charged
-        return self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
-                             arity_error, finish)
+        return self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
 
-    def _invoker(self, p: A.Procedure, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int,
-                 name: str, tracks_last: bool, implicit: bool, span: Span, maxd: int,
-                 arity_error: Callable[[int], NSRuntimeError],
+    def _invoker(self, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int, name: str,
+                 tracks_last: bool, implicit: bool, arity_error: Callable[[int], NSRuntimeError],
                  finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
         rt = self.rt
         if nreq == nmax == 1 and not tracks_last and not implicit:
@@ -243,8 +240,8 @@ class Compiler:
                 if len(args) != 1:
                     raise arity_error(len(args))
                 d = rt.depth + 1
-                if d > maxd:
-                    raise rt.depth_error(name)
+                if d > rt.depth_checkpoint:  # past max_call_depth, or time to measure the Python stack
+                    return deep_call(rt, invoke1, args, name)
                 rt.depth = d
                 try:
                     r = body({p0: args[0]})
@@ -269,8 +266,8 @@ class Compiler:
             if tracks_last:
                 f["last"] = None
             d = rt.depth + 1
-            if d > maxd:
-                raise rt.depth_error(name)
+            if d > rt.depth_checkpoint:
+                return deep_call(rt, invoke, args, name)
             rt.depth = d
             try:
                 r = body(f)
@@ -1008,7 +1005,7 @@ class Compiler:
                 except NSRuntimeError as err:
                     raise call_error(err, name, span) from None
                 except RecursionError:
-                    raise rt.depth_error(name, span) from None
+                    raise rt.recursion_error(name, span) from None
 
             return call1
 
@@ -1020,7 +1017,7 @@ class Compiler:
             except NSRuntimeError as err:
                 raise call_error(err, name, span) from None
             except RecursionError:
-                raise rt.depth_error(name, span) from None
+                raise rt.recursion_error(name, span) from None
             if track:
                 f["last"] = v
             return v

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
+from ._stack import FIRST_CHECK, MAX_CALL_DEPTH, Segment
 from .compiler import CompiledProcedure, Compiler
 from .errors import (
     CallFrame,
@@ -46,7 +47,7 @@ from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_
 if TYPE_CHECKING:  # pragma: no cover
     from .workers.manager import AIWorkerManager
 
-__all__ = ["Interpreter", "Limits", "LoadResult"]
+__all__ = ["MAX_CALL_DEPTH", "Interpreter", "Limits", "LoadResult"]
 
 #: Variables every interpreter starts with (spec §4.10).
 TYPE_CONSTANTS = {
@@ -73,7 +74,9 @@ class Limits:
     """Resource limits of one interpreter.
 
     Attributes:
-        max_call_depth: nested procedure calls before error 37 (ResourceExhaustion).
+        max_call_depth: nested procedure calls before error 37 (ResourceExhaustion); 1 to
+            :data:`MAX_CALL_DEPTH` (100,000). Python's recursion limit is never changed: deep runs
+            continue on further threads (:mod:`nslang._stack`, issue 10 item 4).
         max_loop_iterations: passes of one ``while``/``for each`` before error 37 (upstream: 1,000,000);
             0 means unlimited.
         max_steps: statements a run may execute (counted at loop iterations and calls) before
@@ -164,8 +167,8 @@ class Interpreter:
                      ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
             if v is not None:
                 setattr(lim, k, v)
-        if lim.max_call_depth < 1:
-            raise UsageError("max_call_depth must be at least 1")
+        if not 1 <= lim.max_call_depth <= MAX_CALL_DEPTH:
+            raise UsageError(f"max_call_depth must be between 1 and {MAX_CALL_DEPTH:,}, got {lim.max_call_depth}")
         if lim.max_value_bytes < 1024:
             raise UsageError("max_value_bytes must be at least 1024")
         self.limits = lim
@@ -206,6 +209,9 @@ class Interpreter:
         self._stdlib_index: dict[str, Path] | None = None
         # run-time state used by compiled code
         self.depth = 0
+        #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
+        self.depth_checkpoint = 0
+        self.segment = Segment(0)
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
@@ -584,6 +590,16 @@ class Interpreter:
             code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
         )
 
+    def recursion_error(self, name: str | None = None, span: Span | None = None) -> NSRuntimeError:
+        """Error 38 (NestingDepthExceeded) for a Python RecursionError: an expression or a value nested
+        deeper than Python's recursion limit lets the interpreter follow (not the call-depth limit)."""
+        what = f" calling '{name}'" if name else ""
+        return NSRuntimeError(
+            f"nesting too deep{what}: an expression or a value is nested deeper than the interpreter can "
+            f"follow (Python's recursion limit is {sys.getrecursionlimit()} frames)",
+            code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=span,
+        )
+
     def charge(self, steps: int) -> None:
         """Count executed statements against ``limits.max_steps`` and check the deadline."""
         self._steps += steps
@@ -668,10 +684,11 @@ class Interpreter:
 
 
 class _RunGuard:
-    """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
-    for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
+    """Enter/leave a run: sets the deadline, the step budget and the first call-stack checkpoint, and
+    turns a Python RecursionError into error 38 and a MemoryError into error 37. Python's recursion
+    limit is left alone (issue 10 item 4; deep runs continue on further threads, see :mod:`nslang._stack`)."""
 
-    __slots__ = ("interp", "outer", "old_limit", "top")
+    __slots__ = ("interp", "outer", "top")
 
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
@@ -685,12 +702,8 @@ class _RunGuard:
         if self.top:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
-        self.old_limit = sys.getrecursionlimit()
-        # A NeuroScript call takes 2 Python frames (generated code) to ~10 (closures). Python-to-Python
-        # calls use no C stack, so this is safe; C-recursive work on deep data (json, ==) stays bounded.
-        need = min(it.limits.max_call_depth * 10 + 3_000, 250_000)
-        if need > self.old_limit:
-            sys.setrecursionlimit(need)
+            it.segment = Segment(0)
+            it.depth_checkpoint = min(it.limits.max_call_depth, FIRST_CHECK)
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         it = self.interp
@@ -699,12 +712,8 @@ class _RunGuard:
         if self.top:
             it._deadline = None
             it.handler_cleared = False
-        if sys.getrecursionlimit() != self.old_limit:
-            sys.setrecursionlimit(self.old_limit)
         if et is RecursionError:
-            raise NSRuntimeError(
-                "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
-                code=ErrorCode.RESOURCE_EXHAUSTION) from None
+            raise it.recursion_error() from None
         if et is MemoryError:
             raise out_of_memory() from None
         return False

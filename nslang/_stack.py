@@ -8,15 +8,17 @@ Raising the limit at run time is not ours to do: it is shared with the host and 
 C-level recursion overflow the C stack of a thread (a segmentation fault instead of RecursionError).
 
 So the limit is never changed. Instead, the NeuroScript call stack is split into *segments*, one per
-thread: when the Python stack of the current thread nears the limit, the next procedure call runs on a
-fresh thread, whose Python stack starts empty, while the calling thread waits for it. Each segment stays
-below the limit the host set (keeping :data:`RESERVE` frames free for tools and expressions), so C
-recursion stays as bounded as the host configured it, and a call depth of
-:data:`MAX_CALL_DEPTH` works whatever the host's limit and the caller's thread stack.
+thread: when the Python stack of the current thread would near the limit, the next procedure call runs
+on a fresh thread, whose Python stack starts empty, while the calling thread waits for it. Each segment
+stays below the limit the host set and below :data:`SEGMENT_FRAMES` (keeping :data:`RESERVE` frames
+free for tools and expressions), so C recursion stays as bounded as in default Python, and a call depth
+of :data:`MAX_CALL_DEPTH` works whatever the host's limit and the caller's thread stack.
 
-The check costs one comparison per call (``depth > interp.depth_checkpoint``); only at a checkpoint is
-the Python stack measured. Checkpoints come at halving intervals of the room that is left, so a run
-whose calls stay shallow (fib) measures once, and a deep run measures O(log room) times per segment.
+How many calls a segment holds follows from a static bound on the Python frames of one call
+(``Interpreter.frames_per_call``: the largest :func:`note_procedure` bound of the procedures compiled so
+far, from the nesting of their bodies), so no path through the code can take more frames than the
+segment has. The check costs one comparison per call (``depth > interp.depth_checkpoint``); the stack
+is measured only when a run starts and when a segment starts.
 
 A ``KeyboardInterrupt`` (or ``SystemExit``) that reaches a waiting thread is passed on to the innermost
 running segment, which stops at its next bytecode; the waiting thread then re-raises it once the segments
@@ -31,23 +33,31 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .errors import ErrorCode, NSRuntimeError
+
 if TYPE_CHECKING:  # pragma: no cover
     from .interpreter import Interpreter
 
-__all__ = ["MAX_CALL_DEPTH", "RESERVE", "Segment", "deep_call", "frames_in_thread", "with_headroom"]
+__all__ = ["MAX_CALL_DEPTH", "RESERVE", "SEGMENT_FRAMES", "Segment", "deep_call", "frames_in_thread",
+           "note_procedure", "start_run", "with_headroom"]
 
 #: Largest accepted ``max_call_depth`` (``--max-depth``). Every level of a deep run holds its Python
 #: frames and its variables (about 1 KB), and every few hundred levels one waiting thread.
 MAX_CALL_DEPTH = 100_000
+#: Python frames one segment may use (or fewer, under a lower recursion limit): a host that raised the
+#: limit does not make segments deeper than default Python, whose C stack use every thread can bear
+#: (calls made through C, e.g. tool.script.Call, take C stack for every level).
+SEGMENT_FRAMES = 1000
 #: Python frames each segment leaves free above its last procedure call: for the expressions, tool
 #: calls and library code a procedure body runs (an AI worker call through httpx takes ~100 frames).
 RESERVE = 250
-#: First checkpoint of a run (calls never deeper than this never measure the stack).
-FIRST_CHECK = 8
-#: A segment hops to a new thread only after this many levels (no thread per call when room is short).
-MIN_SEGMENT = 8
-#: Python frames per NeuroScript call assumed until a segment has measured its own (closures take ~10).
-DEFAULT_FRAMES_PER_CALL = 12.0
+#: Python frames one NeuroScript call may take, as a bound from its procedure's nesting: at most
+#: FRAMES_PER_LEVEL per level of statements and expressions around the deepest call in the body, plus
+#: FRAMES_PER_CALL (closure-compiled bodies measure 1.5 per level + 4; generated code 2 to 5 in all).
+FRAMES_PER_LEVEL = 2
+FRAMES_PER_CALL = 6
+#: The bound assumed before any procedure is compiled (a body of depth 3).
+MIN_FRAMES_PER_CALL = 3 * FRAMES_PER_LEVEL + FRAMES_PER_CALL
 
 #: parent thread ident -> the thread it waits for (to find the innermost running segment on an interrupt)
 _waiting_on: dict[int, threading.Thread] = {}
@@ -57,82 +67,109 @@ class Segment:
     """The part of a run's call stack that lives on one thread (see the module docstring).
 
     Attributes:
-        start: NeuroScript call depth at which the segment began.
-        mark_depth, mark_frames: call depth and Python frame count at the segment's last checkpoint.
-        per_call: Python frames per NeuroScript call seen so far (the largest slope measured; None
-            before the first measurement, when :data:`DEFAULT_FRAMES_PER_CALL` is assumed).
+        start: NeuroScript call depth at which the segment began (its first call is ``start + 1``).
+        base_frames: Python frames of the thread when the segment began.
+        fresh: the segment is a thread of its own (not the caller's thread).
     """
 
-    __slots__ = ("start", "mark_depth", "mark_frames", "per_call")
+    __slots__ = ("start", "base_frames", "fresh")
 
-    def __init__(self, start: int, per_call: float | None = None) -> None:
+    def __init__(self, start: int, base_frames: int, fresh: bool) -> None:
         self.start = start
-        self.mark_depth = -1
-        self.mark_frames = 0
-        self.per_call = per_call
+        self.base_frames = base_frames
+        self.fresh = fresh
+
+    def checkpoint(self, rt: Interpreter) -> int:
+        """The deepest call depth this segment holds: every call takes at most ``rt.frames_per_call``
+        frames, and :data:`RESERVE` frames stay free below the ceiling."""
+        ceiling = min(sys.getrecursionlimit(), self.base_frames + SEGMENT_FRAMES)
+        room = ceiling - min(RESERVE, ceiling // 4) - self.base_frames
+        return min(rt.limits.max_call_depth, self.start + room // rt.frames_per_call)
 
 
-def frames_in_thread() -> int:
-    """How many Python frames the calling thread has (its own included); O(frames · log frames) in C."""
-    get = sys._getframe
-    lo, hi = 0, 64
-    try:
-        while True:
-            get(hi)
-            lo, hi = hi, hi * 2
-    except ValueError:
-        pass
+def start_run(rt: Interpreter) -> None:
+    """A run begins on the calling thread: its first segment, measured there."""
+    rt.segment = seg = Segment(0, frames_in_thread(), False)
+    rt.depth_checkpoint = seg.checkpoint(rt)
+
+
+def frames_in_thread(hint: int = 64) -> int:
+    """How many Python frames the calling thread has (the caller's included, this function's not).
+
+    A galloping search from ``hint`` (the expected count) with ``sys._getframe`` probes, each walking
+    the stack in C: a few microseconds when the hint is close.
+    """
+    k = max(hint, 2)
+    step = 1
+    if _has(k):
+        lo = k
+        while _has(lo + step):
+            lo += step
+            step *= 2
+        hi = lo + step
+    else:
+        hi = k
+        while hi - step > 1 and not _has(hi - step):
+            hi -= step
+            step *= 2
+        lo = max(hi - step, 1)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        try:
-            get(mid)
+        if _has(mid):
             lo = mid
-        except ValueError:
+        else:
             hi = mid
-    return lo  # frames below this function's own = frames of the caller's thread, caller included
+    return lo - 1  # sys._getframe(lo) in _has is the outermost frame; _has and this function not counted
 
 
-def _reserve(limit: int) -> int:
-    return min(RESERVE, limit // 4)
+def _has(k: int) -> bool:
+    try:
+        sys._getframe(k)
+    except ValueError:
+        return False
+    return True
+
+
+def note_procedure(rt: Interpreter, nesting: int) -> None:
+    """Record a newly compiled procedure whose deepest call sits ``nesting`` levels into its body:
+    raise ``rt.frames_per_call`` to its bound (the next deeper call then re-checks the segment)."""
+    per = FRAMES_PER_LEVEL * nesting + FRAMES_PER_CALL
+    if per > rt.frames_per_call:
+        rt.frames_per_call = per
+        rt.depth_checkpoint = min(rt.depth_checkpoint, rt.depth)
 
 
 def deep_call(rt: Interpreter, invoke: Callable[[list[Any]], Any], args: list[Any], name: str) -> Any:
     """Slow path of a procedure call whose depth passed ``rt.depth_checkpoint``.
 
-    Raises error 37 past ``max_call_depth``; otherwise measures the Python stack and either moves the
-    checkpoint further (enough room: the call runs here) or runs the call on a new segment.
+    Raises error 37 past ``max_call_depth``; runs the call here if the segment still holds it (the
+    checkpoint was lowered by :func:`note_procedure`), else on a new segment.
     """
     d = rt.depth + 1
-    maxd = rt.limits.max_call_depth
-    if d > maxd:
+    if d > rt.limits.max_call_depth:
         raise rt.depth_error(name)
     seg = rt.segment
-    limit = sys.getrecursionlimit()
-    frames = frames_in_thread()
-    if seg.mark_depth >= 0 and d > seg.mark_depth:
-        slope = max((frames - seg.mark_frames) / (d - seg.mark_depth), 1.0)
-        seg.per_call = slope if seg.per_call is None else max(seg.per_call, slope)
-    seg.mark_depth, seg.mark_frames = d, frames
-    fits = int((limit - frames - _reserve(limit)) / (seg.per_call or DEFAULT_FRAMES_PER_CALL))
-    if fits >= 2 or d - seg.start < MIN_SEGMENT:
-        rt.depth_checkpoint = min(maxd, d + max(1, fits // 2))
+    cp = seg.checkpoint(rt)
+    if d <= cp or (seg.fresh and d == seg.start + 1):  # (a fresh thread runs its first call whatever the bound)
+        rt.depth_checkpoint = max(cp, d)
         return invoke(args)
     return _new_segment(rt, invoke, args, d)
 
 
 def _new_segment(rt: Interpreter, invoke: Callable[[list[Any]], Any], args: list[Any], d: int) -> Any:
-    saved = rt.segment, rt.depth_checkpoint
+    parent, cp, per = rt.segment, rt.depth_checkpoint, rt.frames_per_call
 
     def run() -> Any:
-        rt.segment = Segment(d, saved[0].per_call)
-        rt.segment.mark_depth, rt.segment.mark_frames = d, frames_in_thread()
-        rt.depth_checkpoint = d  # this call passes; the next level measures the new thread's stack
+        rt.segment = seg = Segment(d - 1, frames_in_thread(8), True)
+        rt.depth_checkpoint = max(seg.checkpoint(rt), d)
         return invoke(args)
 
     try:
         return _on_thread(run)
     finally:
-        rt.segment, rt.depth_checkpoint = saved
+        rt.segment = parent
+        # a procedure compiled meanwhile may take more frames per call than the parent's checkpoint assumed
+        rt.depth_checkpoint = cp if rt.frames_per_call == per else min(cp, d - 1)
 
 
 def with_headroom(frames: int, fn: Callable[..., Any], *args: Any) -> Any:
@@ -155,7 +192,7 @@ def with_headroom(frames: int, fn: Callable[..., Any], *args: Any) -> Any:
 
 def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` on a new thread (same context variables) and wait for it; its result or its
-    exception becomes ours."""
+    exception becomes ours. Error 37 when no thread can be started."""
     box: list[Any] = []
     ctx = contextvars.copy_context()
 
@@ -169,7 +206,11 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
     me = threading.get_ident()
     _waiting_on[me] = t
     try:
-        t.start()
+        try:
+            t.start()
+        except RuntimeError as e:  # "can't start new thread": the process is out of threads or memory
+            raise NSRuntimeError(f"the call stack cannot grow: no new thread can be started ({e})",
+                                 code=ErrorCode.RESOURCE_EXHAUSTION) from None
         _wait(t)
     finally:
         _waiting_on.pop(me, None)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
-from ._stack import deep_call
+from ._stack import deep_call, note_procedure
 from .builtins import BUILTINS
 from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
 from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
@@ -132,6 +132,25 @@ def implicit_result(body: tuple[A.Stmt, ...]) -> tuple[bool, A.Stmt | None]:
     return True, last if isinstance(last, _VALUE_STMTS) else None
 
 
+def _call_nesting(body: tuple[A.Stmt, ...]) -> int:
+    """How many levels of statements and expressions lie around the deepest procedure or tool call
+    in a body (1: a call statement at the top); bounds the Python frames of one call (nslang._stack)."""
+    best = 0
+    stack: list[tuple[Any, int]] = [(s, 1) for s in body]
+    while stack:
+        n, d = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend((x, d) for x in n)
+            continue
+        if isinstance(n, (A.ProcCall, A.ToolCall)) and d > best:
+            best = d
+        for s in getattr(type(n), "__slots__", ()):
+            v = getattr(n, s, None)
+            if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
+                stack.append((v, d + 1))
+    return best
+
+
 def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
     """The first ``on error`` at any depth of a body (hoisted; the first one wins)."""
     for s in body:
@@ -164,6 +183,7 @@ class CompiledProcedure:
         except RecursionError:
             raise NSRuntimeError(f"procedure '{self.name}' is nested too deeply to compile",
                                  code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=self.node.span) from None
+        note_procedure(self.interp, _call_nesting(self.node.body))
         return self.invoke(args)
 
 

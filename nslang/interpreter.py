@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
-from ._stack import FIRST_CHECK, MAX_CALL_DEPTH, Segment
+from ._stack import MAX_CALL_DEPTH, MIN_FRAMES_PER_CALL, Segment, start_run
 from .compiler import CompiledProcedure, Compiler
 from .errors import (
     CallFrame,
@@ -211,7 +211,9 @@ class Interpreter:
         self.depth = 0
         #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
         self.depth_checkpoint = 0
-        self.segment = Segment(0)
+        self.segment = Segment(0, 0, False)
+        #: Python frames one call may take: the largest bound of the procedures compiled so far
+        self.frames_per_call = MIN_FRAMES_PER_CALL
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
@@ -702,8 +704,7 @@ class _RunGuard:
         if self.top:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
-            it.segment = Segment(0)
-            it.depth_checkpoint = min(it.limits.max_call_depth, FIRST_CHECK)
+            start_run(it)
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         it = self.interp

@@ -192,8 +192,10 @@ def with_headroom(frames: int, fn: Callable[..., Any], *args: Any) -> Any:
 
 def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` on a new thread (same context variables) and wait for it; its result or its
-    exception becomes ours. Error 37 when no thread can be started."""
+    exception becomes ours. Error 37 when no thread can be started. The thread is never left running:
+    whatever interrupts the wait is passed on below and re-raised once the thread has finished."""
     box: list[Any] = []
+    done = threading.Event()  # not Thread.join: on 3.11 an interrupted join marks a running thread stopped
     ctx = contextvars.copy_context()
 
     def target() -> None:
@@ -201,6 +203,8 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
             box.append((True, ctx.run(fn, *args)))
         except BaseException as e:  # noqa: BLE001 - handed to the waiting thread, which re-raises it
             box.append((False, e))
+        finally:
+            done.set()
 
     t = threading.Thread(target=target, name="nslang-stack", daemon=True)
     me = threading.get_ident()
@@ -211,7 +215,11 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
         except RuntimeError as e:  # "can't start new thread": the process is out of threads or memory
             raise NSRuntimeError(f"the call stack cannot grow: no new thread can be started ({e})",
                                  code=ErrorCode.RESOURCE_EXHAUSTION) from None
-        _wait(t)
+        _wait(t, done)
+    except BaseException as e:
+        if t.ident is not None and not done.is_set():  # interrupted outside _wait's own handler
+            _wait(t, done, e)
+        raise
     finally:
         _waiting_on.pop(me, None)
     ok, value = box[0]
@@ -220,38 +228,37 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
     raise value
 
 
-def _wait(t: threading.Thread) -> None:
-    """Join ``t``; an interrupt raised here (a signal in the main thread) is passed on to the innermost
-    segment, and re-raised here once ``t`` has finished."""
-    pending: BaseException | None = None
-    sent: set[int] = set()
+def _wait(t: threading.Thread, done: threading.Event, pending: BaseException | None = None) -> None:
+    """Wait for ``t`` to set ``done``. An exception raised here while waiting (an interrupt: a signal
+    handler's KeyboardInterrupt in the main thread) is passed on, once, to the innermost segment
+    below, and re-raised here once ``t`` has finished."""
+    sent = False
+    # the main thread wakes up now and then: a simulated signal (_thread.interrupt_main) only runs its
+    # handler when the thread runs bytecode, a real one also interrupts a blocking wait
+    poll = 0.25 if threading.current_thread() is threading.main_thread() else None
     while True:
         try:
-            if pending is None:
-                t.join()
-            else:
-                _interrupt(t, type(pending), sent)
-                t.join(0.05)
-        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt / SystemExit from a signal handler
+            if pending is not None and not sent:
+                sent = _interrupt(t, type(pending))
+            if done.wait(poll if pending is None else 0.05):
+                break
+        except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt / SystemExit
             pending = pending or e
-            continue
-        if not t.is_alive():
-            break
     if pending is not None:
         raise pending
 
 
-def _interrupt(t: threading.Thread, exc: type[BaseException], sent: set[int]) -> None:
-    """Raise ``exc`` asynchronously, once, in the innermost running segment below ``t``."""
+def _interrupt(t: threading.Thread, exc: type[BaseException]) -> bool:
+    """Raise ``exc`` asynchronously in the innermost running segment below ``t``; False when that
+    thread has not started yet (try again)."""
     while t.ident in _waiting_on:
         t = _waiting_on[t.ident]
-    ident = t.ident
-    if ident is None or ident in sent or not t.is_alive():
-        return
-    sent.add(ident)
+    if t.ident is None:
+        return False
     try:
         import ctypes
 
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc))
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(t.ident), ctypes.py_object(exc))
     except (ImportError, AttributeError):  # pragma: no cover - not CPython: the segment runs to its end
         pass
+    return True

@@ -223,7 +223,8 @@ endfunc
 def test_an_interrupt_reaches_the_innermost_segment() -> None:
     """Ctrl-C during a deep run stops it, leaves no thread behind and the interpreter usable."""
     it, _ = _interp(max_loop_iterations=0)
-    it.load(REC + REC.replace("rec", "spin").replace("    return 0\n", "    while true\n      set x = 1\n    endwhile\n"))
+    spin = REC.replace("rec", "spin").replace("    return 0\n", "    while true\n      set x = 1\n    endwhile\n")
+    it.load(REC + spin)
     before = set(threading.enumerate())
     timer = threading.Timer(0.5, _thread.interrupt_main)
     timer.start()

@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 
 
 def _max_depth(text: str) -> int:
-    """``--max-depth N``: an integer from 1 to MAX_CALL_DEPTH (else an argparse usage error, exit 2)."""
+    """``--max-depth N``: an integer from 1 to MAX_CALL_DEPTH (else a usage error, exit 64)."""
     from ._stack import MAX_CALL_DEPTH
 
     try:

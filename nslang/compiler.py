@@ -253,6 +253,7 @@ class Compiler:
                  tracks_last: bool, implicit: bool, arity_error: Callable[[int], NSRuntimeError],
                  finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
         rt = self.rt
+        checkpoint = rt.checkpoint_box
         if nreq == nmax == 1 and not tracks_last and not implicit:
             p0 = params[0]
 
@@ -260,7 +261,7 @@ class Compiler:
                 if len(args) != 1:
                     raise arity_error(len(args))
                 d = rt.depth + 1
-                if d > rt.depth_checkpoint:  # past max_call_depth, or time to measure the Python stack
+                if d > checkpoint[0]:  # past max_call_depth, or time to measure the Python stack
                     return deep_call(rt, invoke1, args, name)
                 rt.depth = d
                 try:
@@ -286,7 +287,7 @@ class Compiler:
             if tracks_last:
                 f["last"] = None
             d = rt.depth + 1
-            if d > rt.depth_checkpoint:
+            if d > checkpoint[0]:
                 return deep_call(rt, invoke, args, name)
             rt.depth = d
             try:

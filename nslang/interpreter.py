@@ -210,7 +210,7 @@ class Interpreter:
         # run-time state used by compiled code
         self.depth = 0
         #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
-        self.depth_checkpoint = 0
+        self.checkpoint_box = [0]
         self.segment = Segment(0, 0, False)
         #: Python frames one call may take: the largest bound of the procedures compiled so far
         self.frames_per_call = MIN_FRAMES_PER_CALL
@@ -220,6 +220,16 @@ class Interpreter:
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
         self._register_builtin_tools()
+
+    @property
+    def depth_checkpoint(self) -> int:
+        """A call deeper than this takes the slow path (depth limit, new stack segment: nslang._stack);
+        kept in a one-element list that compiled procedures read directly."""
+        return self.checkpoint_box[0]
+
+    @depth_checkpoint.setter
+    def depth_checkpoint(self, value: int) -> None:
+        self.checkpoint_box[0] = value
 
     # ===================================================================================== setup
 

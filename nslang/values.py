@@ -266,7 +266,7 @@ def _display_scalar(v: Any) -> str:
     if t is str:
         return v  # type: ignore[no-any-return]
     if t is int:
-        return str(v)
+        return _int_text(v)
     if t is float:
         return format_number(v)
     if t is bool:

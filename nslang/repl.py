@@ -434,8 +434,10 @@ class Repl:
         from .interpreter import Interpreter
 
         stdin = _Stdin(self.stdin if self.stdin is not None else sys.stdin, self.stream)
-        return Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
-                           stdin=stdin, default_worker=self.default_worker)  # type: ignore[arg-type]
+        interp = Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
+                             stdin=stdin, default_worker=self.default_worker)  # type: ignore[arg-type]
+        interp.echo_asks = True  # `ask` without `into` shows the reply as it arrives (issue 14 item 2)
+        return interp
 
     # ------------------------------------------------------------------------------ the pure step
 

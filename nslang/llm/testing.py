@@ -8,7 +8,8 @@ connection (spec ai_workers.md Part 1 "LLM providers").
   ``"<model_name> reply <n>: P"``; token counts are word counts (input: all words of all messages
   sent; output: words of the reply). Settings it understands: ``max_tokens`` (cut the reply to that
   many words, finish reason ``length``), ``test_reply`` (answer with this fixed text instead) and
-  ``test_error`` (fail with code 16 and this message, to rehearse error handling offline).
+  ``test_error`` (fail with code 16 and this message, to rehearse error handling offline). Streamed
+  (``on_token``), it hands the reply over word by word (each word with the space before it).
 * :class:`FunctionModel` (provider ``custom``) calls a Python function registered through the
   embedding API (``Interpreter.register_provider(name, fn)``)::
 
@@ -16,6 +17,7 @@ connection (spec ai_workers.md Part 1 "LLM providers").
 
   A dict result has ``text`` and optionally ``input_tokens``, ``output_tokens`` (ints),
   ``finish_reason`` and ``model``. Token counts it does not report are estimated by the manager.
+  Streamed (``on_token``), the function's whole reply is handed over in one piece when it returns.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from ..errors import LLMError, NSRuntimeError
 from .base import LLMTimeoutError, Message, Model, ModelResponse, ProviderConfig
+from .streaming import TokenSink
 
 __all__ = ["CustomProviderFunction", "FunctionModel", "TestModel", "create_test_model"]
 
@@ -52,7 +55,8 @@ class TestModel(Model):
     def model_name(self) -> str:
         return self._model_name
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                on_token: TokenSink | None = None) -> ModelResponse:
         """Answer ``"<model> reply <n>: <last user turn>"`` with word-count token usage.
 
         Raises:
@@ -73,6 +77,11 @@ class TestModel(Model):
             text = " ".join(words)
             finish = "length"
         input_tokens = sum(len(m.content.split()) for m in messages)
+        if on_token is not None:
+            for i, word in enumerate(text.split(" ")):
+                piece = word if i == 0 else " " + word
+                if piece:
+                    on_token(piece)
         return ModelResponse(text, input_tokens, len(words), finish, self._model_name)
 
 
@@ -103,7 +112,8 @@ class FunctionModel(Model):
     def model_name(self) -> str:
         return self._model_name
 
-    def request(self, messages: Sequence[Message], settings: Mapping[str, Any]) -> ModelResponse:
+    def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                on_token: TokenSink | None = None) -> ModelResponse:
         """Call the function and turn its result into a :class:`ModelResponse`.
 
         Raises:
@@ -121,11 +131,15 @@ class FunctionModel(Model):
         except Exception as e:  # boundary: any failure of host code becomes code 16
             raise LLMError(f"{who} failed: {type(e).__name__}: {e}") from e
         if isinstance(result, str):
+            if on_token is not None and result:
+                on_token(result)
             return ModelResponse(result, None, None, "stop", self._model_name)
         if isinstance(result, Mapping):
             text = result.get("text", result.get("content"))
             if not isinstance(text, str):
                 raise LLMError(f"{who} returned a dict without a string 'text'")
+            if on_token is not None and text:
+                on_token(text)
             return ModelResponse(
                 text,
                 _tokens(result.get("input_tokens"), who, "input_tokens"),

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from ..errors import LLMError, NSRuntimeError
-from ..llm.base import Message, Model, ProviderConfig, build_messages
+from ..llm.base import Message, Model, ModelSettingsError, ProviderConfig, build_messages
+from ..llm.streaming import TokenRelay, TokenSink
 from ._checks import (
     DEFINITION_KEYS,
     RECORD_KEYS,
@@ -256,6 +257,11 @@ class AIWorkerManager:
         self._instances: dict[str, _Live] = {}
         self._summaries: dict[str, SummaryAccumulator] = {}
         self._log_loaded = False
+        #: receives each piece of every streamed reply (``Interpreter(on_token=…)``; issue 14 item 2)
+        self.on_token: TokenSink | None = None
+        #: whether a call streams when its ``base_config.stream`` is unset (the Interpreter says: its
+        #: output is an interactive terminal, or an ``on_token`` callback listens)
+        self.stream_default: Callable[[], bool] = lambda: self.on_token is not None
 
     # ============================================================================ providers
 
@@ -924,6 +930,10 @@ class AIWorkerManager:
         """``d`` ready to serve a call: key resolved, model built (when replaying, neither is needed:
         a missing key is not an error and no model is built)."""
         self._check_deadline()
+        stream = settings.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise ModelSettingsError(f"worker definition '{d.name}': base_config.stream must be true or false, "
+                                     f"got {stream!r}")
         with self._state:
             secret = self._secrets.get(d.definition_id)
         replaying = self.calls.replayer is not None
@@ -959,10 +969,22 @@ class AIWorkerManager:
 
         return build
 
+    def _streams(self, settings: Mapping[str, Any], on_token: TokenSink | None, stream: bool | None) -> bool:
+        """Whether a call streams: ``base_config.stream`` when set, else ``stream`` when given, else
+        when the caller passed ``on_token`` or :attr:`stream_default` says so (issue 14 item 2)."""
+        value = settings.get("stream")
+        if value is None:
+            value = stream if stream is not None else (on_token is not None or self.stream_default())
+        return bool(value)
+
     def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
-              task_id: str, instance_id: str, prompt: str) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
+              task_id: str, instance_id: str, prompt: str, on_token: TokenSink | None = None,
+              stream: bool | None = None) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
         """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
         failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
+
+        ``on_token`` and :attr:`on_token` receive the reply's text (redacted): piece by piece when
+        the call streams (:meth:`_streams`), else whole once it succeeded.
 
         Every text that comes back (reply, finish reason, model name, error) goes through
         :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
@@ -971,7 +993,9 @@ class AIWorkerManager:
         d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
-        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides))
+        relay = TokenRelay([f for f in (on_token, self.on_token) if f is not None], [c.key])
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides),
+                                           on_token=relay if self._streams(c.settings, on_token, stream) else None)
         served = out.served_by
         key = served.key
         err = out.error
@@ -986,6 +1010,7 @@ class AIWorkerManager:
             if not text.strip():
                 err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
+        relay.finish(text if err is None else "")
         duration_ms = int((time.perf_counter() - t0) * 1000)
         end = utc_now()
         if err is not None:
@@ -1043,9 +1068,15 @@ class AIWorkerManager:
             raise
         self._refresh_checkpoint()
 
-    def execute_stateless_task(self, ref: str, prompt: str,
-                               config_overrides: Mapping[str, Any] | None = None) -> StatelessTaskResult:
+    def execute_stateless_task(self, ref: str, prompt: str, config_overrides: Mapping[str, Any] | None = None, *,
+                               on_token: TokenSink | None = None, stream: bool | None = None) -> StatelessTaskResult:
         """Run one stateless task (ai_workers.md §2.6, fixed) and log its record.
+
+        ``on_token`` receives the reply's text: each piece as it arrives when the call streams, else
+        the whole reply once. The call streams when ``base_config.stream`` is true; when it is unset,
+        when ``stream`` is true, or (``stream`` None) when ``on_token`` is given or
+        :attr:`stream_default` says so (issue 14 item 2). Only a failure before the first byte of a
+        streamed reply is retried.
 
         Steps: find the definition by name or ID; it must be active and support ``stateless_task``
         (or ``both``); resolve its key; build its model with ``base_config`` ⊕ ``config_overrides``;
@@ -1081,7 +1112,8 @@ class AIWorkerManager:
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
         with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
-            record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, prompt)
+            record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, prompt,
+                                           on_token, stream)
             tin, tout = _tokens_of(record)
             ticket.settle(*_own_tokens(record), err is None)
         entry = RetiredInstanceInfo(
@@ -1099,8 +1131,10 @@ class AIWorkerManager:
             raise err
         return StatelessTaskResult(text, record)
 
-    def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None) -> ChatReply:
-        """Send one user turn in an instance's conversation and return the reply.
+    def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None, *,
+             on_token: TokenSink | None = None, stream: bool | None = None) -> ChatReply:
+        """Send one user turn in an instance's conversation and return the reply (``on_token``, ``stream``:
+        as :meth:`execute_stateless_task`).
 
         The whole history is sent (after ``base_config.system_prompt``; only the last
         ``base_config.max_history_turns`` exchanges when that is set, see
@@ -1146,7 +1180,8 @@ class AIWorkerManager:
             raise
         try:
             with ticket:
-                record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, message)
+                record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id,
+                                               message, on_token, stream)
                 ticket.settle(*_own_tokens(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
@@ -1179,7 +1214,8 @@ class AIWorkerManager:
             raise err
         return ChatReply(text, record, snapshot)
 
-    def ask(self, worker: str | None, prompt: str, options: Mapping[str, Any] | None = None) -> str:
+    def ask(self, worker: str | None, prompt: str, options: Mapping[str, Any] | None = None, *,
+            on_token: TokenSink | None = None, stream: bool | None = None) -> str:
         """Back end of the ``ask`` statement.
 
         Args:
@@ -1187,6 +1223,7 @@ class AIWorkerManager:
                 task), or None for :attr:`default_worker`.
             prompt: the prompt.
             options: per-call config overrides (``with`` clause), or None.
+            on_token, stream: see :meth:`execute_stateless_task`.
 
         Returns:
             The reply text.
@@ -1220,8 +1257,8 @@ class AIWorkerManager:
                     raise NotFoundError(f"ask: no AI worker definition (name or ID) or active instance "
                                         f"'{worker}'") from None
         if is_instance:
-            return self.chat(worker, prompt, options).text
-        return self.execute_stateless_task(worker, prompt, options).output
+            return self.chat(worker, prompt, options, on_token=on_token, stream=stream).text
+        return self.execute_stateless_task(worker, prompt, options, on_token=on_token, stream=stream).output
 
     # ============================================================================ performance
 

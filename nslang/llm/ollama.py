@@ -4,7 +4,8 @@
 the ``OLLAMA_HOST`` environment variable read as Ollama's own Python client reads it
 (:func:`host_url`: ``host``, ``host:port``, ``:port`` or a URL; with no scheme, ``http`` and port
 11434; with a scheme and no port, that scheme's port, 80 or 443), else ``http://127.0.0.1:11434``.
-No key is needed; one that is configured is sent as a bearer token (for an Ollama behind an authenticating proxy).
+No key is needed; one that is configured is sent as a bearer token (for an Ollama behind an
+authenticating proxy).
 
 Mapping: system/user/assistant turns become ``messages`` in order. ``temperature``, ``top_p`` and
 ``max_tokens`` become ``options.temperature``, ``options.top_p`` and ``options.num_predict``. Other

@@ -179,8 +179,8 @@ def test_retries_happen_before_the_first_byte_only(provider: str) -> None:
 
 
 def test_a_stream_that_ends_early_is_an_error() -> None:
-    for provider, cut_marker in [("anthropic", b"event: message_stop"), ("ollama", b'{"model": "llama3.2", '
-                                                                                  b'"created_at": "2025-01-01T00:00:01Z"')]:
+    last_ollama_line = b'{"model": "llama3.2", "created_at": "2025-01-01T00:00:01Z"'
+    for provider, cut_marker in [("anthropic", b"event: message_stop"), ("ollama", last_ollama_line)]:
         body = STREAMS[provider](PIECES, 1, 1)
         _, client = _streaming_client(provider, [_ok(provider, [body[: body.index(cut_marker)]])])
         model, cfg = _model(provider, client)

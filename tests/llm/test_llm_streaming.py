@@ -173,9 +173,10 @@ def test_retries_happen_before_the_first_byte_only(provider: str) -> None:
     assert len(seen) == 1 and not isinstance(ei.value, LLMTimeoutError)
     seen, client = _streaming_client(provider, [_ok(provider, [half], httpx.ReadTimeout("stalled"))])
     model, cfg = _model(provider, client, max_retries=2)
-    with pytest.raises(LLMTimeoutError, match="stalled for more than timeout_s"):
+    with pytest.raises(LLMError, match="stalled for more than timeout_s") as ei:
         model.request(USER, cfg, lambda _: None)
-    assert len(seen) == 1
+    # code 31, but not an LLMTimeoutError: nothing (no retry, no fallback) may serve a reply already begun
+    assert len(seen) == 1 and ei.value.code == 31 and not isinstance(ei.value, LLMTimeoutError)
 
 
 def test_a_stream_that_ends_early_is_an_error() -> None:

@@ -23,7 +23,7 @@ from nslang._redact import StreamScrubber, redact
 from nslang.cli import main
 from nslang.errors import LLMError
 from nslang.interpreter import Interpreter
-from nslang.llm import anthropic, gemini, ollama, openai
+from nslang.llm import _http, anthropic, gemini, ollama, openai
 from nslang.llm.base import LLMTimeoutError, Message, ProviderConfig
 from nslang.llm.streaming import SSEEvent, iter_lines, iter_sse
 from nslang.workers import AIWorkerManager
@@ -343,3 +343,23 @@ def test_ask_echo_keeps_the_partial_reply_on_a_line_of_its_own(server: HTTPServe
         interp.run()
     text = out.getvalue()
     assert text.startswith("".join(PIECES[:2]) + "\ncaught: ") and "model runner has unexpectedly stopped" in text
+
+
+def test_streaming_with_the_response_cache_and_a_size_bound(server: HTTPServer, manager: AIWorkerManager,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = SPECS["anthropic"]
+    manager.add_definition(spec.definition(server, "w", stream=True, cache=True))
+    server.expect_oneshot_request(spec.path).respond_with_data(STREAMS["anthropic"](PIECES, 3, 4),
+                                                               content_type="text/event-stream")
+    first: list[str] = []
+    assert manager.execute_stateless_task("w", "hi", on_token=first.append).output == REPLY
+    again: list[str] = []  # a cache hit is not streamed: the reply arrives whole, once
+    assert manager.execute_stateless_task("w", "hi", on_token=again.append).output == REPLY
+    assert first == PIECES and again == [REPLY] and len(server.log) == 1
+    # a stream growing past the body limit is cut off, not retried
+    monkeypatch.setattr(_http, "MAX_RESPONSE_BYTES", 400)
+    server.expect_request(spec.path).respond_with_data(STREAMS["anthropic"](PIECES * 5, 3, 4),
+                                                       content_type="text/event-stream")
+    with pytest.raises(LLMError, match="larger than 400 bytes"):
+        manager.execute_stateless_task("w", "another prompt")
+    assert len(server.log) == 2

@@ -52,6 +52,11 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         run.add_argument("--sandbox", metavar="DIR", help="sandbox directory for file tools and AI-worker data")
         run.add_argument("--worker", metavar="NAME", help="default AI worker definition for 'ask PROMPT'")
         run.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock limit of the run")
+        run.add_argument("--approve", action="append", default=[], metavar="PATTERN",
+                         help="approve AI workers' calls of matching side-effect tools, e.g. fs.Write or fs.* "
+                              "(repeatable; without it, a terminal asks and other runs refuse)")
+        run.add_argument("--approve-all", action="store_true",
+                         help="approve every side-effect tool call of AI workers (unattended runs)")
         run.add_argument("--max-cost", type=float, metavar="USD",
                          help="cost budget of the run's model calls, in USD (worst case checked before each call)")
         rec = run.add_mutually_exclusive_group()
@@ -113,6 +118,8 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         wk.add_argument("name", nargs="?", help="definition name or id (show, perf)")
         wk.add_argument("--sandbox", metavar="DIR", help="sandbox directory holding the AI-worker data")
         wk.add_argument("--limit", type=int, default=20, help="how many records (perf)")
+        wk.add_argument("-v", "--verbose", action="store_true",
+                        help="perf: also the steps of tool-calling tasks (model calls and tool calls)")
 
     if only in (None, "help"):
         hp = sub.add_parser("help", help="the nslang reference (topics: language, tools, workers, errors, cli, "
@@ -238,8 +245,8 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     interp = Interpreter(sandbox_dir=args.sandbox, stdout=out, stderr=err, timeout_s=args.timeout,
                          max_steps=args.max_steps, max_call_depth=args.max_depth, default_worker=args.worker,
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
-                         max_cost_usd=args.max_cost, record=args.record, replay=args.replay,
-                         max_value_bytes=args.max_value_bytes)
+                         approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
+                         replay=args.replay, max_value_bytes=args.max_value_bytes)
     interp.echo_asks = True  # `ask` without `into` prints the reply as it arrives (issue 14 item 2)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
@@ -257,6 +264,18 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         except (OSError, ValueError):
             pass
     return EXIT_OK
+
+
+def _approver(args: argparse.Namespace, err: IO[str]) -> Any:
+    """``--approve`` / ``--approve-all``; other side-effect calls are asked about when stdin and
+    stderr are a terminal, else refused (issue 12 item 3)."""
+    from .workers.policy import PatternApprover, ask_on_terminal
+
+    ask = None
+    if sys.stdin.isatty() and getattr(err, "isatty", lambda: False)():
+        def ask(request: Any) -> str:
+            return ask_on_terminal(request, sys.stdin, err)
+    return PatternApprover(list(args.approve), args.approve_all, ask)
 
 
 def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:

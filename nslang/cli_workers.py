@@ -373,7 +373,44 @@ def _perf_rows(records: list[dict[str, Any]], names: dict[str, str], secrets: li
                   frozenset({4, 5, 6}))
 
 
-def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str]) -> int:
+def _perf_steps(records: list[dict[str, Any]], secrets: list[str]) -> str:
+    """The steps of tool-calling tasks (``llm_metrics.steps``, issue 12 item 4), one line each."""
+    lines: list[str] = []
+    for r in records:
+        metrics = r.get("llm_metrics") if isinstance(r.get("llm_metrics"), dict) else {}
+        steps = metrics.get("steps") if isinstance(metrics, dict) else None
+        if not isinstance(steps, list) or not steps:
+            continue
+        lines.append(f"task {str(r.get('task_id') or '-')[:8]}: {_int(metrics.get('iterations', 0))} model calls, "
+                     f"{_int(metrics.get('tool_call_count', 0))} tool calls")
+        for st in steps:
+            if not isinstance(st, dict):
+                continue
+            if st.get("kind") == "model":
+                calls = st.get("tool_calls") if isinstance(st.get("tool_calls"), list) else []
+                what = f"asks for {', '.join(str(c) for c in calls)}" if calls else "answers"
+                line = (f"#{_int(st.get('iteration', 0))} model  {_int(st.get('duration_ms', 0))} ms  "
+                        f"{_int(st.get('input_tokens', 0))}/{_int(st.get('output_tokens', 0))} tokens  {what} "
+                        f"({st.get('finish_reason') or '-'})")
+                cost = st.get("cost")
+                if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+                    line += f"  {cost:.6g} USD"
+                if st.get("cached") is True:
+                    line += "  cached"
+                if st.get("served_by"):
+                    line += f"  served by {st['served_by']}"
+            else:
+                state = "ok" if st.get("ok") is True else "FAIL " + str(st.get("error") or "")
+                flagged = f"  flagged: {', '.join(map(str, st['flags']))}" if st.get("flags") else ""
+                line = f"#{_int(st.get('iteration', 0))} tool  {_int(st.get('duration_ms', 0))} ms  " \
+                       f"{st.get('name')}  {state}{flagged}"
+            lines.append("  " + _short(scrub(line, secrets), 160))
+        if metrics.get("steps_not_recorded"):
+            lines.append(f"  … {_int(metrics['steps_not_recorded'])} more steps not recorded")
+    return "\n".join(lines)
+
+
+def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str], verbose: bool = False) -> int:
     names, secrets = _definition_names(sandbox)
     wanted: set[str] | None = None
     if name:
@@ -405,6 +442,9 @@ def _perf(sandbox: Path, name: str | None, limit: int, out: IO[str], err: IO[str
         out.write("no performance records" + (f" for {name}" if name else "") + "\n")
         return EXIT_OK
     out.write(_perf_rows(records, names, secrets) + "\n")
+    steps = _perf_steps(records, secrets) if verbose else ""
+    if steps:
+        out.write(escape_controls(steps, keep="\n") + "\n")
     return EXIT_OK
 
 
@@ -441,7 +481,7 @@ def workers_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int
         if limit < 1:
             err.write("nslang: --limit must be at least 1\n")
             return EXIT_USAGE
-        return _perf(sandbox, name, limit, out, err)
+        return _perf(sandbox, name, limit, out, err, bool(getattr(args, "verbose", False)))
     if action == "show" and not name:
         err.write("nslang: workers show needs a definition name (nslang workers list shows them)\n")
         return EXIT_USAGE

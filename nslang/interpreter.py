@@ -135,6 +135,9 @@ class Interpreter:
             record and definition change is on disk before the call returns, surviving a power loss.
             With False a record costs less (no ``fsync``; issue 11 item 6); a killed process still
             loses nothing that was written, only a power loss or OS crash can.
+        approve: ``approve(request) -> bool``, asked before a model's tool call with side effects
+            runs (a :class:`nslang.workers.policy.ApprovalRequest`: ``tool``, ``arguments``,
+            ``worker``, ``task_id``); None refuses every such call (issue 12 item 3).
         max_cost_usd: the run budget in USD: a model call whose worst-case cost would take this
             interpreter's spend past it is refused with error 37 (not catchable by ``on error``;
             issue 14 item 4). None = unlimited.
@@ -154,7 +157,8 @@ class Interpreter:
                  stdin: IO[str] | None = None, stderr: IO[str] | None = None, limits: Limits | None = None,
                  max_call_depth: int | None = None, max_loop_iterations: int | None = None,
                  max_steps: int | None = None, timeout_s: float | None = None, load_stdlib: bool = True,
-                 default_worker: str | None = None, durable: bool = True, max_cost_usd: float | None = None,
+                 default_worker: str | None = None, durable: bool = True,
+                 approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
                  max_value_bytes: int | None = None,
                  on_token: Callable[[str], None] | None = None) -> None:
@@ -195,6 +199,8 @@ class Interpreter:
         #: ``ask`` without ``into`` writes the reply to :attr:`stdout` as it arrives, then a newline
         #: (set by ``nslang run`` and the REPL; issue 14 item 2)
         self.echo_asks = False
+        #: the approver of tool calls with side effects made by models (see ``approve`` above)
+        self.approve = approve
         #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
         self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
@@ -207,6 +213,7 @@ class Interpreter:
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
+        self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
         self._register_builtin_tools()
 
@@ -311,7 +318,7 @@ class Interpreter:
     # ===================================================================================== tools
 
     def register_tool(self, func: Callable[..., Any] | ToolSpec, impl: Callable[..., Any] | None = None, *,
-                      replace: bool = False) -> Tool:
+                      replace: bool = False, needs_approval: bool = False) -> Tool:
         """Make a Python function callable from scripts as ``tool.<group>.<Name>``.
 
         Args:
@@ -319,11 +326,13 @@ class Interpreter:
                 name from the function name in CamelCase), or a :class:`ToolSpec` with ``impl``.
             impl: the implementation when ``func`` is a ToolSpec.
             replace: replace an existing tool of the same name.
+            needs_approval: the tool has side effects: when a model calls it (a tool-calling task),
+                the call needs approval (issue 12 item 3). Scripts call it freely.
 
         Raises:
             UsageError: the name is taken or the spec is invalid.
         """
-        return self.tools.register(func, impl, replace=replace)
+        return self.tools.register(func, impl, replace=replace, needs_approval=needs_approval)
 
     def tool(self, group: str = "host", name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]],
                                                                                            Callable[..., Any]]:
@@ -646,7 +655,7 @@ class Interpreter:
             raise NSRuntimeError(f"ask: AI workers are not available ({e})", code=ErrorCode.LLM_ERROR) from None
         stream = True if on_token is not None else self.stream_default()
         if not (show and self.echo_asks):
-            return mgr.ask(worker, prompt, options, on_token=on_token, stream=stream)
+            return mgr.ask(worker, prompt, options, on_token=on_token, stream=stream, host=self)
         shown: list[str] = []
 
         def echo(piece: str) -> None:
@@ -660,7 +669,7 @@ class Interpreter:
                 on_token(piece)
 
         try:
-            return mgr.ask(worker, prompt, options, on_token=echo, stream=stream)
+            return mgr.ask(worker, prompt, options, on_token=echo, stream=stream, host=self)
         finally:
             if shown and not shown[-1].endswith("\n"):
                 self.write("\n")
@@ -709,7 +718,7 @@ class _RunGuard:
     """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
     for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
 
-    __slots__ = ("interp", "outer", "old_limit")
+    __slots__ = ("interp", "outer", "old_limit", "top")
 
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
@@ -717,7 +726,10 @@ class _RunGuard:
     def __enter__(self) -> None:
         it = self.interp
         self.outer = it.depth
-        if self.outer == 0:
+        # the outermost guard only: an event or a tool-calling task inside a run keeps its limits
+        self.top = it._runs == 0
+        it._runs += 1
+        if self.top:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
         self.old_limit = sys.getrecursionlimit()
@@ -730,7 +742,8 @@ class _RunGuard:
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         it = self.interp
         it.depth = self.outer
-        if self.outer == 0:
+        it._runs -= 1
+        if self.top:
             it._deadline = None
             it.handler_cleared = False
         if sys.getrecursionlimit() != self.old_limit:

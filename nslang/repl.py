@@ -432,10 +432,16 @@ class Repl:
 
     def _new_interpreter(self) -> Interpreter:
         from .interpreter import Interpreter
+        from .workers.policy import PatternApprover, ask_on_terminal
 
         stdin = _Stdin(self.stdin if self.stdin is not None else sys.stdin, self.stream)
+
+        def ask(request: Any) -> str:  # an AI worker's side-effect tool call: yes / no / always (issue 12)
+            return ask_on_terminal(request, stdin, self.stream)  # type: ignore[arg-type]
+
+        approver = PatternApprover(ask=ask if stdin.isatty() else None)
         interp = Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
-                             stdin=stdin, default_worker=self.default_worker)  # type: ignore[arg-type]
+                           stdin=stdin, default_worker=self.default_worker, approve=approver)  # type: ignore[arg-type]
         interp.echo_asks = True  # `ask` without `into` shows the reply as it arrives (issue 14 item 2)
         return interp
 

@@ -15,6 +15,11 @@ from nslang.cli import main
 
 EXAMPLES = Path(__file__).parents[1] / "examples"
 
+#: Extra ``nslang run`` options an example needs (its ``:: usage:`` line shows them).
+FLAGS: dict[str, list[str]] = {
+    "agent_files": ["--approve", "fs.Write"],
+}
+
 #: Example (file stem; for multi-file examples the ``use_`` script) → its exact stdout.
 EXPECTED: dict[str, str] = {
     "hello": """\
@@ -78,6 +83,18 @@ order #2 reached 1 handler(s)
 [billing] refund order #2 (sent by support desk)
 nobody listened: 0 handler(s)
 """,
+    "agent_files": """\
+The archivist works:
+  step 1: fs.List ok
+  step 2: fs.Read ok
+  step 2: fs.Read ok
+  step 3: fs.Write ok
+  step 4: fs.Delete -> refused: the call of fs.Delete was not approved
+Answer: I wrote summary.md.
+Model calls: 5, tool calls: 5
+summary.md: Monday: parser shipped, two bugs fixed. Tuesday: tool-calling loop written.
+notes kept: 2
+""",
     "use_geometry": """\
 distance (0,0)-(3,4) = 5
 circle r=2: area 12.57
@@ -111,7 +128,7 @@ RUNS = _runs()
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_example(name: str) -> None:
     out, err = io.StringIO(), io.StringIO()
-    code = main(["run", *map(str, RUNS[name])], stdout=out, stderr=err)
+    code = main(["run", *FLAGS.get(name, []), *map(str, RUNS[name])], stdout=out, stderr=err)
     assert (code, err.getvalue()) == (0, "")
     assert name in EXPECTED, f"record the output of examples/{name}.ns in EXPECTED"
     assert out.getvalue() == EXPECTED[name]
@@ -120,6 +137,7 @@ def test_example(name: str) -> None:
 def test_enough_examples() -> None:
     assert len(RUNS) >= 5
     assert set(EXPECTED) <= set(RUNS), "EXPECTED names an example that no longer exists"
+    assert set(FLAGS) <= set(RUNS), "FLAGS names an example that no longer exists"
 
 
 def test_every_library_example_is_used() -> None:

@@ -35,11 +35,12 @@ def emitted(r: Repl) -> str:
     return text
 
 
-def drive(keys: str | list[str], tmp_path: Path, **kwargs: object) -> tuple[str, Repl]:
+def drive(keys: str | list[str], tmp_path: Path, gap: float = 0.2, **kwargs: object) -> tuple[str, Repl]:
     """Run the whole prompt loop on ``keys`` typed at a pipe input; returns (all output, repl).
 
-    ``keys`` may be a list: its parts are typed 0.2 s apart (for keys whose effect is asynchronous
-    in prompt-toolkit, such as Tab completion and loading the history file).
+    ``keys`` may be a list: its parts are typed ``gap`` seconds apart (for keys whose effect is
+    asynchronous in prompt-toolkit, such as Tab completion and loading the history file; a loaded
+    machine needs a longer gap).
     """
     parts = [keys] if isinstance(keys, str) else keys
     out = io.StringIO()
@@ -47,7 +48,7 @@ def drive(keys: str | list[str], tmp_path: Path, **kwargs: object) -> tuple[str,
         def feed() -> None:
             for i, part in enumerate(parts):
                 if i:
-                    time.sleep(0.2)
+                    time.sleep(gap)
                 inp.send_text(part)
             inp.close()  # end of input = Ctrl-D at the prompt
 
@@ -420,13 +421,13 @@ def test_loop_quit_command(tmp_path: Path) -> None:
 
 
 def test_loop_tab_completion(tmp_path: Path) -> None:
-    out, _r = drive(["set counter = 7\remit coun\t", "\r"], tmp_path)
+    out, _r = drive(["set counter = 7\remit coun\t", "\r"], tmp_path, gap=1.0)
     assert out.splitlines()[-1] == "7"
 
 
 def test_history_persists_between_sessions(tmp_path: Path) -> None:
     drive("set first = 1\r", tmp_path)
-    _out, r = drive(["", "\x1b[A", "\r"], tmp_path)  # Up recalls the previous session's input
+    _out, r = drive(["", "\x1b[A", "\r"], tmp_path, gap=1.0)  # Up recalls the previous session's input
     assert r.interp.get_global("first") == 1
     assert "+set first = 1" in (tmp_path / "history").read_text(encoding="utf-8")
 

@@ -624,12 +624,6 @@ def join_system(messages: list[Any]) -> str:
     return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
 
 
-def reject_tool_turns(messages: list[Any], who: str) -> None:
-    """Raise a clear error for ``tool`` turns, which nslang's HTTP providers do not send yet."""
-    if any(m.role == "tool" for m in messages):
-        raise LLMError(f"{who}: 'tool' turns are not supported by nslang's HTTP providers yet")
-
-
 def request_fields(fields: Mapping[str, Any], extra: Mapping[str, Any], reserved: Collection[str],
                    who: str) -> dict[str, Any]:
     """The request body's fields: what nslang mapped (``fields``), then every pass-through key the user
@@ -646,6 +640,23 @@ def request_fields(fields: Mapping[str, Any], extra: Mapping[str, Any], reserved
                                  + (" (use base_config.stream to choose streaming)" if "stream" in clash[0] else ""))
     return {k: v for k, v in {**fields, **{k: v for k, v in extra.items() if v is not None}}.items()
             if v is not None}
+
+
+def with_tools(extra: Mapping[str, Any], declared: Sequence[Mapping[str, Any]], who: str) -> dict[str, Any]:
+    """The pass-through keys with the ``tools`` field nslang builds: the entries of ``base_config.tools``
+    as written (a provider's built-in tools, e.g. Gemini's ``googleSearch``), then ``declared``, the
+    tools offered to the model in the wire format's shape (issue 12). Without offered tools, ``extra``
+    is unchanged.
+
+    Raises:
+        ModelSettingsError: ``base_config.tools`` is not a list (code 18).
+    """
+    given = extra.get("tools")
+    if given is not None and not isinstance(given, list):
+        raise ModelSettingsError(f"{who}: base_config.tools must be a list of tool entries, got {type(given).__name__}")
+    if not declared:
+        return dict(extra)
+    return {**extra, "tools": [*(given or []), *declared]}
 
 
 def build(model: type[_M], who: str, fields: Mapping[str, Any]) -> _M:

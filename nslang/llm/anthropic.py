@@ -19,12 +19,19 @@ cache write) when present, output tokens
 ``length``, ``tool_use`` → ``tool_calls`` (others unchanged); ``refusal`` is a
 :class:`~nslang.llm.base.LLMRefusalError`.
 
+Tool calling (issue 12): offered tools go in ``tools`` as ``{name, description, input_schema}``
+(after the entries of ``base_config.tools``, e.g. server tools; a ``base_config.tool_choice`` is
+passed through). The reply's ``tool_use``
+blocks (``{id, name, input}``, input an object) become :class:`~nslang.llm.messages.ToolCall` objects;
+an assistant turn with tool calls is sent back as its ``text`` and ``tool_use`` blocks, and the results
+of one turn as one ``user`` message of ``tool_result`` blocks (``{tool_use_id, content, is_error}``).
+
 Streaming (``on_token``): ``"stream": true``; the events ``message_start`` (id, model, input usage),
-``content_block_start`` / ``content_block_delta`` (``text_delta``; other deltas are kept by block
-index and ignored for the text), ``message_delta`` (``stop_reason`` and the cumulative usage) and
-``message_stop`` are folded into one :class:`MessagesResponse` that goes through the same mapping;
-``ping`` is skipped; an ``error`` event (e.g. ``overloaded_error`` inside a 200 stream) fails the call
-with its message.
+``content_block_start`` / ``content_block_delta`` (``text_delta`` appends to a text block,
+``input_json_delta`` fragments are joined into a ``tool_use`` block's input; other deltas are ignored),
+``message_delta`` (``stop_reason`` and the cumulative usage) and ``message_stop`` are folded into one
+:class:`MessagesResponse` that goes through the same mapping; ``ping`` is skipped; an ``error`` event
+(e.g. ``overloaded_error`` inside a 200 stream) fails the call with its message.
 """
 
 from __future__ import annotations
@@ -35,16 +42,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import LLMError
-from ._http import (
-    HTTPProvider,
-    build,
-    join_system,
-    parse_settings,
-    reject_tool_turns,
-    request_fields,
-    require_key,
-)
+from ._http import HTTPProvider, build, join_system, parse_settings, request_fields, require_key, with_tools
 from .base import LLMRefusalError, Message, Model, ModelResponse, ModelSettingsError, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 from .streaming import TokenSink, iter_sse
 
 __all__ = ["API_VERSION", "DEFAULT_BASE_URL", "DEFAULT_MAX_TOKENS", "AnthropicModel", "MessagesRequest",
@@ -63,10 +63,34 @@ RESERVED = frozenset({"model", "messages", "system", "stream"})
 
 
 class InputMessage(BaseModel):
-    """One ``messages`` item of the request."""
+    """One ``messages`` item of the request: a string, or content blocks for tool turns."""
 
     role: str
-    content: str
+    content: str | list[dict[str, Any]]
+
+
+def _input_messages(turns: Sequence[Message]) -> list[InputMessage]:
+    out: list[InputMessage] = []
+    for m in turns:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            block = {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content,
+                     "is_error": m.is_error}
+            last = out[-1] if out else None
+            if last is not None and last.role == "user" and isinstance(last.content, list) \
+                    and all(b.get("type") == "tool_result" for b in last.content):
+                last.content.append(block)
+            else:
+                out.append(InputMessage(role="user", content=[block]))
+        elif m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments or {}}
+                       for c in m.tool_calls]
+            out.append(InputMessage(role=m.role, content=blocks))
+        else:
+            out.append(InputMessage(role=m.role, content=m.content))
+    return out
 
 
 class MessagesRequest(BaseModel):
@@ -91,6 +115,9 @@ class ContentBlock(_Lenient):
 
     type: str
     text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
 
 
 class Usage(_Lenient):
@@ -145,8 +172,9 @@ class AnthropicModel(Model):
         return self._config.model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                on_token: TokenSink | None = None) -> ModelResponse:
-        """Send the conversation to ``/v1/messages`` and return the reply (streamed when ``on_token`` is given).
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/v1/messages`` and return the reply
+        (streamed when ``on_token`` is given).
 
         Raises:
             ModelSettingsError: both ``temperature`` and ``top_p`` set, or a bad setting (code 18).
@@ -161,16 +189,17 @@ class AnthropicModel(Model):
         http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL,
                             {"x-api-key": self._key, "anthropic-version": API_VERSION})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
         mapped: dict[str, Any] = {
             "model": self.model_name,
             "max_tokens": s.max_tokens or DEFAULT_MAX_TOKENS,
-            "messages": [InputMessage(role=m.role, content=m.content) for m in turns if m.role != "system"],
+            "messages": _input_messages(turns),
             "system": join_system(turns) or None,
             "temperature": s.temperature,
             "top_p": s.top_p,
         }
-        fields = request_fields(mapped, s.extra, RESERVED, self._who)
+        extra = with_tools(s.extra, [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                                     for t in tools], self._who)
+        fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("v1/messages", build(MessagesRequest, self._who, fields), MessagesResponse, s)
         else:
@@ -197,13 +226,16 @@ class AnthropicModel(Model):
             model=resp.model or self.model_name,
             cache_read_tokens=u.cache_read_input_tokens if u else None,
             cache_write_tokens=u.cache_creation_input_tokens if u else None,
+            tool_calls=tuple(parse_arguments(b.id or f"call_{i}", b.name or "", b.input)
+                             for i, b in enumerate(resp.content) if b.type == "tool_use"),
         )
 
 
 def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> MessagesResponse:
-    """The events of a Messages stream as one message (the SDK's ``accumulate_event``, text only)."""
+    """The events of a Messages stream as one message (the SDK's ``accumulate_event``: text and tool_use blocks)."""
     message: MessagesResponse | None = None
     blocks: dict[int, ContentBlock] = {}
+    inputs: dict[int, list[str]] = {}  # block index -> the input_json_delta fragments of a tool_use block
     usage = Usage()
     stopped = False
     for raw in iter_sse(chunks):
@@ -214,7 +246,8 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> M
                 usage = event.message.usage.model_copy()
         elif event.type == "content_block_start":
             block = event.content_block or {}
-            blocks[event.index] = ContentBlock(type=str(block.get("type", "")), text=block.get("text") or "")
+            blocks[event.index] = ContentBlock(type=str(block.get("type", "")), text=block.get("text") or "",
+                                               id=block.get("id"), name=block.get("name"), input=block.get("input"))
         elif event.type == "content_block_delta":
             delta = event.delta or {}
             piece = delta.get("text")
@@ -222,6 +255,8 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> M
                 block = blocks.setdefault(event.index, ContentBlock(type="text", text=""))
                 block.text = (block.text or "") + piece
                 on_token(piece)
+            elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+                inputs.setdefault(event.index, []).append(delta["partial_json"])
         elif event.type == "message_delta":
             delta = event.delta or {}
             if message is not None and delta.get("stop_reason"):
@@ -234,6 +269,9 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> M
             break
     if message is None or not stopped:
         raise LLMError(f"{http.who}: the stream ended before message_stop")
+    for i, fragments in inputs.items():
+        if i in blocks and blocks[i].type == "tool_use" and "".join(fragments).strip():
+            blocks[i].input = "".join(fragments)  # a JSON string: parse_arguments reads it (or names its error)
     message.content = [blocks[i] for i in sorted(blocks)]
     message.usage = usage
     return message

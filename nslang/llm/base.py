@@ -38,10 +38,11 @@ from __future__ import annotations
 import abc
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
+from .messages import Message, ToolCall, ToolDeclaration
 
 __all__ = [
     "ALLOW_MODEL_REQUESTS",
@@ -55,8 +56,11 @@ __all__ = [
     "ModelSettingsError",
     "PromptTooLargeError",
     "ProviderConfig",
+    "ToolCall",
+    "ToolDeclaration",
     "build_messages",
     "check_allow_model_requests",
+    "check_prompt_size",
     "override_allow_model_requests",
 ]
 
@@ -106,23 +110,6 @@ class ModelSettingsError(NSRuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    """One turn of a conversation sent to a model.
-
-    Attributes:
-        role: ``system``, ``user``, ``assistant`` or ``tool``.
-        content: the turn's text.
-    """
-
-    role: str
-    content: str
-
-    def to_dict(self) -> dict[str, str]:
-        """``{"role": …, "content": …}``, the shape custom providers and ``GetHistory`` use."""
-        return {"role": self.role, "content": self.content}
-
-
-@dataclass(frozen=True, slots=True)
 class ModelResponse:
     """A model's answer to one request.
 
@@ -140,6 +127,8 @@ class ModelResponse:
         reasoning_tokens: output tokens spent on reasoning (OpenAI
             ``completion_tokens_details.reasoning_tokens``, Gemini ``thoughtsTokenCount``), or None.
             Included in ``output_tokens`` (they are billed as output).
+        tool_calls: the tool calls the model asked for (issue 12); the finish reason is then
+            ``tool_calls`` for every provider except Gemini, which keeps ``stop``.
 
     ``input_tokens`` is always the whole prompt, cached parts included (for Anthropic, whose
     ``input_tokens`` excludes them, the provider module adds them), as genai-prices expects
@@ -151,9 +140,11 @@ class ModelResponse:
     output_tokens: int | None = None
     finish_reason: str = ""
     model: str = ""
+    _: KW_ONLY  # the split usage and the tool calls are passed by name
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def usage_reported(self) -> bool:
@@ -202,14 +193,19 @@ class Model(abc.ABC):
 
     @abc.abstractmethod
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                on_token: Callable[[str], None] | None = None) -> ModelResponse:
+                on_token: Callable[[str], None] | None = None,
+                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
         """Send the conversation and return the model's reply.
 
         Args:
-            messages: the conversation so far; the last one is normally the new ``user`` turn.
+            messages: the conversation so far; the last one is normally the new ``user`` turn, or
+                the ``tool`` turns answering the previous reply's tool calls.
             settings: the effective configuration (see :class:`ProviderConfig`).
             on_token: when given, stream: call it with each piece of reply text (a non-empty ``str``)
-                as it arrives; the returned response still holds the whole reply and the usage.
+                as it arrives; the returned response still holds the whole reply, the usage and the
+                tool calls (a streamed reply's tool calls are folded from their fragments).
+            tools: the tools offered (issue 12). The manager passes this keyword only when it is
+                non-empty, so a model written before tool calling keeps working without tools.
 
         Returns:
             The reply with the provider's token counts.
@@ -249,15 +245,26 @@ def build_messages(history: Sequence[Message], prompt: str, settings: Mapping[st
         turns = turns[starts[-n]:] if 0 < n <= len(starts) else ([] if n == 0 else turns)
     out = [Message("system", system)] if system else []
     messages = [*out, *kept, *turns, Message("user", prompt)]
+    check_prompt_size(messages, settings, " (base_config.max_history_turns sends fewer earlier turns)" if history
+                      else "")
+    return messages
+
+
+def check_prompt_size(messages: Sequence[Message], settings: Mapping[str, Any], hint: str = "") -> None:
+    """Refuse ``messages`` longer than ``base_config.max_prompt_chars`` characters (all turns' text;
+    a tool-calling loop checks its growing conversation before each model call, issue 12).
+
+    Raises:
+        ModelSettingsError: ``max_prompt_chars`` is not a positive integer (code 18).
+        PromptTooLargeError: the messages are longer (code 37); ``hint`` is added to the message.
+    """
     cap = settings.get("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
     if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap < 1 or cap != int(cap):
         raise ModelSettingsError(f"base_config.max_prompt_chars must be a positive integer, got {cap!r}")
     size = sum(len(m.content) for m in messages)
     if size > cap:
         raise PromptTooLargeError(f"the prompt is {size:,} characters long (system prompt and history included), "
-                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent"
-                                  + (" (base_config.max_history_turns sends fewer earlier turns)" if history else ""))
-    return messages
+                                  f"more than base_config.max_prompt_chars = {int(cap):,}; nothing was sent" + hint)
 
 
 def check_allow_model_requests() -> None:

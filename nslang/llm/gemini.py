@@ -21,11 +21,19 @@ reads ``cachedContentTokenCount`` (part of ``promptTokenCount``). ``finishReason
 vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety reasons → ``content_filter``,
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
 
+Tool calling (issue 12): offered tools go in ``tools`` as one ``{"functionDeclarations": [{name,
+description, parameters}]}`` entry (after the entries of ``base_config.tools``, e.g. ``googleSearch``).
+The reply's ``functionCall`` parts (``{name, args}``, args an object) become
+:class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``, never sent back); the finish reason
+stays ``STOP`` (``stop``). An assistant turn with tool calls is sent back as a ``model`` content of
+``functionCall`` parts, each result as a ``user`` ``functionResponse`` part ``{name, response:
+{"result": text}}`` (``{"error": text}`` for a failure).
+
 Streaming (``on_token``): ``POST …:streamGenerateContent?alt=sse``; each event is a
-``GenerateContentResponse`` holding the next parts; they are folded into one response (parts
-appended, the last ``finishReason``, ``usageMetadata`` and ``modelVersion`` seen) that goes through the
-same mapping. A 429 whose body carries ``RetryInfo.retryDelay`` waits that long before retrying
-(:mod:`nslang.llm._http`).
+``GenerateContentResponse`` holding the next parts; they are folded into one response (parts appended,
+the last ``finishReason``, ``usageMetadata`` and ``modelVersion`` seen) that goes through the same
+mapping (``functionCall`` parts included, so a streamed reply's tool calls are kept). A 429 whose body
+carries ``RetryInfo.retryDelay`` waits that long before retrying (:mod:`nslang.llm._http`).
 """
 
 from __future__ import annotations
@@ -36,8 +44,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LLMError
-from ._http import HTTPProvider, build, join_system, parse_settings, reject_tool_turns, request_fields, require_key
+from ._http import HTTPProvider, build, join_system, parse_settings, request_fields, require_key, with_tools
 from .base import Message, Model, ModelResponse, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 from .streaming import TokenSink, iter_sse
 
 __all__ = ["DEFAULT_BASE_URL", "GeminiModel", "GenerateContentRequest", "GenerateContentResponse", "create_model"]
@@ -64,12 +73,14 @@ def _finish(reason: str | None) -> str:
 
 
 class Part(BaseModel):
-    """One part of a content; nslang sends and reads text parts."""
+    """One part of a content; nslang sends and reads text, ``functionCall`` and ``functionResponse`` parts."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     text: str | None = None
     thought: bool | None = None
+    function_call: dict[str, Any] | None = Field(default=None, alias="functionCall")
+    function_response: dict[str, Any] | None = Field(default=None, alias="functionResponse")
 
 
 class Content(BaseModel):
@@ -137,6 +148,14 @@ class GenerateContentResponse(_Lenient):
     prompt_feedback: PromptFeedback | None = Field(default=None, alias="promptFeedback")
 
 
+def _parts(m: Message) -> list[Part]:
+    if m.role == "tool":
+        key = "error" if m.is_error else "result"
+        return [Part(functionResponse={"name": m.name, "response": {key: m.content}})]
+    parts = [Part(text=m.content)] if m.content or not m.tool_calls else []
+    return parts + [Part(functionCall={"name": c.name, "args": c.arguments or {}}) for c in m.tool_calls]
+
+
 def _contents(messages: Sequence[Message]) -> list[Content]:
     out: list[Content] = []
     for m in messages:
@@ -144,9 +163,9 @@ def _contents(messages: Sequence[Message]) -> list[Content]:
             continue
         role = "model" if m.role == "assistant" else "user"
         if out and out[-1].role == role:
-            out[-1].parts.append(Part(text=m.content))
+            out[-1].parts.extend(_parts(m))
         else:
-            out.append(Content(role=role, parts=[Part(text=m.content)]))
+            out.append(Content(role=role, parts=_parts(m)))
     return out
 
 
@@ -168,9 +187,9 @@ class GeminiModel(Model):
         return self._config.model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                on_token: TokenSink | None = None) -> ModelResponse:
-        """Send the conversation to ``generateContent`` (``streamGenerateContent`` when ``on_token`` is
-        given) and return the first candidate.
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``generateContent``
+        (``streamGenerateContent`` when ``on_token`` is given) and return the first candidate.
 
         Raises:
             ModelSettingsError: a bad setting (code 18). LLMHTTPError, LLMTimeoutError, LLMError: see
@@ -179,8 +198,10 @@ class GeminiModel(Model):
         s = parse_settings(settings, self._who)
         http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL, {"x-goog-api-key": self._key})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
-        top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED}
+        top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
+                         [{"functionDeclarations": [{"name": t.name, "description": t.description,
+                                                     "parameters": dict(t.parameters)} for t in tools]}]
+                         if tools else [], self._who)
         gen = request_fields({"temperature": s.temperature, "topP": s.top_p, "maxOutputTokens": s.max_tokens},
                              {k: v for k, v in s.extra.items() if k not in top}, (), self._who)
         config = build(GenerationConfig, self._who, gen)
@@ -220,6 +241,9 @@ class GeminiModel(Model):
             model=resp.model_version or self.model_name,
             cache_read_tokens=u.cached_content_token_count if u else None,
             reasoning_tokens=u.thoughts_token_count if u else None,
+            tool_calls=tuple(parse_arguments(f"call_{i}", str(p.function_call.get("name", "")),
+                                             p.function_call.get("args"))
+                             for i, p in enumerate(q for q in parts if q.function_call is not None)),
         )
 
 

@@ -17,10 +17,18 @@ nslang's own (an error if set). The reply is
 was cached; the manager then estimates), output tokens ``eval_count``; the finish reason is
 ``done_reason`` (``stop``, ``length``, …).
 
+Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
+description, parameters}}`` (after any ``base_config.tools``). The reply's ``message.tool_calls``
+(``{function: {name, arguments}}``, arguments an *object*) become
+:class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``); Ollama reports ``done_reason``
+``stop`` for them, which nslang reports as ``tool_calls``. An assistant turn with tool calls is sent
+back the same way, each result as ``{"role": "tool", "content", "tool_name"}``.
+
 Streaming (``on_token``): ``"stream": true``; the answer is NDJSON, one ``ChatResponse`` per line, each
 with the next ``message.content``; the last (``"done": true``) carries ``done_reason`` and the counts.
-The lines are folded into one :class:`ChatResponse` that goes through the same mapping; a line
-``{"error": …}`` fails the call with its message.
+Tool calls may come in any line (in practice the last before ``done``); their ``message.tool_calls`` are
+collected in order. The lines are folded into one :class:`ChatResponse` that goes through the same
+mapping; a line ``{"error": …}`` fails the call with its message.
 """
 
 from __future__ import annotations
@@ -34,8 +42,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import LLMError
-from ._http import HTTPProvider, build, parse_settings, reject_tool_turns, request_fields
+from ._http import HTTPProvider, build, parse_settings, request_fields, with_tools
 from .base import Message, Model, ModelResponse, ModelSettingsError, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 from .streaming import TokenSink, iter_lines
 
 __all__ = ["DEFAULT_BASE_URL", "ChatRequest", "ChatResponse", "OllamaModel", "create_model", "host_url"]
@@ -88,6 +97,17 @@ class ChatMessage(BaseModel):
 
     role: str = "assistant"
     content: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_name: str | None = None
+
+
+def _message(m: Message) -> ChatMessage:
+    if m.role == "tool":
+        return ChatMessage(role="tool", content=m.content, tool_name=m.name)
+    if m.tool_calls:
+        calls = [{"function": {"name": c.name, "arguments": c.arguments or {}}} for c in m.tool_calls]
+        return ChatMessage(role=m.role, content=m.content, tool_calls=calls)
+    return ChatMessage(role=m.role, content=m.content)
 
 
 class Options(BaseModel):
@@ -141,8 +161,9 @@ class OllamaModel(Model):
         return self._config.model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                on_token: TokenSink | None = None) -> ModelResponse:
-        """Send the conversation to ``/api/chat`` and return the reply (streamed when ``on_token`` is given).
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/api/chat`` and return the reply (streamed
+        when ``on_token`` is given).
 
         Raises:
             ModelSettingsError: a bad setting or OLLAMA_HOST (code 18). LLMHTTPError, LLMTimeoutError,
@@ -156,14 +177,16 @@ class OllamaModel(Model):
         key = self._config.api_key
         http = HTTPProvider(self._config, base, {"authorization": f"Bearer {key}"} if key else {})
         turns = list(messages)
-        reject_tool_turns(turns, http.who)
-        top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED}
+        top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
+                         [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                            "parameters": dict(t.parameters)}} for t in tools],
+                         self._who)
         options = build(Options, self._who, request_fields(
             {"temperature": s.temperature, "top_p": s.top_p, "num_predict": s.max_tokens},
             {k: v for k, v in s.extra.items() if k not in top}, (), self._who))
         fields = request_fields({
             "model": self.model_name,
-            "messages": [ChatMessage(role=m.role, content=m.content) for m in turns],
+            "messages": [_message(m) for m in turns],
             "options": options if options.model_dump(exclude_none=True) else None,
         }, top, RESERVED, self._who)
         if on_token is None:
@@ -177,18 +200,23 @@ class OllamaModel(Model):
         """The one mapping of a (non-streamed or folded) response."""
         if resp.message is None:
             raise LLMError(f"{http.who}: the response has no message")
+        calls = tuple(parse_arguments(f"call_{i}", str((c.get("function") or {}).get("name", "")),
+                                      (c.get("function") or {}).get("arguments"))
+                      for i, c in enumerate(resp.message.tool_calls or ()) if isinstance(c, dict))
         return ModelResponse(
             text=resp.message.content,
             input_tokens=resp.prompt_eval_count,
             output_tokens=resp.eval_count,
-            finish_reason=resp.done_reason or ("stop" if resp.done else ""),
+            finish_reason="tool_calls" if calls else resp.done_reason or ("stop" if resp.done else ""),
             model=resp.model or self.model_name,
+            tool_calls=calls,
         )
 
 
 def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> ChatResponse:
     """The NDJSON lines of a stream as one response; the final ``done`` line carries the counts."""
     text: list[str] = []
+    calls: list[dict[str, Any]] = []
     last: ChatResponse | None = None
     for line in iter_lines(chunks):
         last = http.event(line, ChatResponse)
@@ -196,11 +224,14 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> C
         if piece:
             text.append(piece)
             on_token(piece)
+        if last.message is not None and last.message.tool_calls:
+            calls.extend(last.message.tool_calls)
         if last.done:
             break
     if last is None or not last.done:
         raise LLMError(f"{http.who}: the stream ended before the final 'done' line")
-    return last.model_copy(update={"message": ChatMessage(role="assistant", content="".join(text))})
+    return last.model_copy(update={"message": ChatMessage(role="assistant", content="".join(text),
+                                                          tool_calls=calls or None)})
 
 
 def create_model(config: ProviderConfig) -> Model:

@@ -26,18 +26,29 @@ Streaming (``on_token``): the same request with ``"stream": true`` and
 :class:`ChatCompletionResponse` (``delta.content`` and ``delta.refusal`` concatenated, the last
 ``finish_reason``, ``usage`` from the final chunk) which then goes through the same mapping; the
 stream ends at ``data: [DONE]``; a ``data: {"error": …}`` event fails the call with its message.
+
+Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
+description, parameters}}`` with ``tool_choice: "auto"`` (a ``base_config.tool_choice`` wins;
+entries of ``base_config.tools`` come first). The reply's ``message.tool_calls`` (``{id, type: "function",
+function: {name, arguments}}``, arguments a JSON *string*) become
+:class:`~nslang.llm.messages.ToolCall` objects; an assistant turn with tool calls is sent back the same
+way and each result as ``{"role": "tool", "tool_call_id", "content"}``. A streamed reply's
+``delta.tool_calls`` are folded by their ``index``: the first fragment brings ``id`` and
+``function.name``, later ones append to ``function.arguments``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LLMError
-from ._http import HTTPProvider, Settings, build, parse_settings, reject_tool_turns, request_fields, require_key
+from ._http import HTTPProvider, Settings, build, parse_settings, request_fields, require_key, with_tools
 from .base import LLMRefusalError, Message, Model, ModelResponse, ModelSettingsError, ProviderConfig
+from .messages import ToolDeclaration, parse_arguments
 from .streaming import TokenSink, iter_sse
 
 __all__ = ["DEFAULT_BASE_URL", "ChatCompletionRequest", "ChatCompletionResponse", "OpenAIModel", "create_model"]
@@ -45,11 +56,44 @@ __all__ = ["DEFAULT_BASE_URL", "ChatCompletionRequest", "ChatCompletionResponse"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
+class FunctionCall(BaseModel):
+    """``tool_calls[i].function``: the name and the arguments as a JSON string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = ""
+    arguments: str | None = None
+
+
+class ToolCallItem(BaseModel):
+    """One of ``tool_calls`` (request and response)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall
+
+
 class ChatMessage(BaseModel):
     """One ``messages`` item of the request."""
 
     role: str
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallItem] | None = None
+    tool_call_id: str | None = None
+
+
+def _message(m: Message) -> ChatMessage:
+    if m.role == "tool":
+        return ChatMessage(role="tool", content=m.content, tool_call_id=m.tool_call_id)
+    if m.tool_calls:
+        # malformed arguments are sent back as {} (the tool turn that follows names the error)
+        calls = [ToolCallItem(id=c.id, function=FunctionCall(
+            name=c.name, arguments=json.dumps(c.arguments, ensure_ascii=False) if c.arguments is not None else "{}"))
+            for c in m.tool_calls]
+        return ChatMessage(role=m.role, content=m.content or None, tool_calls=calls)
+    return ChatMessage(role=m.role, content=m.content)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -75,6 +119,7 @@ class ResponseMessage(_Lenient):
     role: str = "assistant"
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[ToolCallItem] | None = None
 
 
 class Choice(_Lenient):
@@ -117,11 +162,27 @@ class ChatCompletionResponse(_Lenient):
     usage: Usage | None = None
 
 
+class DeltaFunction(_Lenient):
+    """``delta.tool_calls[i].function``: the name (first fragment) and a piece of the arguments string."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(_Lenient):
+    """A fragment of a streamed tool call, keyed by ``index`` (``id`` and the name come first)."""
+
+    index: int = 0
+    id: str | None = None
+    function: DeltaFunction = Field(default_factory=DeltaFunction)
+
+
 class Delta(_Lenient):
     """``choices[i].delta`` of a stream chunk."""
 
     content: str | None = None
     refusal: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
 
 
 class ChunkChoice(_Lenient):
@@ -177,9 +238,9 @@ class OpenAIModel(Model):
         return HTTPProvider(self._config, settings.base_url or DEFAULT_BASE_URL, headers)
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                on_token: TokenSink | None = None) -> ModelResponse:
-        """Send the conversation to ``/chat/completions`` and return the first choice (streamed when
-        ``on_token`` is given).
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``/chat/completions`` and return the first
+        choice (streamed when ``on_token`` is given).
 
         Raises:
             LLMRefusalError: the model refused (code 16). ModelSettingsError: a bad setting (code 18).
@@ -187,7 +248,6 @@ class OpenAIModel(Model):
         """
         s = parse_settings(settings, self._who)
         http = self._provider(s)
-        reject_tool_turns(list(messages), http.who)
         field = settings.get("max_tokens_field")
         if field is None:
             field = "max_completion_tokens" if "api.openai.com" in http.base_url else "max_tokens"
@@ -196,10 +256,14 @@ class OpenAIModel(Model):
                                      f"\"max_completion_tokens\", got {field!r}")
         mapped: dict[str, Any] = {
             "model": self.model_name,
-            "messages": [ChatMessage(role=m.role, content=m.content) for m in messages],
+            "messages": [_message(m) for m in messages],
             "temperature": s.temperature, "top_p": s.top_p, field: s.max_tokens,
         }
-        fields = request_fields(mapped, s.extra, RESERVED, self._who)
+        if tools:
+            mapped["tool_choice"] = "auto"
+        extra = with_tools(s.extra, [{"type": "function", "function": {
+            "name": t.name, "description": t.description, "parameters": dict(t.parameters)}} for t in tools], self._who)
+        fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("chat/completions", build(ChatCompletionRequest, self._who, fields),
                              ChatCompletionResponse, s)
@@ -215,7 +279,7 @@ class OpenAIModel(Model):
             raise LLMError(f"{http.who}: the response has no choices")
         choice = resp.choices[0]
         text = choice.message.content
-        if not text and choice.message.refusal:
+        if not text and choice.message.refusal and not choice.message.tool_calls:
             raise LLMRefusalError(f"{http.who}: the model refused: {choice.message.refusal}")
         usage = resp.usage
         pdet = usage.prompt_tokens_details if usage else None
@@ -228,6 +292,8 @@ class OpenAIModel(Model):
             model=resp.model or self.model_name,
             cache_read_tokens=pdet.cached_tokens if pdet else None,
             reasoning_tokens=cdet.reasoning_tokens if cdet else None,
+            tool_calls=tuple(parse_arguments(c.id or f"call_{i}", c.function.name, c.function.arguments)
+                             for i, c in enumerate(choice.message.tool_calls or ())),
         )
 
 
@@ -235,6 +301,7 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> C
     """The ``chat.completion.chunk`` events of a stream as one response (first choice only)."""
     text: list[str] = []
     refusal: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}  # index -> id, name, argument fragments
     finish: str | None = None
     usage: Usage | None = None
     ident = model = ""
@@ -252,10 +319,20 @@ def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> C
                 on_token(c.delta.content)
             if c.delta.refusal:
                 refusal.append(c.delta.refusal)
+            for d in c.delta.tool_calls or ():
+                call = calls.setdefault(d.index, {"id": "", "name": "", "arguments": []})
+                call["id"] = d.id or call["id"]
+                call["name"] = d.function.name or call["name"]
+                if d.function.arguments:
+                    call["arguments"].append(d.function.arguments)
             finish = c.finish_reason or finish
-    if not (text or refusal or finish):
+    if not (text or refusal or finish or calls):
         raise LLMError(f"{http.who}: the stream ended without a reply")
-    message = ResponseMessage(content="".join(text) if text else None, refusal="".join(refusal) or None)
+    tool_calls = [ToolCallItem(id=c["id"], function=FunctionCall(name=c["name"], arguments="".join(c["arguments"])
+                                                                 if c["arguments"] else None))
+                  for _, c in sorted(calls.items())]
+    message = ResponseMessage(content="".join(text) if text else None, refusal="".join(refusal) or None,
+                              tool_calls=tool_calls or None)
     return ChatCompletionResponse(id=ident, model=model, choices=[Choice(message=message, finish_reason=finish)],
                                   usage=usage)
 

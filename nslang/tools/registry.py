@@ -75,6 +75,8 @@ class ToolSpec:
         example: a one-line NeuroScript example.
         error_conditions: when it fails and with which code.
         aliases: other accepted names (upstream flat names such as ``FS.Read`` or ``LoadScript``).
+        needs_approval: a model's call of it needs approval (side effects; issue 12 item 3,
+            see :mod:`nslang.workers.policy`). Scripts call it freely.
     """
 
     group: str
@@ -87,6 +89,7 @@ class ToolSpec:
     example: str = ""
     error_conditions: str = ""
     aliases: tuple[str, ...] = ()
+    needs_approval: bool = False
 
     @property
     def full_name(self) -> str:
@@ -281,7 +284,7 @@ class ToolRegistry:
     # -- registration --------------------------------------------------------------------------
 
     def register(self, spec_or_func: ToolSpec | Callable[..., Any], func: Callable[..., Any] | None = None, *,
-                 replace: bool = False) -> Tool:
+                 replace: bool = False, needs_approval: bool = False) -> Tool:
         """Register a tool.
 
         Args:
@@ -290,6 +293,7 @@ class ToolRegistry:
             func: the implementation when a spec is given. It receives the coerced arguments in
                 spec order, preceded by a :class:`ToolContext` if its first parameter is named ``ctx``.
             replace: allow replacing a tool of the same name.
+            needs_approval: mark the tool as having side effects (a model's call needs approval).
 
         Returns:
             The registered :class:`Tool`.
@@ -306,6 +310,10 @@ class ToolRegistry:
         else:
             func = spec_or_func
             spec = getattr(func, "__ns_tool_spec__", None) or build_spec(func, group="host")
+        if needs_approval and not spec.needs_approval:
+            from dataclasses import replace as _with
+
+            spec = _with(spec, needs_approval=True)
         for a in spec.args:
             if a.type not in _CONVERTERS:
                 raise UsageError(f"tool {spec.full_name}: argument {a.name!r} has unknown type {a.type!r}")
@@ -562,7 +570,8 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
 
 def build_spec(func: Callable[..., Any], *, group: str, name: str | None = None, description: str | None = None,
                aliases: Iterable[str] = (), return_type: str | None = None, example: str = "",
-               error_conditions: str = "", arg_types: Mapping[str, str] | None = None) -> ToolSpec:
+               error_conditions: str = "", arg_types: Mapping[str, str] | None = None,
+               needs_approval: bool = False) -> ToolSpec:
     """Derive a :class:`ToolSpec` from ``func``'s signature, type hints and docstring.
 
     A parameter named ``ctx`` (first) is the :class:`ToolContext` and not a tool argument; a
@@ -603,6 +612,7 @@ def build_spec(func: Callable[..., Any], *, group: str, name: str | None = None,
         example=example or doc_example,
         error_conditions=error_conditions or raises,
         aliases=tuple(aliases),
+        needs_approval=needs_approval,
     )
 
 
@@ -612,7 +622,8 @@ def _camel(name: str) -> str:
 
 def tool(group: str = "host", name: str | None = None, *, aliases: Iterable[str] = (), description: str | None = None,
          return_type: str | None = None, example: str = "", error_conditions: str = "",
-         arg_types: Mapping[str, str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+         arg_types: Mapping[str, str] | None = None,
+         needs_approval: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator that attaches a :class:`ToolSpec` built from the function to the function.
 
     Example::
@@ -635,7 +646,7 @@ def tool(group: str = "host", name: str | None = None, *, aliases: Iterable[str]
     def deco(func: Callable[..., Any]) -> Callable[..., Any]:
         func.__ns_tool_spec__ = build_spec(  # type: ignore[attr-defined]
             func, group=group, name=name, description=description, aliases=aliases, return_type=return_type,
-            example=example, error_conditions=error_conditions, arg_types=arg_types,
+            example=example, error_conditions=error_conditions, arg_types=arg_types, needs_approval=needs_approval,
         )
         return func
 

@@ -1,7 +1,8 @@
 """Model exchanges kept for later: the response cache, and record / replay (issue 14 items 6 and 7).
 
 **Request hash** (:func:`request_key`): SHA-256 of the canonical JSON of the provider, the model name,
-the messages, the tool declarations (when any) and the request parameters: the effective settings
+the messages (as :meth:`~nslang.llm.messages.Message.to_dict` gives them: tool turns included), the
+tool declarations (when any) and the request parameters: the effective settings
 without what does not change the answer (:data:`TRANSPORT_KEYS`: timeouts, retries, cache and budget
 options; ``system_prompt`` / ``max_history_turns`` are already part of the messages) and without any
 credential (keys named like an auth header or ``api_key``, at any depth). The API key is never part of
@@ -19,7 +20,8 @@ recorded with cost 0 and ``llm_metrics.cached: true``.
 
     {"version": 1, "key": "<sha256>", "worker": "<definition name>", "cached": false,
      "request": {"provider": …, "model": …, "messages": […], "params": {…}, "tools": …},
-     "response": {"text": …, "finish_reason": …, "model": …} | null,
+     "response": {"text": …, "finish_reason": …, "model": …, "tool_calls": [{"id", "name", "arguments"}]}
+                 | null,
      "usage": {"input_tokens": …, "output_tokens": …, "cache_read_tokens": …, …} | null,
      "error": {"kind": "http" | "timeout" | "connection" | "error", "message": …, "code": …,
                "status": …} | null}
@@ -47,6 +49,7 @@ from .._redact import scrub
 from ..errors import LLMError, LLMHTTPError, NSRuntimeError, UsageError
 from ..llm._http import CREDENTIAL_HEADERS
 from ..llm.base import LLMConnectionError, LLMTimeoutError, Message, ModelResponse
+from ..llm.messages import parse_arguments
 from .errors import ReplayMissError
 from .store import atomic_write
 
@@ -103,7 +106,7 @@ def request_key(provider: str, model: str, messages: Sequence[Message], settings
         (hex SHA-256, request dict).
     """
     request: dict[str, Any] = {
-        "provider": provider, "model": model, "messages": _jsonable(list(messages)),
+        "provider": provider, "model": model, "messages": _jsonable([m.to_dict() for m in messages]),
         "params": _jsonable({k: v for k, v in settings.items() if k not in TRANSPORT_KEYS}),
     }
     if tools:
@@ -113,8 +116,11 @@ def request_key(provider: str, model: str, messages: Sequence[Message], settings
 
 
 def _response_json(resp: ModelResponse, key: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    response = {"text": scrub(resp.text, [key]), "finish_reason": scrub(resp.finish_reason, [key]),
-                "model": scrub(resp.model, [key])}
+    response: dict[str, Any] = {"text": scrub(resp.text, [key]), "finish_reason": scrub(resp.finish_reason, [key]),
+                                "model": scrub(resp.model, [key])}
+    if resp.tool_calls:  # as sent: a replayed call decodes (or fails to decode) exactly the same way
+        response["tool_calls"] = [{"id": scrub(c.id, [key]), "name": scrub(c.name, [key]),
+                                   "arguments": scrub(c.raw_arguments, [key])} for c in resp.tool_calls]
     usage = {k: getattr(resp, k) for k in ("input_tokens", "output_tokens", "cache_read_tokens",
                                            "cache_write_tokens", "reasoning_tokens")}
     return response, usage
@@ -127,10 +133,13 @@ def _response_from(response: Mapping[str, Any], usage: Mapping[str, Any] | None)
         v = u.get(k)
         return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
+    calls = tuple(parse_arguments(str(c["id"]), str(c["name"]), str(c.get("arguments") or ""))
+                  for c in response.get("tool_calls") or ())
     return ModelResponse(text=str(response.get("text") or ""), input_tokens=count("input_tokens"),
                          output_tokens=count("output_tokens"), finish_reason=str(response.get("finish_reason") or ""),
                          model=str(response.get("model") or ""), cache_read_tokens=count("cache_read_tokens"),
-                         cache_write_tokens=count("cache_write_tokens"), reasoning_tokens=count("reasoning_tokens"))
+                         cache_write_tokens=count("cache_write_tokens"), reasoning_tokens=count("reasoning_tokens"),
+                         tool_calls=calls)
 
 
 def _error_json(err: NSRuntimeError, key: str | None) -> dict[str, Any]:
@@ -181,15 +190,15 @@ class ResponseCache:
         try:
             data = json.loads(path.read_bytes())
             stored = float(data["stored_at"])
-            response = data["response"]
+            answer = _response_from(data["response"], data.get("usage"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             logger.warning("response cache: ignoring unreadable entry %s (%s)", path, type(e).__name__)
             return None
         if ttl_s and self._clock() - stored > ttl_s:
             return None
-        return _response_from(response, data.get("usage"))
+        return answer
 
     def put(self, key: str, resp: ModelResponse, api_key: str | None) -> None:
         """Store a successful answer (scrubbed of ``api_key``). A write failure is logged, never raised."""

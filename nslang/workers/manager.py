@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from ..errors import LLMError, NSRuntimeError
+from ..errors import LLMError, NSRuntimeError, UsageError
 from ..llm.base import Message, Model, ModelSettingsError, ProviderConfig, build_messages
+from ..llm.messages import ToolCall, ToolDeclaration
 from ..llm.streaming import TokenRelay, TokenSink
 from ._checks import (
     DEFINITION_KEYS,
@@ -77,7 +78,7 @@ from .errors import (
 )
 from .filters import definition_filter, instance_filter, record_filter
 from .keys import check_key_file_location, clean_key, is_redacted, redact, resolve_api_key, sanitize_error, scrub
-from .limits import LimitBackend, RateLimiter, open_backend
+from .limits import NO_TICKET, LimitBackend, RateLimiter, open_backend
 from .modelcall import CallOutcome, Candidate, ModelCaller
 from .models import (
     RETIRED_STATUSES,
@@ -101,8 +102,10 @@ from .store import DEFINITIONS_FILE, DefinitionStore, Signature
 from .summaries import SummaryAccumulator, fold_entry, record_tokens
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..interpreter import Interpreter
     from ..limits import RunDeadline
     from ..llm.testing import CustomProviderFunction
+    from .agent import AgentOptions, AgentRun
 
 __all__ = ["AIWorkerManager", "ChatReply", "StatelessTaskResult"]
 
@@ -119,13 +122,16 @@ class StatelessTaskResult:
     Attributes:
         output: the model's reply.
         record: the performance record that was logged.
+        run: the tool-calling loop's trace, or None for a plain task.
     """
 
     output: str
     record: PerformanceRecord
+    run: AgentRun | None = None
 
     def as_map(self) -> dict[str, Any]:
-        """``{output, task_id, cost, input_tokens, output_tokens, duration_ms}`` (Part 1; USD, ms)."""
+        """``{output, task_id, cost, input_tokens, output_tokens, duration_ms, iterations, tool_calls,
+        finish_reason}`` (Part 1 and issue 12; USD, ms; ``iterations`` counts model calls)."""
         tin, tout = _tokens_of(self.record)
         return {
             "output": self.output,
@@ -134,7 +140,15 @@ class StatelessTaskResult:
             "input_tokens": tin,
             "output_tokens": tout,
             "duration_ms": self.record.duration_ms,
+            **_loop_fields(self.record, self.run),
         }
+
+
+def _loop_fields(record: PerformanceRecord, run: AgentRun | None) -> dict[str, Any]:
+    """``iterations``, ``tool_calls`` and ``finish_reason`` of a result map (issue 12 item 4)."""
+    if run is None:
+        return {"iterations": 1, "tool_calls": [], "finish_reason": record.llm_metrics.get("finish_reason", "")}
+    return {"iterations": run.iterations, "tool_calls": run.tool_calls, "finish_reason": run.finish_reason}
 
 
 @dataclass(frozen=True)
@@ -145,11 +159,18 @@ class ChatReply:
         text: the assistant's reply.
         record: the performance record that was logged.
         instance: a copy of the instance after the turn.
+        run: the tool-calling loop's trace, or None for a plain turn.
     """
 
     text: str
     record: PerformanceRecord
     instance: AIWorkerInstance
+    run: AgentRun | None = None
+
+    def as_map(self) -> dict[str, Any]:
+        """``{output, task_id, cost, input_tokens, output_tokens, duration_ms, iterations, tool_calls,
+        finish_reason}``, what ``AIWorkerInstance.Chat`` returns when given ``tools``."""
+        return StatelessTaskResult(self.text, self.record, self.run).as_map()
 
 
 @dataclass
@@ -979,12 +1000,15 @@ class AIWorkerManager:
 
     def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
               task_id: str, instance_id: str, prompt: str, on_token: TokenSink | None = None,
-              stream: bool | None = None) -> tuple[PerformanceRecord, str, NSRuntimeError | None]:
+              stream: bool | None = None, *, tools: Sequence[ToolDeclaration] = (),
+              task_spent: float = 0.0) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
         """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
         failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
 
         ``on_token`` and :attr:`on_token` receive the reply's text (redacted): piece by piece when
-        the call streams (:meth:`_streams`), else whole once it succeeded.
+        the call streams (:meth:`_streams`), else whole once it succeeded. ``tools`` are the
+        declarations offered (issue 12); the reply's tool calls are returned last (a reply with tool
+        calls may have no text; streamed, its tool calls are folded by the wire format).
 
         Every text that comes back (reply, finish reason, model name, error) goes through
         :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
@@ -994,20 +1018,23 @@ class AIWorkerManager:
         start = utc_now()
         t0 = time.perf_counter()
         relay = TokenRelay([f for f in (on_token, self.on_token) if f is not None], [c.key])
-        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides),
+        out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides), task_spent=task_spent,
+                                           tools=tools,
                                            on_token=relay if self._streams(c.settings, on_token, stream) else None)
         served = out.served_by
         key = served.key
         err = out.error
         text = finish = ""
         model_used = served.definition.model_name
+        calls: tuple[ToolCall, ...] = ()
         if out.response is not None:
             resp = out.response
             # a reply that echoes the key is redacted before anything keeps it (issue 10 item 2)
             text = scrub(resp.text, [key]) if isinstance(resp.text, str) else ""
             finish = scrub(str(resp.finish_reason or ""), [key])
             model_used = scrub(str(resp.model or ""), [key]) or model_used
-            if not text.strip():
+            calls = tuple(resp.tool_calls or ())
+            if not text.strip() and not calls:
                 err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
         relay.finish(text if err is None else "")
@@ -1041,7 +1068,34 @@ class AIWorkerManager:
             llm_metrics=metrics, cost_incurred=out.cost.usd, output_summary=_summarize(text) if err is None else "",
             error_details=err.message if err is not None else "",
         )
-        return record, text, err
+        return record, text, err, calls
+
+    def _run_agent(self, host: Interpreter, options: AgentOptions, c: Candidate, messages: list[Message],
+                   overrides: Mapping[str, Any] | None, task_id: str, instance_id: str, prompt: str,
+                   on_token: TokenSink | None = None, stream: bool | None = None) -> AgentRun:
+        """The tool-calling loop of :mod:`~nslang.workers.agent`. Each of its model calls is one
+        :meth:`_call` (so :meth:`ModelCaller.call`: fallback, replay, cache, budgets with the loop's spend
+        so far as the task's, recording, price), admitted by the rate limits and settled like a plain
+        request."""
+        from .agent import Toolbox, run_loop
+
+        d = c.definition
+        toolbox = Toolbox(host, options, d)
+        toolbox.redact = lambda text: scrub(text, [c.key])
+
+        def turn(convo: list[Message], call_settings: Mapping[str, Any], tools: Sequence[ToolDeclaration],
+                 spent: float) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
+            # the loop's per-call HTTP timeout reaches a fallback definition too
+            call_overrides = {**(overrides or {}), "timeout_s": call_settings["timeout_s"]}
+            with self._waiting(self._limiter.admit, d, convo, call_settings) as ticket:
+                record, text, err, calls = self._call(replace(c, settings=dict(call_settings)), convo, call_overrides,
+                                                      task_id, instance_id, prompt, on_token, stream, tools=tools,
+                                                      task_spent=spent)
+                ticket.settle(*_own_tokens(record), err is None)
+            return record, text, err, calls
+
+        return run_loop(turn, toolbox, messages, c.settings, task_id=task_id, instance_id=instance_id,
+                        definition_id=d.definition_id, prompt=prompt)
 
     def _check_deadline(self) -> None:
         """The run's timeout error (code 31, not catchable) once its deadline has passed."""
@@ -1069,7 +1123,9 @@ class AIWorkerManager:
         self._refresh_checkpoint()
 
     def execute_stateless_task(self, ref: str, prompt: str, config_overrides: Mapping[str, Any] | None = None, *,
-                               on_token: TokenSink | None = None, stream: bool | None = None) -> StatelessTaskResult:
+                               on_token: TokenSink | None = None, stream: bool | None = None,
+                               agent: AgentOptions | None = None, host: Interpreter | None = None
+                               ) -> StatelessTaskResult:
         """Run one stateless task (ai_workers.md §2.6, fixed) and log its record.
 
         ``on_token`` receives the reply's text: each piece as it arrives when the call streams, else
@@ -1077,6 +1133,11 @@ class AIWorkerManager:
         when ``stream`` is true, or (``stream`` None) when ``on_token`` is given or
         :attr:`stream_default` says so (issue 14 item 2). Only a failure before the first byte of a
         streamed reply is retried.
+
+        With ``agent`` (and the ``host`` interpreter whose tools and procedures it may call) the task
+        is a tool-calling loop (:mod:`~nslang.workers.agent`, issue 12): one record for the whole
+        task, and it fails with code 37 / 31 when ``max_iterations`` / ``timeout_s`` run out. Each of
+        its model calls streams (or not) by the same rule; ``on_token`` receives every call's text.
 
         Steps: find the definition by name or ID; it must be active and support ``stateless_task``
         (or ``both``); resolve its key; build its model with ``base_config`` ⊕ ``config_overrides``;
@@ -1111,11 +1172,19 @@ class AIWorkerManager:
         candidate = self._candidate(d, settings)
         task_id = str(uuid.uuid4())
         instance_id = f"stateless-{uuid.uuid4()}"
-        with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
-            record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id, prompt,
-                                           on_token, stream)
-            tin, tout = _tokens_of(record)
-            ticket.settle(*_own_tokens(record), err is None)
+        run: AgentRun | None = None
+        if agent is not None:
+            if host is None:
+                raise UsageError("a tool-calling task needs the interpreter whose tools it may call (host=…)")
+            run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt,
+                                  on_token, stream)
+            record, text, err = run.record, run.text, run.error
+        else:
+            with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
+                record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id, instance_id,
+                                                       prompt, on_token, stream)
+                ticket.settle(*_own_tokens(record), err is None)
+        tin, tout = _tokens_of(record)
         entry = RetiredInstanceInfo(
             entry_kind=PerformanceEntryKind.STATELESS_TASK, instance_id=instance_id, definition_id=d.definition_id,
             creation_timestamp=record.timestamp_start, retirement_timestamp=record.timestamp_end,
@@ -1129,12 +1198,16 @@ class AIWorkerManager:
         self._check_deadline()
         if err is not None:
             raise err
-        return StatelessTaskResult(text, record)
+        return StatelessTaskResult(text, record, run)
 
     def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None, *,
-             on_token: TokenSink | None = None, stream: bool | None = None) -> ChatReply:
+             on_token: TokenSink | None = None, stream: bool | None = None,
+             agent: AgentOptions | None = None, host: Interpreter | None = None) -> ChatReply:
         """Send one user turn in an instance's conversation and return the reply (``on_token``, ``stream``:
         as :meth:`execute_stateless_task`).
+
+        With ``agent`` and ``host`` the turn is a tool-calling loop (see :meth:`execute_stateless_task`);
+        the history then keeps the user turn and the final reply (the tool turns are in the trace).
 
         The whole history is sent (after ``base_config.system_prompt``; only the last
         ``base_config.max_history_turns`` exchanges when that is set, see
@@ -1171,18 +1244,26 @@ class AIWorkerManager:
             previous = m.status
             m.status = AIWorkerInstanceStatus.BUSY
         task_id = str(uuid.uuid4())
+        run: AgentRun | None = None
         try:
+            if agent is not None and host is None:
+                raise UsageError("a tool-calling chat turn needs the interpreter whose tools it may call (host=…)")
             candidate = self._candidate(d, settings)
-            ticket = self._waiting(self._limiter.admit, d, messages, settings)
+            ticket = self._waiting(self._limiter.admit, d, messages, settings) if agent is None else NO_TICKET
         except BaseException:
             with self._state:
                 m.status = previous
             raise
         try:
-            with ticket:
-                record, text, err = self._call(candidate, messages, config_overrides, task_id, instance_id,
-                                               message, on_token, stream)
-                ticket.settle(*_own_tokens(record), err is None)
+            if agent is not None and host is not None:
+                run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id,
+                                      message, on_token, stream)
+                record, text, err = run.record, run.text, run.error
+            else:
+                with ticket:
+                    record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id,
+                                                           instance_id, message, on_token, stream)
+                    ticket.settle(*_own_tokens(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
                 m.status = previous
@@ -1212,18 +1293,22 @@ class AIWorkerManager:
         self._check_deadline()
         if err is not None:
             raise err
-        return ChatReply(text, record, snapshot)
+        return ChatReply(text, record, snapshot, run)
 
     def ask(self, worker: str | None, prompt: str, options: Mapping[str, Any] | None = None, *,
-            on_token: TokenSink | None = None, stream: bool | None = None) -> str:
+            on_token: TokenSink | None = None, stream: bool | None = None,
+            host: Interpreter | None = None) -> str:
         """Back end of the ``ask`` statement.
 
         Args:
             worker: an active instance ID (one chat turn), a definition name or ID (one stateless
                 task), or None for :attr:`default_worker`.
             prompt: the prompt.
-            options: per-call config overrides (``with`` clause), or None.
+            options: per-call config overrides (``with`` clause), or None. The keys ``tools``,
+                ``max_iterations``, ``task_timeout_s``, ``tool_timeout_s`` and ``max_result_chars``
+                make it a tool-calling task (:func:`~nslang.workers.agent.split_options`).
             on_token, stream: see :meth:`execute_stateless_task`.
+            host: the interpreter whose tools and procedures a tool-calling ``ask`` may call.
 
         Returns:
             The reply text.
@@ -1256,9 +1341,13 @@ class AIWorkerManager:
                 except NotFoundError:
                     raise NotFoundError(f"ask: no AI worker definition (name or ID) or active instance "
                                         f"'{worker}'") from None
+        from .agent import split_options
+
+        settings, agent = split_options(options)
         if is_instance:
-            return self.chat(worker, prompt, options, on_token=on_token, stream=stream).text
-        return self.execute_stateless_task(worker, prompt, options, on_token=on_token, stream=stream).output
+            return self.chat(worker, prompt, settings, on_token=on_token, stream=stream, agent=agent, host=host).text
+        return self.execute_stateless_task(worker, prompt, settings, on_token=on_token, stream=stream, agent=agent,
+                                           host=host).output
 
     # ============================================================================ performance
 

@@ -9,7 +9,9 @@ definition (the primary, then its ``fallback`` names in order):
 2. when replaying, answer from the recording (a miss is an error); else, with ``base_config.cache:
    true``, answer from the response cache when it holds the request (cost 0, ``cached``);
 3. otherwise check the budgets against the call's worst case
-   (:func:`~nslang.workers.economics.check_budget`: task, definition per day, run) and call the model;
+   (:func:`~nslang.workers.economics.check_budget`: task, definition per day, run; the task's spend so
+   far, not logged yet, counts toward the daily budget too) and call the model (with the tool
+   declarations, when the call offers tools);
 4. record the exchange when recording; store a successful answer in the cache when caching;
 5. on a failure that a retry could not fix (HTTP 408/409/429/5xx, timeout, connection failure:
    :func:`falls_back`) go on to the next candidate; any other failure ends the call.
@@ -27,6 +29,7 @@ from typing import Any
 from .._redact import scrub
 from ..errors import LLMError, LLMHTTPError, NSRuntimeError, UsageError
 from ..llm.base import LLMConnectionError, LLMTimeoutError, Message, Model, ModelResponse
+from ..llm.messages import ToolDeclaration
 from ..llm.streaming import TokenRelay, TokenSink
 from .cassette import DEFAULT_CACHE_TTL_S, Exchange, Recorder, Replayer, ResponseCache, request_key
 from .economics import Cost, DailySpend, Usage, check_budget, price_call, task_limit, worst_case
@@ -92,6 +95,11 @@ def falls_back(err: NSRuntimeError) -> bool:
     return isinstance(err, LLMHTTPError) and (err.status in (408, 409, 429) or err.status >= 500)
 
 
+def _answered(resp: ModelResponse) -> bool:
+    """Whether ``resp`` is an answer: text, or tool calls (issue 12)."""
+    return bool(resp.tool_calls) or (isinstance(resp.text, str) and bool(resp.text.strip()))
+
+
 def _usage(resp: ModelResponse, messages: Sequence[Message], text: str) -> tuple[Usage, bool]:
     estimated = resp.input_tokens is None or resp.output_tokens is None
     tin = resp.input_tokens if resp.input_tokens is not None else sum(len(m.content) for m in messages) // 4
@@ -135,14 +143,14 @@ class ModelCaller:
             return  # no budget: no worst case to price
         cost = worst_case(d, messages, c.settings)
         check_budget("task", f"task budget max_cost_usd (worker '{d.name}')", task_spent, cost, task)
-        if day is not None:
+        if day is not None:  # the task's earlier calls (a tool-calling loop) are not logged yet: counted here
             check_budget("definition", f"daily budget rate_limits.max_cost_usd_per_day of worker definition "
-                         f"'{d.name}'", self.daily.spent(d.definition_id), cost, day)
+                         f"'{d.name}'", self.daily.spent(d.definition_id) + task_spent, cost, day)
         check_budget("run", "run budget (--max-cost / Interpreter(max_cost_usd=...))", self.run_spent, cost,
                      self.max_cost_usd)
 
     def _answer(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                on_token: TokenSink | None = None) -> Exchange:
+                tools: Sequence[ToolDeclaration], on_token: TokenSink | None = None) -> Exchange:
         """The answer of candidate ``c`` from the recording, the cache or the model (steps 2-3); the model
         streams to ``on_token`` (redacted of ``c``'s key) when it is given."""
         d = c.definition
@@ -165,7 +173,13 @@ class ModelCaller:
             raise UsageError("no model to call")
         relay = TokenRelay([on_token], [c.key]) if on_token is not None else None
         try:
-            resp = c.model.request(messages, c.settings, relay) if relay else c.model.request(messages, c.settings)
+            # tools and on_token only when used: a host's model written before them keeps working
+            kwargs: dict[str, Any] = {}
+            if relay is not None:
+                kwargs["on_token"] = relay
+            if tools:
+                kwargs["tools"] = tools
+            resp = c.model.request(messages, c.settings, **kwargs)
         except NSRuntimeError as e:
             return Exchange(None, e)
         except UsageError:  # host misuse (e.g. model requests switched off): not a task failure
@@ -175,33 +189,36 @@ class ModelCaller:
         finally:
             if relay is not None:
                 relay.finish("")  # what the scrubber held back at the end of the stream
-        if caching and isinstance(resp.text, str) and resp.text.strip():
+        if caching and _answered(resp):
             self.cache.put(key, resp, c.key)
         return Exchange(resp, None)
 
     def _admitted(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                  on_token: TokenSink | None) -> Exchange:
+                  tools: Sequence[ToolDeclaration], on_token: TokenSink | None) -> Exchange:
         """:meth:`_answer` under ``c.admit``'s rate-limit ticket when it has one, settled with the usage."""
         if c.admit is None:
-            return self._answer(c, messages, key, task_spent, on_token)
+            return self._answer(c, messages, key, task_spent, tools, on_token)
         with c.admit() as ticket:
-            ex = self._answer(c, messages, key, task_spent, on_token)
+            ex = self._answer(c, messages, key, task_spent, tools, on_token)
             r = ex.response if not ex.cached else None  # a cache hit used no tokens
             ticket.settle((r.input_tokens or 0) if r else 0, (r.output_tokens or 0) if r else 0, ex.error is None)
         return ex
 
     def call(self, primary: Candidate, messages: Sequence[Message], fallback: Callable[[str], Candidate], *,
-             task_spent: float = 0.0, tools: Any = None, on_token: TokenSink | None = None) -> CallOutcome:
+             task_spent: float = 0.0, tools: Sequence[ToolDeclaration] = (),
+             on_token: TokenSink | None = None) -> CallOutcome:
         """Make one model call (module docstring).
 
         Args:
             primary: the definition asked first.
             messages: the conversation to send.
             fallback: builds the candidate of a ``fallback`` definition name (may raise, e.g. no key).
-            task_spent: USD the current task has spent already (its ``max_cost_usd`` budget).
-            tools: tool declarations sent with the request (part of the request hash).
+            task_spent: USD the current task has spent already (its ``max_cost_usd`` budget); a
+                tool-calling loop passes the cost of its earlier model calls.
+            tools: tool declarations offered with the request (part of the request hash; issue 12).
             on_token: when given, the model streams its reply to it piece by piece (issue 14 item 2); a
-                cached or replayed answer is not streamed (the caller shows it whole).
+                cached or replayed answer is not streamed (the caller shows it whole). A streamed
+                reply's tool calls are folded by the wire format, as in a non-streamed one.
 
         Returns:
             The outcome; a model failure is returned in ``error``, not raised.
@@ -219,7 +236,7 @@ class ModelCaller:
                                        tools, key=c.key)
             exchanged = False  # refusals are not exchanges: never recorded
             try:
-                ex = self._admitted(c, messages, key, task_spent, on_token)
+                ex = self._admitted(c, messages, key, task_spent, tools, on_token)
                 exchanged = True
             except BudgetExceededError as e:
                 if not failures:
@@ -251,7 +268,7 @@ class ModelCaller:
         usage, estimated = _usage(resp, messages, text)
         if cached:
             return CallOutcome(resp, None, c, Usage(), False, Cost(0.0, "cache"), True, tuple(failures), key)
-        cost = price_call(c.definition, usage, model_used=resp.model or "", succeeded=bool(text.strip()))
+        cost = price_call(c.definition, usage, model_used=resp.model or "", succeeded=_answered(resp))
         with self._lock:
             self._run_spent += cost.usd
         return CallOutcome(resp, None, c, usage, estimated, cost, False, tuple(failures), key)

@@ -370,26 +370,40 @@ def instance_update_token_usage(ctx: ToolContext, instance_id: str, input_tokens
 
 
 @tool(INST, "Chat", example='set reply = tool.AIWorkerInstance.Chat(id, "And in one sentence?")')
-def instance_chat(ctx: ToolContext, instance_id: str, message: str) -> str:
+def instance_chat(ctx: ToolContext, instance_id: str, message: str, tools: list[str] | None = None,
+                  max_iterations: int | None = None, timeout_s: float | None = None) -> Any:
     """Send one user turn in an instance's conversation and return the reply.
 
     The whole conversation is sent; the reply is added to it, the provider's token usage to the
     session, and one performance record is logged. On failure the status becomes error (the record
-    is logged too) and the error is raised.
+    is logged too) and the error is raised. With tools, the turn is a tool-calling loop (see
+    AIWorker.ExecuteStatelessTask) and the result is its map.
 
     Args:
         instance_id: the instance's ID.
         message: the user's message.
+        tools: tools (tool.fs.Read, fs.*) and procedures the model may call (issue 12).
+        max_iterations: model calls at most, with tools (default 10).
+        timeout_s: the turn's time limit in seconds, with tools (default 600).
 
     Returns:
-        The assistant's reply.
+        The assistant's reply; with tools, {"output", "task_id", "cost", "input_tokens",
+        "output_tokens", "duration_ms", "iterations", "tool_calls", "finish_reason"}.
 
     Raises:
         9 if there is no such instance; 19 if it is busy or its definition is not active; 18 for a
         missing API key; 20 when a rate limit is reached; 40 if the provider is not available;
-        16 (LLMError) or 31 (Timeout) when the model call fails.
+        16 (LLMError) or 31 (Timeout) when the model call fails; with tools, 37 when max_iterations
+        and 31 when timeout_s run out.
     """
-    return _mgr(ctx).chat(instance_id, message).text
+    if tools is None:
+        if max_iterations is not None or timeout_s is not None:
+            raise InvalidArgumentError("max_iterations and timeout_s need tools")
+        return _mgr(ctx).chat(instance_id, message).text
+    from .agent import AgentOptions
+
+    agent = AgentOptions.build(tools, max_iterations, timeout_s)
+    return _mgr(ctx).chat(instance_id, message, agent=agent, host=ctx.interpreter).as_map()
 
 
 @tool(INST, "GetHistory", example="set turns = tool.AIWorkerInstance.GetHistory(id)")
@@ -415,8 +429,16 @@ def instance_get_history(ctx: ToolContext, instance_id: str) -> list[dict[str, A
       example='set r = tool.AIWorker.ExecuteStatelessTask("summarizer", "Summarize: " + text)')
 def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: str | None = None,
                            config_overrides: dict[str, Any] | None = None,
-                           definition_id: str | None = None) -> dict[str, Any]:
+                           definition_id: str | None = None, tools: list[str] | None = None,
+                           max_iterations: int | None = None, timeout_s: float | None = None,
+                           tool_timeout_s: float | None = None, max_result_chars: int | None = None
+                           ) -> dict[str, Any]:
     """Run one stateless task on a worker definition and log its performance record.
+
+    With tools, the model may call them in a loop (issue 12): each tool call is validated,
+    checked against the definition's tool_allowlist / tool_denylist, approved when it has side
+    effects, run, and its result sent back as data; the loop ends when the model answers
+    without tool calls. One performance record covers the whole task.
 
     Args:
         name: the definition's name (an ID is accepted too); give this or definition_id.
@@ -424,10 +446,18 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         config_overrides: settings merged over the definition's base_config for this call;
             {"max_cost_usd": USD} is the task's cost budget, {"cache": true} uses the response cache.
         definition_id: the definition's ID, instead of name.
+        tools: tools ("tool.fs.Read", "fs.*"; case-insensitive, aliases accepted) and procedure
+            names the model may call.
+        max_iterations: model calls at most (default 10).
+        timeout_s: the task's time limit in seconds (default 600; never beyond the run's --timeout).
+        tool_timeout_s: each tool call's time limit in seconds (default 60).
+        max_result_chars: a tool result's longest text sent to the model (default 100000).
 
     Returns:
         {"output": reply, "task_id": …, "cost": USD, "input_tokens": n, "output_tokens": n,
-        "duration_ms": milliseconds}.
+        "duration_ms": milliseconds, "iterations": model calls, "tool_calls": [{"name",
+        "arguments", "ok", "result" or "error", "duration_ms", "iteration", "flags"}],
+        "finish_reason": …}.
 
     Raises:
         4 if neither name nor definition_id is given; 9 if there is no such definition; 19 if it is
@@ -435,7 +465,9 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         40 if the provider is not available; 20 (RateLimited) when a limit is reached (the message
         names the limit and the seconds until it frees); 37 when a cost budget would be exceeded;
         16 or 31 when the model call fails (the failure is recorded; the definition's fallback
-        definitions are tried first). Refused requests produce no record.
+        definitions are tried first). Refused requests produce no record. With tools: 4 for an
+        unknown tool name; 37 when max_iterations, 31 when timeout_s, and 37 when a cost budget runs
+        out during the loop (recorded, keeping what was done).
     """
     if name and definition_id and name != definition_id:
         raise InvalidArgumentError("give either name or definition_id, not both")
@@ -444,7 +476,15 @@ def execute_stateless_task(ctx: ToolContext, name: str | None = None, prompt: st
         raise InvalidArgumentError("a worker definition name (or definition_id) is required")
     if prompt is None:  # required in the spec, so the registry has already refused this
         raise InvalidArgumentError("prompt is required")
-    return _mgr(ctx).execute_stateless_task(ref, prompt, config_overrides).as_map()
+    if tools is None:
+        if any(v is not None for v in (max_iterations, timeout_s, tool_timeout_s, max_result_chars)):
+            raise InvalidArgumentError("max_iterations, timeout_s, tool_timeout_s and max_result_chars need tools")
+        return _mgr(ctx).execute_stateless_task(ref, prompt, config_overrides).as_map()
+    from .agent import AgentOptions
+
+    agent = AgentOptions.build(tools, max_iterations, timeout_s, tool_timeout_s, max_result_chars)
+    return _mgr(ctx).execute_stateless_task(ref, prompt, config_overrides, agent=agent,
+                                            host=ctx.interpreter).as_map()
 
 
 _require(execute_stateless_task, "prompt")

@@ -164,13 +164,6 @@ def test_standalone_model_without_a_shared_client(server: HTTPServer) -> None:
     assert (r.text, r.input_tokens, r.output_tokens, r.finish_reason) == ("standalone", 2, 1, "stop")
 
 
-def test_tool_turns_are_refused_explicitly() -> None:
-    _, client = _capture({})
-    model = openai.create_model(ProviderConfig("openai", "gpt", {}, api_key=KEY, http_client=client))
-    with pytest.raises(LLMError, match="'tool' turns are not supported"):
-        model.request([Message("tool", "42")], {})
-
-
 # ----------------------------------------------------------------------------- conversation shaping
 
 

@@ -161,7 +161,9 @@ def test_execute_stateless_task_tool(call: ToolCaller) -> None:
     the_id = call("AIWorkerDefinition.Add", name="s", provider="test", interaction_models=["stateless_task"],
                   cost_metrics={"input_cost_per_token": 0.5, "output_cost_per_token": 1.0})
     r = call("AIWorker.ExecuteStatelessTask", "s", "two words")
-    assert set(r) == {"output", "task_id", "cost", "input_tokens", "output_tokens", "duration_ms"}
+    assert set(r) == {"output", "task_id", "cost", "input_tokens", "output_tokens", "duration_ms", "iterations",
+                      "tool_calls", "finish_reason"}
+    assert (r["iterations"], r["tool_calls"], r["finish_reason"]) == (1, [], "stop")
     assert r["output"] == "test reply 1: two words"
     assert (r["input_tokens"], r["output_tokens"]) == (2, 5) and r["cost"] == pytest.approx(6.0)
     r2 = call("AIWorker.ExecuteStatelessTask", definition_id=the_id, prompt="p", config_overrides={"test_reply": "R"})

@@ -262,6 +262,7 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
                          approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
                          replay=args.replay, max_value_bytes=args.max_value_bytes)
+    interp.echo_asks = True  # `ask` without `into` prints the reply as it arrives (issue 14 item 2)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

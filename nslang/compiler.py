@@ -605,7 +605,8 @@ class Compiler:
             if o is not None and not isinstance(o, dict):
                 raise _err(f"ask ... with OPTIONS needs a map, got {type_name(o)}", ErrorCode.TYPE, span)
             try:
-                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o)
+                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o,
+                           show=assign is None)
             except NSRuntimeError as e:
                 raise _at(e, span) from None
             if assign is not None:

@@ -148,6 +148,9 @@ class Interpreter:
         record: path of a JSONL file that receives every model exchange (emptied first; issue 14 item 7).
         replay: path of a recording that answers every model call, with no network; a request it does
             not hold is error 9. ``record`` and ``replay`` exclude each other.
+        on_token: ``on_token(text)`` receives the text of every model reply (``ask``, the AIWorker
+            tools): piece by piece as it arrives when the call streams, else whole once. Given, calls
+            stream unless ``base_config.stream`` is false (issue 14 item 2).
 
     Raises:
         UsageError: a bad limit or budget, both ``record`` and ``replay``, or a recording that cannot be
@@ -161,7 +164,8 @@ class Interpreter:
                  default_worker: str | None = None, durable: bool = True,
                  approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
-                 max_value_bytes: int | None = None) -> None:
+                 max_value_bytes: int | None = None,
+                 on_token: Callable[[str], None] | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
@@ -195,6 +199,10 @@ class Interpreter:
         self._providers: dict[str, Callable[..., Any]] = {}
         self.default_worker = default_worker
         self.durable = durable
+        self.on_token = on_token
+        #: ``ask`` without ``into`` writes the reply to :attr:`stdout` as it arrives, then a newline
+        #: (set by ``nslang run`` and the REPL; issue 14 item 2)
+        self.echo_asks = False
         #: the approver of tool calls with side effects made by models (see ``approve`` above)
         self.approve = approve
         #: held while a model's tool call or an AI worker event handler runs on this interpreter, so
@@ -306,6 +314,8 @@ class Interpreter:
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:
                 mgr.default_worker = self.default_worker
+            mgr.on_token = self.on_token
+            mgr.stream_default = self.stream_default
             self._workers = mgr
         return self._workers
 
@@ -646,14 +656,55 @@ class Interpreter:
         :class:`nslang.limits.LineReader`)."""
         return self._line_reader.readline(self.stdin, self)
 
-    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
+    def stream_default(self) -> bool:
+        """Whether a model call streams when its ``base_config.stream`` is unset: when an ``on_token``
+        callback listens, or the output is an interactive terminal (issue 14 item 2)."""
+        if self.on_token is not None:
+            return True
+        try:
+            return bool(self.stdout.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None = None, *,
+            on_token: Callable[[str], None] | None = None, show: bool = False) -> str:
         """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an
-        active instance's conversation (see :mod:`nslang.workers`)."""
+        active instance's conversation (see :mod:`nslang.workers`).
+
+        Args:
+            worker, prompt, options: as the statement gives them (None: the default worker).
+            on_token: receives this reply's text (as the constructor's ``on_token``); given, the call
+                streams unless ``base_config.stream`` is false.
+            show: the statement has no ``into``: with :attr:`echo_asks`, the reply is written to
+                :attr:`stdout` as it arrives (streamed or not), then a newline.
+
+        Returns:
+            The reply text.
+        """
         try:
             mgr = self.workers
         except ImportError as e:  # pragma: no cover - workers package missing
             raise NSRuntimeError(f"ask: AI workers are not available ({e})", code=ErrorCode.LLM_ERROR) from None
-        return mgr.ask(worker, prompt, options, host=self)
+        stream = True if on_token is not None else self.stream_default()
+        if not (show and self.echo_asks):
+            return mgr.ask(worker, prompt, options, on_token=on_token, stream=stream, host=self)
+        shown: list[str] = []
+
+        def echo(piece: str) -> None:
+            self.write(piece)
+            shown.append(piece)
+            try:
+                self.stdout.flush()
+            except (OSError, ValueError):
+                pass
+            if on_token is not None:
+                on_token(piece)
+
+        try:
+            return mgr.ask(worker, prompt, options, on_token=echo, stream=stream, host=self)
+        finally:
+            if shown and not shown[-1].endswith("\n"):
+                self.write("\n")
 
     # ----------------------------------------------------------------------------- events
 

@@ -198,7 +198,7 @@ class AnthropicModel(Model):
             "top_p": s.top_p,
         }
         extra = with_tools(s.extra, [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
-                                     for t in tools], self._who)
+                                     for t in tools], s.provider_tools)
         fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("v1/messages", build(MessagesRequest, self._who, fields), MessagesResponse, s)

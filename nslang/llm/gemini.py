@@ -201,7 +201,7 @@ class GeminiModel(Model):
         top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
                          [{"functionDeclarations": [{"name": t.name, "description": t.description,
                                                      "parameters": dict(t.parameters)} for t in tools]}]
-                         if tools else [], self._who)
+                         if tools else [], s.provider_tools)
         gen = request_fields({"temperature": s.temperature, "topP": s.top_p, "maxOutputTokens": s.max_tokens},
                              {k: v for k, v in s.extra.items() if k not in top}, (), self._who)
         config = build(GenerationConfig, self._who, gen)

@@ -180,7 +180,7 @@ class OllamaModel(Model):
         top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
                          [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                             "parameters": dict(t.parameters)}} for t in tools],
-                         self._who)
+                         s.provider_tools)
         options = build(Options, self._who, request_fields(
             {"temperature": s.temperature, "top_p": s.top_p, "num_predict": s.max_tokens},
             {k: v for k, v in s.extra.items() if k not in top}, (), self._who))

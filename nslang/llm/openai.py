@@ -262,7 +262,8 @@ class OpenAIModel(Model):
         if tools:
             mapped["tool_choice"] = "auto"
         extra = with_tools(s.extra, [{"type": "function", "function": {
-            "name": t.name, "description": t.description, "parameters": dict(t.parameters)}} for t in tools], self._who)
+            "name": t.name, "description": t.description, "parameters": dict(t.parameters)}} for t in tools],
+            s.provider_tools)
         fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("chat/completions", build(ChatCompletionRequest, self._who, fields),

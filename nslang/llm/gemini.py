@@ -22,7 +22,7 @@ vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety rea
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
 
 Tool calling (issue 12): offered tools go in ``tools`` as one ``{"functionDeclarations": [{name,
-description, parameters}]}`` entry (after the entries of ``base_config.tools``, e.g. ``googleSearch``).
+description, parameters}]}`` entry (after the entries of ``base_config.provider_tools``, e.g. ``googleSearch``).
 The reply's ``functionCall`` parts (``{name, args}``, args an object) become
 :class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``, never sent back); the finish reason
 stays ``STOP`` (``stop``). An assistant turn with tool calls is sent back as a ``model`` content of

@@ -18,7 +18,7 @@ was cached; the manager then estimates), output tokens ``eval_count``; the finis
 ``done_reason`` (``stop``, ``length``, …).
 
 Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
-description, parameters}}`` (after any ``base_config.tools``). The reply's ``message.tool_calls``
+description, parameters}}`` (after any ``base_config.provider_tools``). The reply's ``message.tool_calls``
 (``{function: {name, arguments}}``, arguments an *object*) become
 :class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``); Ollama reports ``done_reason``
 ``stop`` for them, which nslang reports as ``tool_calls``. An assistant turn with tool calls is sent

@@ -351,15 +351,14 @@ class Toolbox:
                 return fail(refusal, g.name)
         limit = min(self.options.tool_timeout_s, max(0.0, deadline - clock()))
         interp = self.interp
-        # tools run one at a time per interpreter: Map (issue 13 item 3) runs tasks in threads and a
-        # tool call sets the interpreter's deadline; a worker tool (a nested task) holds no lock
+        # tools run one at a time per interpreter (Map, issue 13 item 3, runs tasks in threads); a tool
+        # call's time limit holds in this thread only (Interpreter.narrowed_deadline); a worker tool
+        # (a nested task with its own limits) holds no lock
         with contextlib.nullcontext() if g.delegate else interp.tool_lock:
             run_deadline = interp._deadline  # the run's own limit (--timeout), None without one
-            if not g.delegate:
-                tool_deadline = clock() + limit
-                interp._deadline = tool_deadline if run_deadline is None else min(run_deadline, tool_deadline)
             try:
-                with entered(self.definition_id, self.worker, task_id):
+                with contextlib.nullcontext() if g.delegate else interp.narrowed_deadline(clock() + limit), \
+                        entered(self.definition_id, self.worker, task_id):
                     value = g.tool.func(interp._tool_ctx, *values) if g.tool.takes_ctx else g.tool.func(*values)
                 value = from_python(value)
             except ResourceLimitError as e:
@@ -374,9 +373,6 @@ class Toolbox:
                 return fail(f"{g.name} failed: nesting too deep", g.name)
             except Exception as e:  # boundary: a tool's own failure becomes an error result for the model
                 return fail(f"{g.name} failed: {type(e).__name__}: {e}", g.name)
-            finally:
-                if not g.delegate:
-                    interp._deadline = run_deadline
         text = self.redact(_text(value))
         out = _Outcome(g.name, shown, True, _truncate(text, self.options.max_result_chars),
                        int((clock() - t0) * 1000), injection_flags(text))

@@ -1,0 +1,91 @@
+"""Adversarial replays against tool-calling, code and fan-out tasks (issues 12 and 13): each test
+replays an attack that once got through (a hostile model's reply, a careless host) and checks the
+clean outcome."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nslang import Interpreter
+from nslang.tools.registry import ArgSpec, ToolSpec
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Interpreter:
+    sandbox = tmp_path / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "a.txt").write_text("alpha", encoding="utf-8")
+    interp = Interpreter(sandbox_dir=sandbox, stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(),
+                         load_stdlib=False)
+    yield interp
+    interp.close()
+
+
+def add(host: Interpreter, **fields: Any) -> None:
+    d = {"name": "w", "provider": "custom", "interaction_models": ["both"], **fields}
+    host.invoke_tool(host.resolve_tool("AIWorkerDefinition.Add"), [], d)
+
+
+def task(host: Interpreter, **named: Any) -> dict[str, Any]:
+    named.setdefault("name", "w")
+    r: dict[str, Any] = host.invoke_tool(host.resolve_tool("AIWorker.ExecuteStatelessTask"), [], named)
+    return r
+
+
+def last_user(messages: list[dict[str, Any]]) -> str:
+    return str([m for m in messages if m["role"] == "user"][-1]["content"])
+
+
+def test_a_tool_calls_time_limit_does_not_reach_another_thread(host: Interpreter) -> None:
+    """Thread A's tool call ran past its tool_timeout_s while thread B's task (no tools, no run time
+    limit) ended: B failed with the run's uncatchable 'time limit of None s' (the tool call narrowed
+    the interpreter's deadline for every thread)."""
+    in_tool, b_replied, b_done = threading.Event(), threading.Event(), threading.Event()
+
+    def slow(x: str) -> str:  # a host tool that blocks past its time limit (not interruptible)
+        in_tool.set()
+        b_done.wait(10)
+        return "slow " + x
+
+    host.register_tool(ToolSpec(group="host", name="Slow", description="blocks",
+                                args=(ArgSpec("x", "string", "", True),), return_type="string"), slow)
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        if last_user(messages) == "A":
+            if any(m["role"] == "tool" for m in messages):
+                return {"text": "A done"}
+            return {"text": "", "tool_calls": [{"name": "host_Slow", "arguments": {"x": "1"}}]}
+        in_tool.wait(10)  # B answers while A's tool call is running, past its 0.001 s limit
+        b_replied.set()
+        return {"text": "B done"}
+
+    host.register_provider("default", model)
+    add(host)
+    out: dict[str, Any] = {}
+
+    def run(prompt: str, **named: Any) -> None:
+        try:
+            out[prompt] = task(host, prompt=prompt, **named)
+        except Exception as e:  # noqa: BLE001 - the outcome is what the test checks
+            out[prompt] = e
+        finally:
+            if prompt == "B":
+                b_done.set()
+
+    a = threading.Thread(target=run, args=("A",), kwargs={"tools": ["host.Slow"], "tool_timeout_s": 0.001})
+    b = threading.Thread(target=run, args=("B",))
+    a.start()
+    b.start()
+    a.join(20)
+    b.join(20)
+    assert b_replied.is_set()
+    assert isinstance(out["B"], dict), out["B"]
+    assert out["B"]["output"] == "B done"
+    assert out["A"]["output"] == "A done"
+    assert out["A"]["tool_calls"][0]["ok"] is True
+    assert host._deadline is None and host.remaining_time() is None

@@ -89,3 +89,36 @@ def test_a_tool_calls_time_limit_does_not_reach_another_thread(host: Interpreter
     assert out["A"]["output"] == "A done"
     assert out["A"]["tool_calls"][0]["ok"] is True
     assert host._deadline is None and host.remaining_time() is None
+
+
+def nested(depth: int) -> Any:
+    value: Any = "a.txt"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_deeply_nested_or_cyclic_arguments_are_an_error_result(host: Interpreter) -> None:
+    """A reply whose tool-call arguments nest 900 deep (valid JSON) crashed the next model call with a
+    Python RecursionError (the conversation is hashed for the cache); a cyclic map raised ValueError."""
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    rounds = [
+        [{"name": "fs_Read", "arguments": '{"filepath": ' + "[" * 900 + '"a.txt"' + "]" * 900 + "}"}],
+        [{"name": "fs_Read", "arguments": {"filepath": nested(900)}}],
+        [{"name": "fs_Read", "arguments": cyclic}],
+        [{"name": "fs_Read", "arguments": {"filepath": "a.txt", "x": nested(10)}}],
+    ]
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        k = sum(1 for m in messages if m["role"] == "assistant")
+        return {"text": "", "tool_calls": rounds[k]} if k < len(rounds) else {"text": "done"}
+
+    host.register_provider("default", model)
+    add(host)
+    r = task(host, prompt="go", tools=["fs.Read"])
+    assert r["output"] == "done" and r["iterations"] == 5
+    errors = [c["error"] for c in r["tool_calls"]]
+    assert all(not c["ok"] for c in r["tool_calls"])
+    assert ["nest deeper than 64 levels" in e for e in errors] == [True, True, True, False]
+    assert "no argument named 'x'" in errors[3]

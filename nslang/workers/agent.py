@@ -61,6 +61,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._redact import scrub, scrub_value
 from ..errors import ErrorCode, NSRuntimeError, ResourceLimitError, ToolError
 from ..llm.base import check_prompt_size
 from ..llm.messages import Message, ToolCall, ToolDeclaration
@@ -253,9 +254,9 @@ class Toolbox:
                     granted.setdefault(g.declaration.name, g)
         self._granted = granted
         self.declarations = [g.declaration for g in granted.values()]
-        #: applied to every tool result before the model, the trace or the record sees it (the
-        #: manager sets it to redact the call's API key)
-        self.redact: Callable[[str], str] = lambda text: text
+        #: keys redacted (:meth:`redact`) from every tool result before the model, the trace or the
+        #: record sees it (the manager sets the call's API key)
+        self.secrets: tuple[str | None, ...] = ()
 
     def _resolve(self, entry: str) -> list[_Granted]:
         interp = self.interp
@@ -306,6 +307,22 @@ class Toolbox:
         spec = ToolSpec(group="", name=proc_name, description=decl.description, args=tuple(args))
         tool = ToolRegistry().register(spec, run)
         return _Granted(proc_name, tool, decl, False, (normalize(proc_name),))
+
+    def redact(self, text: str) -> str:
+        """``text`` with :attr:`secrets` redacted (:func:`nslang._redact.scrub`)."""
+        return scrub(text, self.secrets)
+
+    def redact_value(self, value: Any) -> Any:
+        """``value`` (a Python value) with :attr:`secrets` redacted from every string in it.
+
+        Raises:
+            NSRuntimeError: code 38 (NestingDepthExceeded) when it nests too deeply to walk.
+        """
+        try:
+            return scrub_value(value, self.secrets)
+        except RecursionError:
+            raise NSRuntimeError("the value is nested too deeply to return",
+                                 code=ErrorCode.NESTING_DEPTH_EXCEEDED) from None
 
     def granted(self) -> list[tuple[Tool, bool]]:
         """The granted tools with their approval flag (what a code task's program may call)."""

@@ -122,3 +122,40 @@ def test_deeply_nested_or_cyclic_arguments_are_an_error_result(host: Interpreter
     assert all(not c["ok"] for c in r["tool_calls"])
     assert ["nest deeper than 64 levels" in e for e in errors] == [True, True, True, False]
     assert "no argument named 'x'" in errors[3]
+
+
+KEY = "sk-attack-0123456789abcdefWXYZ"
+
+
+def test_the_key_never_leaves_through_tool_call_arguments_or_a_program(host: Interpreter) -> None:
+    """The key of the call reached the trace (a model echoing it in tool-call arguments) and, in code
+    mode, the model (an error message of the program), the result and the performance log on disk
+    (a program returning what a granted tool read)."""
+    sandbox = Path(host.sandbox_dir)
+    (sandbox / "k.txt").write_text(f"the key is {KEY}", encoding="utf-8")
+    seen: list[str] = []
+    failing = '```neuroscript\nfunc main(returns r) means\n  fail tool.fs.Read("k.txt")\nendfunc\n```'
+    returning = '```neuroscript\nfunc main(returns r) means\n  return {"k": [tool.fs.Read("k.txt")]}\nendfunc\n```'
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        seen.extend(str(m["content"]) for m in messages)
+        if settings.get("mode") == "code":
+            return {"text": failing if len([m for m in messages if m["role"] == "user"]) == 1 else returning}
+        if any(m["role"] == "tool" for m in messages):
+            return {"text": "done"}
+        return {"text": "", "tool_calls": [{"name": "fs_Stat", "arguments": {"path": f"x/{KEY}"}}]}
+
+    host.register_provider("default", model)
+    add(host, auth={"method": "inline", "value": KEY})
+    r = task(host, prompt="go", tools=["fs.Stat"])
+    assert r["tool_calls"][0]["arguments"] == {"path": "x/****WXYZ"}
+    assert KEY not in repr(r)
+    c: dict[str, Any] = host.invoke_tool(host.resolve_tool("AIWorker.ExecuteCodeTask"), [],
+                                         {"name": "w", "prompt": "go", "tools": ["fs.Read"],
+                                          "config_overrides": {"mode": "code"}})
+    assert c["output"] == {"k": ["the key is ****WXYZ"]}
+    assert c["errors"][0]["message"].endswith("the key is ****WXYZ")
+    assert KEY not in repr(c)
+    assert not any(KEY in text for text in seen)
+    log = (sandbox / "ai_worker_performance_data.json").read_text(encoding="utf-8")
+    assert "****WXYZ" in log and KEY not in log

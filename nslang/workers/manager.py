@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from .._redact import scrub_value
-from ..errors import LLMError, NSRuntimeError, UsageError
+from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
 from ..llm.base import Message, Model, ProviderConfig, build_messages
 from ..llm.messages import ToolCall, ToolDeclaration
 from ._checks import (
@@ -65,7 +65,7 @@ from ._checks import (
 from ._checks import final_status as final_status_of
 from .cassette import Recorder, Replayer, ResponseCache
 from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
-from .delegation import DEFAULT_MAX_DEPTH
+from .delegation import DEFAULT_MAX_DEPTH, DelegationError, chain
 from .economics import DailySpend
 from .errors import (
     AIWorkerError,
@@ -1063,6 +1063,13 @@ class AIWorkerManager:
         from .agent import Toolbox
 
         d = c.definition
+        links = chain()
+        if len(links) >= self.max_delegation_depth:
+            # a task started from a running task's tool call (worker:NAME checks this first; a granted
+            # and approved tool.AIWorker.ExecuteStatelessTask, a procedure starting a task) nests too
+            raise DelegationError(f"worker '{d.name}': tool-using tasks nest at most {self.max_delegation_depth} "
+                                  f"deep ({' -> '.join(link.name for link in links)})",
+                                  code=ErrorCode.RESOURCE_EXHAUSTION)
         toolbox = Toolbox(host, options, d)
         toolbox.secrets = (c.key,)
 

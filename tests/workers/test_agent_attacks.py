@@ -159,3 +159,27 @@ def test_the_key_never_leaves_through_tool_call_arguments_or_a_program(host: Int
     assert not any(KEY in text for text in seen)
     log = (sandbox / "ai_worker_performance_data.json").read_text(encoding="utf-8")
     assert "****WXYZ" in log and KEY not in log
+
+
+def test_a_granted_and_approved_task_tool_cannot_nest_past_the_delegation_depth(host: Interpreter) -> None:
+    """A model granted tool.AIWorker.ExecuteStatelessTask (named explicitly, every call approved) made it
+    call itself with the same tools: 162 nested tasks until Python's stack ran out; only worker:NAME
+    tools were held to max_delegation_depth."""
+    host.approve = lambda request: True
+    again = {"name": "AIWorker_ExecuteStatelessTask",
+             "arguments": {"name": "w", "prompt": "again", "tools": ["AIWorker.ExecuteStatelessTask"]}}
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        if any(m["role"] == "tool" for m in messages):
+            return {"text": "done"}
+        return {"text": "", "tool_calls": [again]}
+
+    host.register_provider("default", model)
+    add(host)
+    r = task(host, prompt="go", tools=["AIWorker.ExecuteStatelessTask"])
+    assert r["output"] == "done"
+    records = host.workers.get_performance_records("w")
+    assert len(records) == host.workers.max_delegation_depth == 3
+    inner = max(records, key=lambda rec: rec.timestamp_start)
+    refused = [s for s in inner.llm_metrics["steps"] if s["kind"] == "tool"]
+    assert refused[0]["ok"] is False and "nest at most 3 deep (w -> w -> w)" in refused[0]["error"]

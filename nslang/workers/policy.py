@@ -8,8 +8,9 @@ matcher used by the task's ``tools`` list, a definition's ``tool_allowlist`` / `
 
 Grants. A task may use a tool only when its call grants it (the ``tools`` list) **and** its
 definition allows it: a non-empty ``tool_allowlist`` must match it, and a matching
-``tool_denylist`` entry always wins. Tools that manage workers or load or call scripts
-(:data:`RESTRICTED`) are never granted by a wildcard; the call must name them exactly.
+``tool_denylist`` entry always wins. Tools that manage workers, load or call scripts, or run the
+script's event handlers (``event.Emit``: a model could fake ``aiworker.*`` events or trigger a handler's
+side effects) (:data:`RESTRICTED`) are never granted by a wildcard; the call must name them exactly.
 
 Approvals. A call with side effects (:data:`SIDE_EFFECTS`: fs writes, appends, directory creation,
 moves and deletes; every change to worker definitions, instances or the performance log;
@@ -31,9 +32,9 @@ from typing import IO, Any
 __all__ = ["RESTRICTED", "SIDE_EFFECTS", "ApprovalRequest", "Approver", "PatternApprover", "ask_on_terminal",
            "needs_approval", "normalize", "pattern_matches", "restricted"]
 
-#: Tools never granted by a wildcard (manage workers, load or call scripts).
+#: Tools never granted by a wildcard (manage workers, load or call scripts, run event handlers).
 RESTRICTED = ("aiworkerdefinition.*", "aiworkerinstance.*", "aiworker.*", "script.loadscript", "script.call",
-              "script.calltool")
+              "script.calltool", "event.emit")
 
 #: Built-in tools with side effects: a model's call needs approval.
 SIDE_EFFECTS = ("fs.write", "fs.append", "fs.mkdir", "fs.delete", "fs.move", "io.input",

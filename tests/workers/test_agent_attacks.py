@@ -183,3 +183,24 @@ def test_a_granted_and_approved_task_tool_cannot_nest_past_the_delegation_depth(
     inner = max(records, key=lambda rec: rec.timestamp_start)
     refused = [s for s in inner.llm_metrics["steps"] if s["kind"] == "tool"]
     assert refused[0]["ok"] is False and "nest at most 3 deep (w -> w -> w)" in refused[0]["error"]
+
+
+def test_a_wildcard_does_not_grant_event_emit(host: Interpreter) -> None:
+    """tools: ["*"] granted event.Emit: the model could run the script's event handlers with any
+    payload, e.g. a fake aiworker.tool_call event."""
+    host.load('on event "aiworker.tool_call" as e do\n  emit "audit: " + e["payload"]["name"]\nendon\n')
+    fake = {"name": "event_Emit", "arguments": {"name": "aiworker.tool_call", "payload": {"name": "fs.Delete"}}}
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        if any(m["role"] == "tool" for m in messages):
+            return {"text": "done"}
+        return {"text": "", "tool_calls": [fake]}
+
+    host.register_provider("default", model)
+    add(host)
+    r = task(host, prompt="go", tools=["*"])
+    assert r["tool_calls"][0]["ok"] is False and "not available" in r["tool_calls"][0]["error"]
+    out = host.stdout.getvalue()  # type: ignore[attr-defined]
+    assert "audit: fs.Delete" not in out and "audit: event_Emit" in out  # the real event of the refused call
+    named = task(host, prompt="go", tools=["event.Emit"])  # named explicitly, it is granted
+    assert named["tool_calls"][0]["ok"] is True

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "contains_secret", "is_redacted", "redact", "scrub",
+__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "StreamScrubber", "contains_secret", "is_redacted", "redact", "scrub",
            "scrub_value"]
 
 REDACTED_PREFIX = "****"
@@ -127,3 +127,39 @@ def _scrub_value(value: Any, key: tuple[str, ...]) -> Any:
         out = [_scrub_value(v, key) for v in value]
         return value if all(a is b for a, b in zip(out, value, strict=True)) else out
     return value
+
+
+class StreamScrubber:
+    """:func:`scrub` for text that arrives in pieces (a streamed model reply; issue 14 item 2).
+
+    :meth:`feed` returns what can be shown now: the text so far, scrubbed, minus its longest end that
+    could be the start of a secret (held until the next piece says); :meth:`flush` returns the rest.
+    A secret split across pieces is therefore redacted like one that arrives whole.
+    """
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = _key(secrets)
+        self._forms = sorted({f for s in self._secrets for f in _forms(s)}, key=len, reverse=True)
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The scrubbed text that is safe to show after ``piece`` (may be empty)."""
+        text = scrub(self._held + piece, self._secrets)
+        hold = self._hold(text)
+        self._held = text[len(text) - hold:] if hold else ""
+        return text[:len(text) - hold]
+
+    def flush(self) -> str:
+        """The held end, scrubbed (call once, when the text is complete)."""
+        text, self._held = scrub(self._held, self._secrets), ""
+        return text
+
+    def _hold(self, text: str) -> int:
+        """Length of the longest end of ``text`` that is a proper prefix of a secret's form."""
+        best = 0
+        for form in self._forms:
+            for n in range(min(len(form) - 1, len(text)), best, -1):
+                if text.endswith(form[:n]):
+                    best = n
+                    break
+        return best

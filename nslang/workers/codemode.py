@@ -188,7 +188,9 @@ class _BoundedOutput(io.StringIO):
 class _ChildInterpreter(Interpreter):
     """The interpreter a generated program runs in; ``ask`` reaches only granted workers."""
 
-    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
+    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None = None, *,
+            on_token: Any = None, show: bool = False) -> str:
+        """``ask`` in a program: the granted worker's tool (options, streaming and echo do not apply)."""
         t = self.tools.lookup(f"worker.{worker}") if worker else None
         if t is None:
             raise NSRuntimeError(f"ask: no AI worker '{worker or ''}' was granted to this program (grant one "

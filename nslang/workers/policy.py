@@ -25,6 +25,7 @@ offered as a tool is the script's own code: it runs without approval, its own to
 from __future__ import annotations
 
 import fnmatch
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -101,21 +102,26 @@ class PatternApprover:
         patterns: tool patterns approved without asking.
         approve_all: approve every call.
         ask: called for other calls; returns ``"yes"``, ``"no"`` or ``"always"`` (always: the tool is
-            approved for the rest of the run). None refuses them.
+            approved for the rest of the run). None refuses them. One question at a time: tasks of
+            ``tool.AIWorker.Map`` run in threads, and an answer must go to the call it was asked about.
     """
 
     patterns: list[str] = field(default_factory=list)
     approve_all: bool = False
     ask: Callable[[ApprovalRequest], str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __call__(self, request: ApprovalRequest) -> bool:
         if self.approve_all or any(pattern_matches(p, request.tool) for p in self.patterns):
             return True
         if self.ask is None:
             return False
-        answer = self.ask(request)
-        if answer == "always":
-            self.patterns.append(request.tool)
+        with self._lock:
+            if any(pattern_matches(p, request.tool) for p in self.patterns):  # "always" while we waited
+                return True
+            answer = self.ask(request)
+            if answer == "always":
+                self.patterns.append(request.tool)
         return answer in ("yes", "always")
 
 

@@ -204,3 +204,30 @@ def test_a_wildcard_does_not_grant_event_emit(host: Interpreter) -> None:
     assert "audit: fs.Delete" not in out and "audit: event_Emit" in out  # the real event of the refused call
     named = task(host, prompt="go", tools=["event.Emit"])  # named explicitly, it is granted
     assert named["tool_calls"][0]["ok"] is True
+
+
+def test_the_terminal_approver_asks_one_question_at_a_time() -> None:
+    """Map's threads asked on the terminal at once: two questions interleaved, and an answer typed for
+    one call could be read by the other thread (approving a call the user did not see)."""
+    from nslang.workers.policy import ApprovalRequest, PatternApprover
+
+    arrived = threading.Event()
+    asked: list[str] = []
+
+    def ask(request: ApprovalRequest) -> str:
+        asked.append(request.arguments["path"])
+        if len(asked) == 2:
+            arrived.set()
+        arrived.wait(0.5)  # a second question overlapping this one would arrive now
+        return "always"
+
+    approver = PatternApprover(ask=ask)
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda p=p: results.append(approver(ApprovalRequest("fs.Write", {"path": p}))))
+               for p in ("a.txt", "b.txt")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == [True, True]
+    assert len(asked) == 1  # the second call waited, then was covered by "always"

@@ -231,3 +231,28 @@ def test_the_terminal_approver_asks_one_question_at_a_time() -> None:
         t.join(10)
     assert results == [True, True]
     assert len(asked) == 1  # the second call waited, then was covered by "always"
+
+
+def test_a_procedure_offered_as_a_tool_can_run_map_with_tools(host: Interpreter) -> None:
+    """A model called a procedure that runs tool.AIWorker.Map with tools: the procedure held the tool
+    lock while Map's threads waited for it to run their tool calls: the run hung for ever."""
+    host.load('func fan(needs n returns r) means\n  :: description: fan out\n  :: type.n: int\n'
+              '  set r = tool.AIWorker.Map("w", ["x", "y", "z"], max_concurrency: 2, tools: ["fs.Read"])\n'
+              '  return len(r)\nendfunc\n')
+
+    def model(messages: list[dict[str, Any]], settings: dict[str, Any]) -> dict[str, Any]:
+        if any(m["role"] == "tool" for m in messages):
+            return {"text": "done " + str(messages[-1]["content"])}
+        if last_user(messages) == "top":
+            return {"text": "", "tool_calls": [{"name": "fan", "arguments": {"n": 1}}]}
+        return {"text": "", "tool_calls": [{"name": "fs_Read", "arguments": {"filepath": "a.txt"}}]}
+
+    host.register_provider("default", model)
+    add(host)
+    out: list[Any] = []
+    runner = threading.Thread(target=lambda: out.append(task(host, prompt="top", tools=["fan"])), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the task hung"
+    assert out[0]["output"] == "done 3"
+    assert len(host.workers.get_performance_records("w")) == 4  # the top task and the three mapped ones

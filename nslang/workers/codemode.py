@@ -190,7 +190,8 @@ class _ChildInterpreter(Interpreter):
 
     def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None = None, *,
             on_token: Any = None, show: bool = False) -> str:
-        """``ask`` in a program: the granted worker's tool (options, streaming and echo do not apply)."""
+        # a program's ask reaches only granted workers, as a tool call (no streaming, no echo: the
+        # program's output is what it emits or returns)
         t = self.tools.lookup(f"worker.{worker}") if worker else None
         if t is None:
             raise NSRuntimeError(f"ask: no AI worker '{worker or ''}' was granted to this program (grant one "

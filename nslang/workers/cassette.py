@@ -193,7 +193,7 @@ class ResponseCache:
             answer = _response_from(data["response"], data.get("usage"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             logger.warning("response cache: ignoring unreadable entry %s (%s)", path, type(e).__name__)
             return None
         if ttl_s and self._clock() - stored > ttl_s:
@@ -267,7 +267,7 @@ class Replayer:
                 else:
                     ex = Exchange(_response_from(data["response"], data.get("usage")), None,
                                   bool(data.get("cached")))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 raise UsageError(f"{self.path}:{n}: not a recorded model exchange "
                                  "(see 'nslang run --record')") from None
             self._answers.setdefault(key, deque()).append(ex)

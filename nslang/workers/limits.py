@@ -759,8 +759,10 @@ def safe_url(url: str) -> str:
     """``url`` without its user name and password (safe for messages)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    # the port as written (``parts.port`` raises on one that is not a number)
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if port:
+        host += f":{port}"
     return f"{parts.scheme}://{host}{parts.path}"
 
 
@@ -795,12 +797,26 @@ class RedisLimits(LimitBackend):
             self._client = None
             self._scripts = {}
 
+    def _connect(self) -> Any:
+        """The client (made from ``url`` on first use; call with ``_client_lock`` held).
+
+        Raises:
+            ConfigurationError: code 18, ``url`` is malformed (e.g. a port that is not a number).
+        """
+        import redis
+
+        if self._client is None:
+            try:
+                self._client = redis.Redis.from_url(self.url)
+            except ValueError as e:  # redis-py's URL parsing; its messages never quote the password
+                raise ConfigurationError(f"rate-limit store {safe_url(self.url)}: {e}") from None
+        return self._client
+
     def _run(self, name: str, key: str, args: Sequence[Any]) -> Any:
         import redis
 
         with self._client_lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(self.url)
+            self._connect()
             script = self._scripts.get(name)
             if script is None:
                 source = {"acquire": _LUA_ACQUIRE, "settle": _LUA_SETTLE, "slot": _LUA_SLOT, "usage": _LUA_USAGE,
@@ -843,9 +859,7 @@ class RedisLimits(LimitBackend):
         base = f"{self.prefix}:{{{key}}}"
         keys = {part: f"{base}:{part}" for part in ("ev", "tok", "open", "win", "own", "slots")}
         with self._client_lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(self.url)
-            client = self._client
+            client = self._connect()
         try:
             return fn(client, keys)
         except redis.RedisError as e:

@@ -4,13 +4,18 @@ regression tests replaying the attacks that found a defect."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nslang.errors import UsageError
+from nslang.interpreter import Interpreter
+from nslang.llm import testing
 from nslang.workers.cassette import Replayer, ResponseCache
-from nslang.workers.errors import ConfigurationError
+from nslang.workers.errors import BudgetExceededError, ConfigurationError
 from nslang.workers.limits import RedisLimits, open_backend, safe_url
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -47,3 +52,66 @@ def test_redis_url_with_a_bad_port_is_a_configuration_error_without_the_password
     with pytest.raises(ConfigurationError) as info:  # the plain (non-script) path too
         backend.forget("k")
     assert "s3cret" not in str(info.value)
+
+
+def _in_flight_calls(monkeypatch: pytest.MonkeyPatch, sandbox: Path, threads: int, definition: dict[str, Any],
+                     **interpreter: Any) -> tuple[int, list[BaseException]]:
+    """Start ``threads`` tasks at once; the model answers only once every task has either reached it or
+    been refused. Returns (answered, refusals)."""
+    gate = threading.Event()
+    lock = threading.Lock()
+    entered = [0]
+    refusals: list[BaseException] = []
+    original = testing.TestModel.request
+
+    def held_request(self: testing.TestModel, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            entered[0] += 1
+        gate.wait(60)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(testing.TestModel, "request", held_request)
+    answered = []
+    with Interpreter(sandbox_dir=sandbox, **interpreter) as it:
+        it.workers.add_definition(definition)
+
+        def task() -> None:
+            try:
+                answered.append(it.workers.execute_stateless_task(definition["name"], "hi"))
+            except BudgetExceededError as e:
+                with lock:
+                    refusals.append(e)
+
+        workers = [threading.Thread(target=task) for _ in range(threads)]
+        for t in workers:
+            t.start()
+        for _ in range(6000):  # until every task is in the model or refused (not a timing assertion)
+            with lock:
+                if entered[0] + len(refusals) == threads:
+                    break
+            time.sleep(0.01)
+        gate.set()
+        for t in workers:
+            t.join(60)
+    return len(answered), refusals
+
+
+def _worker(**extra: Any) -> dict[str, Any]:
+    # the test provider answers 4 tokens for "hi": each call costs 0.0004 USD and may cost 0.0005 (max_tokens 5)
+    return {"name": "w", "provider": "test", "model_name": "m", "interaction_models": ["both"],
+            "base_config": {"max_tokens": 5}, "cost_metrics": {"output_cost_per_token": 0.0001}, **extra}
+
+
+def test_run_budget_holds_with_concurrent_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """8 concurrent tasks against --max-cost 0.0012 USD: all 8 were admitted against a spend of 0
+    (0.0032 USD spent, 2.7x the budget); in-flight worst cases now count."""
+    answered, refusals = _in_flight_calls(monkeypatch, tmp_path / "sb", 8, _worker(), max_cost_usd=0.0012)
+    assert answered == 2 and len(refusals) == 6
+    assert {getattr(e, "budget", None) for e in refusals} == {"run"}
+
+
+def test_daily_budget_holds_with_concurrent_calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    answered, refusals = _in_flight_calls(monkeypatch, tmp_path / "sb", 8,
+                                          _worker(rate_limits={"max_cost_usd_per_day": 0.0012}))
+    assert answered == 2 and len(refusals) == 6
+    assert {getattr(e, "budget", None) for e in refusals} == {"definition"}

@@ -322,12 +322,22 @@ CREATE INDEX IF NOT EXISTS owners_expires ON owners (expires);
 """
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SQLiteLimits(LimitBackend):
     """Windows, reservations and slots in one SQLite database shared by every process that opens it.
 
     Each operation is one ``BEGIN IMMEDIATE`` transaction; window totals are kept as counters and
     only the events leaving a window are read, so a call costs the same with 10 or 100,000 events in
-    the day window. The file is created on first use.
+    the day window. The file is created on first use; when it is deleted (the way to reset the windows)
+    or replaced, every backend that had it open moves to the new file at its next operation.
 
     Args:
         path: the database file, or ``":memory:"`` (one process).
@@ -344,6 +354,7 @@ class SQLiteLimits(LimitBackend):
         self.lock_timeout = lock_timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         self._lease_due = 0.0  # when this owner's lease must be written again
 
     def _after_fork(self) -> None:
@@ -353,6 +364,13 @@ class SQLiteLimits(LimitBackend):
 
     def _connect(self) -> sqlite3.Connection:
         conn = self._conn
+        if conn is not None and self._file is not None and self._file != _file_id(self.path):
+            # the file was deleted (the documented reset) or replaced: follow it, as other processes do;
+            # this owner's lease and slots are written to the new file (the heartbeat restores slots)
+            self._conn = None
+            self._lease_due = 0.0
+            conn.close()
+            conn = None
         if conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -367,6 +385,7 @@ class SQLiteLimits(LimitBackend):
                 conn.close()
                 raise
             self._conn = conn
+            self._file = _file_id(self.path) if self.path != ":memory:" else None
         return conn
 
     def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:

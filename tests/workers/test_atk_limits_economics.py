@@ -16,7 +16,7 @@ from nslang.interpreter import Interpreter
 from nslang.llm import testing
 from nslang.workers.cassette import Replayer, ResponseCache
 from nslang.workers.errors import BudgetExceededError, ConfigurationError
-from nslang.workers.limits import RedisLimits, open_backend, safe_url
+from nslang.workers.limits import RedisLimits, SQLiteLimits, open_backend, safe_url
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -115,3 +115,20 @@ def test_daily_budget_holds_with_concurrent_calls(monkeypatch: pytest.MonkeyPatc
                                           _worker(rate_limits={"max_cost_usd_per_day": 0.0012}))
     assert answered == 2 and len(refusals) == 6
     assert {getattr(e, "budget", None) for e in refusals} == {"definition"}
+
+
+def test_deleting_the_limits_file_resets_every_process_alike(tmp_path: Path) -> None:
+    """The error hint says "delete it to reset the rate windows": a backend that had it open kept using
+    the deleted file while the others made a new one, so max_requests_per_minute=3 admitted 6."""
+    path = tmp_path / "ai_worker_limits.sqlite3"
+    first, second = SQLiteLimits(path), SQLiteLimits(path)  # two processes' connections
+    try:
+        assert [first.acquire("k", (3, 0, 0), 1, 1)[0].admitted for _ in range(2)] == [True, True]
+        for f in tmp_path.glob("ai_worker_limits.sqlite3*"):
+            f.unlink()
+        assert [second.acquire("k", (3, 0, 0), 1, 1)[0].admitted for _ in range(3)] == [True] * 3
+        assert not first.acquire("k", (3, 0, 0), 1, 1)[0].admitted
+        assert first.usage("k")["requests_last_minute"] == 3
+    finally:
+        first.close()
+        second.close()

@@ -83,6 +83,10 @@ SETTINGS_FILE = "ai_worker_limits.json"
 
 MINUTE = 60.0
 DAY = 86400.0
+#: Token counts are clamped to this (2**40, about 10**12) before they reach a backend, so a ``max_tokens``
+#: of 10**19 or a provider reporting 10**20 tokens cannot overflow a store (SQLite integers, Lua numbers);
+#: any count this large already fills every token window.
+MAX_TOKENS = 1 << 40
 LEASE_TTL = 30.0
 #: Longest sleep between two attempts while waiting (a settled reservation can free a window early).
 POLL_S = 0.25
@@ -165,7 +169,7 @@ class LimitBackend(ABC):
         """
         self._check_fork()
         rid = uuid.uuid4().hex
-        d = self._acquire(key, rid, caps, prompt_tokens, max_tokens)
+        d = self._acquire(key, rid, caps, _clamp(prompt_tokens), _clamp(max_tokens))
         if d.admitted:
             self._hold(key, +1)
         return d, rid
@@ -175,7 +179,8 @@ class LimitBackend(ABC):
         keeps the estimate); ``output_tokens`` (None for a failed call) feeds the running average."""
         self._check_fork()
         try:
-            self._settle(key, rid, reserved, tokens, output_tokens)
+            self._settle(key, rid, reserved, None if tokens is None else _clamp(tokens),
+                         None if output_tokens is None else _clamp(output_tokens))
         finally:
             self._hold(key, -1)
 
@@ -289,6 +294,10 @@ class LimitBackend(ABC):
     @abstractmethod
     def _after_fork(self) -> None:
         """Drop connections inherited by a forked child (they reopen on first use)."""
+
+
+def _clamp(tokens: int) -> int:
+    return min(max(tokens, 0), MAX_TOKENS)
 
 
 #: Weight of the newest call in the running average of output tokens.

@@ -132,3 +132,26 @@ def test_deleting_the_limits_file_resets_every_process_alike(tmp_path: Path) -> 
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("max_tokens", [10**19, 10**30])
+def test_a_huge_max_tokens_under_a_token_limit_is_not_a_crash(tmp_path: Path, max_tokens: int) -> None:
+    """max_tokens >= 2**63 made the reservation an OverflowError out of sqlite3 (a Python traceback)."""
+    worker = {"name": "w", "provider": "test", "model_name": "m", "interaction_models": ["both"],
+              "base_config": {"max_tokens": max_tokens}, "rate_limits": {"max_tokens_per_minute": 1000}}
+    with Interpreter(sandbox_dir=tmp_path / "sb") as it:
+        it.workers.add_definition(worker)
+        assert it.workers.execute_stateless_task("w", "hi").output == "m reply 1: hi"
+
+
+def test_a_provider_reporting_absurd_usage_is_not_a_crash(tmp_path: Path) -> None:
+    """A settle with 10**20 tokens (a model's reply is untrusted) overflowed the SQLite integer."""
+    backend = SQLiteLimits(tmp_path / "l.sqlite3")
+    try:
+        d, rid = backend.acquire("k", (0, 1000, 0), 1, 10)
+        assert d.admitted
+        backend.settle("k", rid, d.reserve, 10**20, 10**20)
+        assert backend.usage("k")["tokens_last_minute"] >= 1000  # counted in full: the window is full
+        assert not backend.acquire("k", (0, 1000, 0), 1, 10)[0].admitted
+    finally:
+        backend.close()

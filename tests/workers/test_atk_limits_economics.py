@@ -15,8 +15,10 @@ from nslang.errors import UsageError
 from nslang.interpreter import Interpreter
 from nslang.llm import testing
 from nslang.workers.cassette import Replayer, ResponseCache
+from nslang.workers.economics import MAX_PRICED_TOKENS, Usage, price_call
 from nslang.workers.errors import BudgetExceededError, ConfigurationError
 from nslang.workers.limits import RedisLimits, SQLiteLimits, open_backend, safe_url
+from nslang.workers.models import AIWorkerDefinition
 
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -155,3 +157,19 @@ def test_a_provider_reporting_absurd_usage_is_not_a_crash(tmp_path: Path) -> Non
         assert not backend.acquire("k", (0, 1000, 0), 1, 10)[0].admitted
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize("max_tokens", [float("inf"), float("nan"), 10**400])
+def test_a_max_tokens_past_a_float_is_priced_not_a_crash(tmp_path: Path, max_tokens: Any) -> None:
+    """worst_case did int(inf) / int(nan) / 10**400 * price: OverflowError or ValueError (a traceback)."""
+    with Interpreter(sandbox_dir=tmp_path / "sb", max_cost_usd=1.0) as it:
+        it.workers.add_definition(_worker())
+        with pytest.raises(BudgetExceededError) as info:
+            it.workers.execute_stateless_task("w", "hi", config_overrides={"max_tokens": max_tokens})
+    assert info.value.budget == "run" and info.value.worst_case == pytest.approx(MAX_PRICED_TOKENS * 0.0001, rel=1e-3)
+
+
+def test_a_provider_reporting_more_tokens_than_a_float_holds_is_priced() -> None:
+    d = AIWorkerDefinition.model_validate(_worker())
+    cost = price_call(d, Usage(input_tokens=10**400, output_tokens=10**400))
+    assert cost.usd == pytest.approx(MAX_PRICED_TOKENS * 0.0001)

@@ -185,10 +185,13 @@ class ResponseCache:
         self._clock = clock
 
     def get(self, key: str, ttl_s: float) -> ModelResponse | None:
-        """The answer stored for ``key`` if younger than ``ttl_s`` seconds (0: any age), else None."""
+        """The answer stored for ``key`` if younger than ``ttl_s`` seconds (0: any age), else None (also
+        for an unreadable entry or one that names another request: logged as a warning)."""
         path = self.directory / f"{key}.json"
         try:
             data = json.loads(path.read_bytes())
+            if data["key"] != key:  # another request's entry, copied or renamed here
+                raise ValueError("entry of another request")
             stored = float(data["stored_at"])
             answer = _response_from(data["response"], data.get("usage"))
         except FileNotFoundError:

@@ -14,6 +14,7 @@ import pytest
 from nslang.errors import UsageError
 from nslang.interpreter import Interpreter
 from nslang.llm import testing
+from nslang.llm.base import ModelResponse
 from nslang.workers.cassette import Replayer, ResponseCache
 from nslang.workers.economics import MAX_PRICED_TOKENS, Usage, price_call
 from nslang.workers.errors import BudgetExceededError, ConfigurationError
@@ -173,3 +174,14 @@ def test_a_provider_reporting_more_tokens_than_a_float_holds_is_priced() -> None
     d = AIWorkerDefinition.model_validate(_worker())
     cost = price_call(d, Usage(input_tokens=10**400, output_tokens=10**400))
     assert cost.usd == pytest.approx(MAX_PRICED_TOKENS * 0.0001)
+
+
+def test_response_cache_entry_of_another_request_is_not_served(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """Another prompt's entry copied under this request's hash was served as this request's answer."""
+    cache = ResponseCache(tmp_path)
+    cache.put("a" * 64, ModelResponse(text="answer to A"), None)
+    (cache.directory / f"{'b' * 64}.json").write_bytes((cache.directory / f"{'a' * 64}.json").read_bytes())
+    with caplog.at_level(logging.WARNING, logger="nslang.workers"):
+        assert cache.get("b" * 64, 0) is None
+    assert cache.get("a" * 64, 0) is not None and "unreadable entry" in caplog.text

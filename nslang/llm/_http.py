@@ -120,6 +120,7 @@ NSLANG_KEYS = frozenset({
     "cache", "cache_ttl_s", "max_cost_usd",  # response cache and task budget (nslang.workers.cassette, .economics)
     # the tool-calling loop's options (a base_config may hold them for worker:NAME delegation, issue 13)
     "tools", "max_iterations", "task_timeout_s", "tool_timeout_s", "max_result_chars",
+    "provider_tools",  # a provider's own built-in tools, sent before the offered ones (with_tools)
     "stream", "max_tokens_field",  # streaming (nslang.llm.streaming) and the OpenAI max-tokens field name
 })
 
@@ -153,6 +154,8 @@ class Settings:
         backoff_s: the first backoff delay (seconds).
         stream: ``base_config.stream`` (True, False, or None when unset).
         extra: every other key, to pass through into the request body.
+        provider_tools: ``base_config.provider_tools``, a provider's own built-in tools (see
+            :func:`with_tools`).
     """
 
     temperature: float | None = None
@@ -164,6 +167,7 @@ class Settings:
     backoff_s: float = DEFAULT_BACKOFF_S
     stream: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    provider_tools: list[Any] = field(default_factory=list)
 
 
 def _number(settings: Mapping[str, Any], key: str, who: str, *, positive: bool = False) -> float | None:
@@ -207,6 +211,10 @@ def parse_settings(settings: Mapping[str, Any], who: str) -> Settings:
     stream = settings.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise ModelSettingsError(f"{who}: base_config.stream must be true or false, got {stream!r}")
+    native = settings.get("provider_tools")
+    if native is not None and not isinstance(native, list):
+        raise ModelSettingsError(f"{who}: base_config.provider_tools must be a list of tool entries, "
+                                 f"got {type(native).__name__}")
     return Settings(
         temperature=_number(settings, "temperature", who),
         top_p=_number(settings, "top_p", who),
@@ -217,6 +225,7 @@ def parse_settings(settings: Mapping[str, Any], who: str) -> Settings:
         backoff_s=DEFAULT_BACKOFF_S if backoff is None else backoff,
         stream=stream,
         extra={k: v for k, v in settings.items() if k not in NSLANG_KEYS and not k.startswith("test_")},
+        provider_tools=list(native or ()),
     )
 
 
@@ -644,21 +653,17 @@ def request_fields(fields: Mapping[str, Any], extra: Mapping[str, Any], reserved
             if v is not None}
 
 
-def with_tools(extra: Mapping[str, Any], declared: Sequence[Mapping[str, Any]], who: str) -> dict[str, Any]:
-    """The pass-through keys with the ``tools`` field nslang builds: the entries of ``base_config.tools``
-    as written (a provider's built-in tools, e.g. Gemini's ``googleSearch``), then ``declared``, the
-    tools offered to the model in the wire format's shape (issue 12). Without offered tools, ``extra``
-    is unchanged.
-
-    Raises:
-        ModelSettingsError: ``base_config.tools`` is not a list (code 18).
+def with_tools(extra: Mapping[str, Any], declared: Sequence[Mapping[str, Any]],
+               native: Sequence[Any] = ()) -> dict[str, Any]:
+    """The pass-through keys with the ``tools`` field nslang builds: ``native``, the entries of
+    ``base_config.provider_tools`` as written (a provider's built-in tools, e.g. Gemini's
+    ``{"googleSearch": {}}``), then ``declared``, the tools offered to the model in the wire format's
+    shape (issue 12). ``base_config.tools`` is not sent: it names NeuroScript tools a task grants (as in
+    ``ask … with {"tools": […]}``). With neither, ``extra`` is unchanged.
     """
-    given = extra.get("tools")
-    if given is not None and not isinstance(given, list):
-        raise ModelSettingsError(f"{who}: base_config.tools must be a list of tool entries, got {type(given).__name__}")
-    if not declared:
+    if not declared and not native:
         return dict(extra)
-    return {**extra, "tools": [*(given or []), *declared]}
+    return {**extra, "tools": [*native, *declared]}
 
 
 def build(model: type[_M], who: str, fields: Mapping[str, Any]) -> _M:

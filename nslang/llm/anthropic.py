@@ -20,7 +20,7 @@ cache write) when present, output tokens
 :class:`~nslang.llm.base.LLMRefusalError`.
 
 Tool calling (issue 12): offered tools go in ``tools`` as ``{name, description, input_schema}``
-(after the entries of ``base_config.tools``, e.g. server tools; a ``base_config.tool_choice`` is
+(after the entries of ``base_config.provider_tools``, e.g. server tools; a ``base_config.tool_choice`` is
 passed through). The reply's ``tool_use``
 blocks (``{id, name, input}``, input an object) become :class:`~nslang.llm.messages.ToolCall` objects;
 an assistant turn with tool calls is sent back as its ``text`` and ``tool_use`` blocks, and the results
@@ -198,7 +198,7 @@ class AnthropicModel(Model):
             "top_p": s.top_p,
         }
         extra = with_tools(s.extra, [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
-                                     for t in tools], self._who)
+                                     for t in tools], s.provider_tools)
         fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("v1/messages", build(MessagesRequest, self._who, fields), MessagesResponse, s)

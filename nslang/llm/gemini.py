@@ -22,7 +22,7 @@ vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety rea
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
 
 Tool calling (issue 12): offered tools go in ``tools`` as one ``{"functionDeclarations": [{name,
-description, parameters}]}`` entry (after the entries of ``base_config.tools``, e.g. ``googleSearch``).
+description, parameters}]}`` entry (after the entries of ``base_config.provider_tools``, e.g. ``googleSearch``).
 The reply's ``functionCall`` parts (``{name, args}``, args an object) become
 :class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``, never sent back); the finish reason
 stays ``STOP`` (``stop``). An assistant turn with tool calls is sent back as a ``model`` content of
@@ -201,7 +201,7 @@ class GeminiModel(Model):
         top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
                          [{"functionDeclarations": [{"name": t.name, "description": t.description,
                                                      "parameters": dict(t.parameters)} for t in tools]}]
-                         if tools else [], self._who)
+                         if tools else [], s.provider_tools)
         gen = request_fields({"temperature": s.temperature, "topP": s.top_p, "maxOutputTokens": s.max_tokens},
                              {k: v for k, v in s.extra.items() if k not in top}, (), self._who)
         config = build(GenerationConfig, self._who, gen)

@@ -18,7 +18,7 @@ was cached; the manager then estimates), output tokens ``eval_count``; the finis
 ``done_reason`` (``stop``, ``length``, …).
 
 Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
-description, parameters}}`` (after any ``base_config.tools``). The reply's ``message.tool_calls``
+description, parameters}}`` (after any ``base_config.provider_tools``). The reply's ``message.tool_calls``
 (``{function: {name, arguments}}``, arguments an *object*) become
 :class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``); Ollama reports ``done_reason``
 ``stop`` for them, which nslang reports as ``tool_calls``. An assistant turn with tool calls is sent
@@ -180,7 +180,7 @@ class OllamaModel(Model):
         top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
                          [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                             "parameters": dict(t.parameters)}} for t in tools],
-                         self._who)
+                         s.provider_tools)
         options = build(Options, self._who, request_fields(
             {"temperature": s.temperature, "top_p": s.top_p, "num_predict": s.max_tokens},
             {k: v for k, v in s.extra.items() if k not in top}, (), self._who))

@@ -29,7 +29,7 @@ stream ends at ``data: [DONE]``; a ``data: {"error": …}`` event fails the call
 
 Tool calling (issue 12): offered tools go in ``tools`` as ``{"type": "function", "function": {name,
 description, parameters}}`` with ``tool_choice: "auto"`` (a ``base_config.tool_choice`` wins;
-entries of ``base_config.tools`` come first). The reply's ``message.tool_calls`` (``{id, type: "function",
+entries of ``base_config.provider_tools`` come first). The reply's ``message.tool_calls`` (``{id, type: "function",
 function: {name, arguments}}``, arguments a JSON *string*) become
 :class:`~nslang.llm.messages.ToolCall` objects; an assistant turn with tool calls is sent back the same
 way and each result as ``{"role": "tool", "tool_call_id", "content"}``. A streamed reply's
@@ -262,7 +262,8 @@ class OpenAIModel(Model):
         if tools:
             mapped["tool_choice"] = "auto"
         extra = with_tools(s.extra, [{"type": "function", "function": {
-            "name": t.name, "description": t.description, "parameters": dict(t.parameters)}} for t in tools], self._who)
+            "name": t.name, "description": t.description, "parameters": dict(t.parameters)}} for t in tools],
+            s.provider_tools)
         fields = request_fields(mapped, extra, RESERVED, self._who)
         if on_token is None:
             resp = http.post("chat/completions", build(ChatCompletionRequest, self._who, fields),

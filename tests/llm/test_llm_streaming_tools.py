@@ -178,8 +178,8 @@ def test_openai_refusal_with_tool_calls_is_not_a_refusal_error() -> None:
 # ----------------------------------------------------------------------------- the request path
 
 
-def test_base_config_tools_entries_come_first_and_tool_choice_wins() -> None:
-    model, cfg, seen = _model("google", [tool_stream("google", "ok", [])], tools=[{"googleSearch": {}}])
+def test_provider_tools_entries_come_first_and_tool_choice_wins() -> None:
+    model, cfg, seen = _model("google", [tool_stream("google", "ok", [])], provider_tools=[{"googleSearch": {}}])
     model.request(USER, cfg, tools=[READ], on_token=lambda _: None)
     sent = json.loads(seen[0].content)
     assert sent["tools"][0] == {"googleSearch": {}} and sent["tools"][1]["functionDeclarations"][0]["name"] == "fs_Read"
@@ -190,12 +190,18 @@ def test_base_config_tools_entries_come_first_and_tool_choice_wins() -> None:
     model, cfg, seen = _model("openai", [tool_stream("openai", "ok", [])])
     model.request(USER, cfg, on_token=lambda _: None)
     assert "tools" not in json.loads(seen[0].content) and "tool_choice" not in json.loads(seen[0].content)
+    # base_config.tools names NeuroScript tools a task grants (as `ask … with {"tools": …}` does): never
+    # sent to the provider as they are
+    model, cfg, seen = _model("openai", [tool_stream("openai", "ok", [])], tools=["fs.Read"])
+    model.request(USER, cfg, on_token=lambda _: None)
+    assert "tools" not in json.loads(seen[0].content)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_base_config_tools_that_is_not_a_list_is_a_settings_error(provider: str) -> None:
-    model, cfg, seen = _model(provider, [b""], tools={"fs_Read": {}})
-    with pytest.raises(ModelSettingsError, match="base_config.tools must be a list") as ei:
+def test_provider_tools_that_is_not_a_list_is_a_settings_error(provider: str) -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(ModelSettingsError, match="base_config.provider_tools must be a list") as ei:
+        model, cfg, seen = _model(provider, [b""], provider_tools={"fs_Read": {}})
         model.request(USER, cfg, tools=[READ])
     assert ei.value.code == 18 and seen == []
 

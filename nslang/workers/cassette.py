@@ -185,15 +185,18 @@ class ResponseCache:
         self._clock = clock
 
     def get(self, key: str, ttl_s: float) -> ModelResponse | None:
-        """The answer stored for ``key`` if younger than ``ttl_s`` seconds (0: any age), else None."""
+        """The answer stored for ``key`` if younger than ``ttl_s`` seconds (0: any age), else None (also
+        for an unreadable entry or one that names another request: logged as a warning)."""
         path = self.directory / f"{key}.json"
         try:
             data = json.loads(path.read_bytes())
+            if data["key"] != key:  # another request's entry, copied or renamed here
+                raise ValueError("entry of another request")
             stored = float(data["stored_at"])
             answer = _response_from(data["response"], data.get("usage"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
             logger.warning("response cache: ignoring unreadable entry %s (%s)", path, type(e).__name__)
             return None
         if ttl_s and self._clock() - stored > ttl_s:
@@ -267,7 +270,7 @@ class Replayer:
                 else:
                     ex = Exchange(_response_from(data["response"], data.get("usage")), None,
                                   bool(data.get("cached")))
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 raise UsageError(f"{self.path}:{n}: not a recorded model exchange "
                                  "(see 'nslang run --record')") from None
             self._answers.setdefault(key, deque()).append(ex)

@@ -22,7 +22,8 @@ module fills them from its own usage shape (:class:`~nslang.llm.base.ModelRespon
    ``ollama`` providers always land here unless their definition has ``cost_metrics``).
 
 **Worst case** (:func:`worst_case`): the input estimated from the messages (characters / 4, plus 4 per
-message) at the input price, plus ``max_tokens`` (else :data:`DEFAULT_WORST_OUTPUT_TOKENS`) at the
+message) at the input price, plus ``max_tokens`` (else :data:`DEFAULT_WORST_OUTPUT_TOKENS`; at most
+:data:`MAX_PRICED_TOKENS`, which a NaN or infinite ``max_tokens`` also counts as) at the
 output price, plus ``per_call``.
 
 **Budgets** (:func:`check_budget`): before each model call the worst case is added to what was spent
@@ -66,6 +67,10 @@ logger = logging.getLogger("nslang.workers")
 
 #: Output tokens the worst case assumes when ``max_tokens`` is not set (Anthropic's default in nslang).
 DEFAULT_WORST_OUTPUT_TOKENS = 4096
+#: Token counts are priced at most this many (10**15): a ``max_tokens`` above it, infinite or NaN prices the
+#: worst case here (no sensible budget admits it), and a provider reporting more (an int past a float's
+#: range cannot be priced) is charged this.
+MAX_PRICED_TOKENS = 10**15
 #: nslang provider name -> genai-prices provider id.
 GENAI_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "google": "google"}
 DAY = 86400.0
@@ -126,6 +131,11 @@ def price_call(d: AIWorkerDefinition, usage: Usage, *, model_used: str = "", suc
         model_used: the model the provider reported, tried after ``d.model_name`` in genai-prices.
         succeeded: whether the call succeeded (``per_call`` is charged when it did or used tokens).
     """
+    if max(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens) > \
+            MAX_PRICED_TOKENS:
+        usage = Usage(*(min(n, MAX_PRICED_TOKENS) for n in (usage.input_tokens, usage.output_tokens,
+                                                             usage.cache_read_tokens, usage.cache_write_tokens,
+                                                             usage.reasoning_tokens)))
     prices = d.cost_metrics
     if prices:
         read = min(usage.cache_read_tokens, usage.input_tokens)
@@ -155,6 +165,8 @@ def worst_case(d: AIWorkerDefinition, messages: Sequence[Message], settings: Map
     max_out = settings.get("max_tokens")
     if isinstance(max_out, bool) or not isinstance(max_out, (int, float)) or max_out <= 0:
         max_out = DEFAULT_WORST_OUTPUT_TOKENS
+    elif not max_out <= MAX_PRICED_TOKENS:  # NaN, infinity, 10**400
+        max_out = MAX_PRICED_TOKENS
     return price_call(d, Usage(input_tokens=estimate_input_tokens(messages), output_tokens=int(max_out)))
 
 

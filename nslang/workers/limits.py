@@ -83,6 +83,10 @@ SETTINGS_FILE = "ai_worker_limits.json"
 
 MINUTE = 60.0
 DAY = 86400.0
+#: Token counts are clamped to this (2**40, about 10**12) before they reach a backend, so a ``max_tokens``
+#: of 10**19 or a provider reporting 10**20 tokens cannot overflow a store (SQLite integers, Lua numbers);
+#: any count this large already fills every token window.
+MAX_TOKENS = 1 << 40
 LEASE_TTL = 30.0
 #: Longest sleep between two attempts while waiting (a settled reservation can free a window early).
 POLL_S = 0.25
@@ -165,7 +169,7 @@ class LimitBackend(ABC):
         """
         self._check_fork()
         rid = uuid.uuid4().hex
-        d = self._acquire(key, rid, caps, prompt_tokens, max_tokens)
+        d = self._acquire(key, rid, caps, _clamp(prompt_tokens), _clamp(max_tokens))
         if d.admitted:
             self._hold(key, +1)
         return d, rid
@@ -175,7 +179,8 @@ class LimitBackend(ABC):
         keeps the estimate); ``output_tokens`` (None for a failed call) feeds the running average."""
         self._check_fork()
         try:
-            self._settle(key, rid, reserved, tokens, output_tokens)
+            self._settle(key, rid, reserved, None if tokens is None else _clamp(tokens),
+                         None if output_tokens is None else _clamp(output_tokens))
         finally:
             self._hold(key, -1)
 
@@ -291,6 +296,10 @@ class LimitBackend(ABC):
         """Drop connections inherited by a forked child (they reopen on first use)."""
 
 
+def _clamp(tokens: int) -> int:
+    return min(max(tokens, 0), MAX_TOKENS)
+
+
 #: Weight of the newest call in the running average of output tokens.
 AVERAGE_WEIGHT = 0.2
 LIMIT_NAMES = ("max_requests_per_minute", "max_tokens_per_minute", "max_tokens_per_day")
@@ -322,12 +331,22 @@ CREATE INDEX IF NOT EXISTS owners_expires ON owners (expires);
 """
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or None when it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class SQLiteLimits(LimitBackend):
     """Windows, reservations and slots in one SQLite database shared by every process that opens it.
 
     Each operation is one ``BEGIN IMMEDIATE`` transaction; window totals are kept as counters and
     only the events leaving a window are read, so a call costs the same with 10 or 100,000 events in
-    the day window. The file is created on first use.
+    the day window. The file is created on first use; when it is deleted (the way to reset the windows)
+    or replaced, every backend that had it open moves to the new file at its next operation.
 
     Args:
         path: the database file, or ``":memory:"`` (one process).
@@ -344,6 +363,7 @@ class SQLiteLimits(LimitBackend):
         self.lock_timeout = lock_timeout
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file the connection opened
         self._lease_due = 0.0  # when this owner's lease must be written again
 
     def _after_fork(self) -> None:
@@ -353,6 +373,13 @@ class SQLiteLimits(LimitBackend):
 
     def _connect(self) -> sqlite3.Connection:
         conn = self._conn
+        if conn is not None and self._file is not None and self._file != _file_id(self.path):
+            # the file was deleted (the documented reset) or replaced: follow it, as other processes do;
+            # this owner's lease and slots are written to the new file (the heartbeat restores slots)
+            self._conn = None
+            self._lease_due = 0.0
+            conn.close()
+            conn = None
         if conn is None:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -367,6 +394,7 @@ class SQLiteLimits(LimitBackend):
                 conn.close()
                 raise
             self._conn = conn
+            self._file = _file_id(self.path) if self.path != ":memory:" else None
         return conn
 
     def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -759,8 +787,10 @@ def safe_url(url: str) -> str:
     """``url`` without its user name and password (safe for messages)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
+    # the port as written (``parts.port`` raises on one that is not a number)
+    port = parts.netloc.rpartition("@")[2].rpartition("]")[2].partition(":")[2]
+    if port:
+        host += f":{port}"
     return f"{parts.scheme}://{host}{parts.path}"
 
 
@@ -795,12 +825,26 @@ class RedisLimits(LimitBackend):
             self._client = None
             self._scripts = {}
 
+    def _connect(self) -> Any:
+        """The client (made from ``url`` on first use; call with ``_client_lock`` held).
+
+        Raises:
+            ConfigurationError: code 18, ``url`` is malformed (e.g. a port that is not a number).
+        """
+        import redis
+
+        if self._client is None:
+            try:
+                self._client = redis.Redis.from_url(self.url)
+            except ValueError as e:  # redis-py's URL parsing; its messages never quote the password
+                raise ConfigurationError(f"rate-limit store {safe_url(self.url)}: {e}") from None
+        return self._client
+
     def _run(self, name: str, key: str, args: Sequence[Any]) -> Any:
         import redis
 
         with self._client_lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(self.url)
+            self._connect()
             script = self._scripts.get(name)
             if script is None:
                 source = {"acquire": _LUA_ACQUIRE, "settle": _LUA_SETTLE, "slot": _LUA_SLOT, "usage": _LUA_USAGE,
@@ -843,9 +887,7 @@ class RedisLimits(LimitBackend):
         base = f"{self.prefix}:{{{key}}}"
         keys = {part: f"{base}:{part}" for part in ("ev", "tok", "open", "win", "own", "slots")}
         with self._client_lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(self.url)
-            client = self._client
+            client = self._connect()
         try:
             return fn(client, keys)
         except redis.RedisError as e:

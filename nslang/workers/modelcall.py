@@ -10,7 +10,8 @@ definition (the primary, then its ``fallback`` names in order):
    true``, answer from the response cache when it holds the request (cost 0, ``cached``);
 3. otherwise check the budgets against the call's worst case
    (:func:`~nslang.workers.economics.check_budget`: task, definition per day, run; the task's spend so
-   far, not logged yet, counts toward the daily budget too) and call the model (with the tool
+   far, not logged yet, counts toward the daily budget too; so do the worst cases of this manager's
+   calls in flight, reserved until the call is priced) and call the model (with the tool
    declarations, when the call offers tools);
 4. record the exchange when recording; store a successful answer in the cache when caching;
 5. on a failure that a retry could not fix (HTTP 408/409/429/5xx, timeout, connection failure:
@@ -128,6 +129,9 @@ class ModelCaller:
         self.replayer = replayer
         self._lock = threading.Lock()
         self._run_spent = 0.0
+        # worst cases of the calls in flight (admitted, not yet priced): the run's, and each definition's
+        self._run_pending = 0.0
+        self._day_pending: dict[str, float] = {}
 
     @property
     def run_spent(self) -> float:
@@ -135,7 +139,10 @@ class ModelCaller:
         with self._lock:
             return self._run_spent
 
-    def _check(self, c: Candidate, messages: Sequence[Message], task_spent: float) -> None:
+    def _check(self, c: Candidate, messages: Sequence[Message], task_spent: float,
+               held: list[tuple[str, float]]) -> None:
+        """Check the budgets and reserve the call's worst case under the run and daily budgets until
+        :meth:`_release` (so concurrent calls cannot all pass against the same spend)."""
         d = c.definition
         task = task_limit(c.settings, f"worker definition '{d.name}'")
         day = d.rate_limits.max_cost_usd_per_day or None
@@ -143,21 +150,39 @@ class ModelCaller:
             return  # no budget: no worst case to price
         cost = worst_case(d, messages, c.settings)
         check_budget("task", f"task budget max_cost_usd (worker '{d.name}')", task_spent, cost, task)
-        if day is not None:  # the task's earlier calls (a tool-calling loop) are not logged yet: counted here
-            check_budget("definition", f"daily budget rate_limits.max_cost_usd_per_day of worker definition "
-                         f"'{d.name}'", self.daily.spent(d.definition_id) + task_spent, cost, day)
-        check_budget("run", "run budget (--max-cost / Interpreter(max_cost_usd=...))", self.run_spent, cost,
-                     self.max_cost_usd)
+        spent_today = self.daily.spent(d.definition_id) if day is not None else 0.0
+        with self._lock:
+            if day is not None:  # the task's earlier calls (a tool-calling loop) are not logged yet: counted here
+                check_budget("definition", f"daily budget rate_limits.max_cost_usd_per_day of worker definition "
+                             f"'{d.name}'", spent_today + task_spent + self._day_pending.get(d.definition_id, 0.0),
+                             cost, day)
+            check_budget("run", "run budget (--max-cost / Interpreter(max_cost_usd=...))",
+                         self._run_spent + self._run_pending, cost, self.max_cost_usd)
+            self._run_pending += cost.usd
+            self._day_pending[d.definition_id] = self._day_pending.get(d.definition_id, 0.0) + cost.usd
+            held.append((d.definition_id, cost.usd))
+
+    def _release(self, held: list[tuple[str, float]]) -> None:
+        """Drop the worst cases :meth:`_check` reserved (the call is priced, or failed)."""
+        with self._lock:
+            for definition_id, usd in held:
+                self._run_pending = max(0.0, self._run_pending - usd)
+                left = self._day_pending.get(definition_id, 0.0) - usd
+                if left > 1e-12:
+                    self._day_pending[definition_id] = left
+                else:
+                    self._day_pending.pop(definition_id, None)
 
     def _answer(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                tools: Sequence[ToolDeclaration], on_token: TokenSink | None = None) -> Exchange:
+                tools: Sequence[ToolDeclaration], held: list[tuple[str, float]],
+                on_token: TokenSink | None = None) -> Exchange:
         """The answer of candidate ``c`` from the recording, the cache or the model (steps 2-3); the model
         streams to ``on_token`` (redacted of ``c``'s key) when it is given."""
         d = c.definition
         if self.replayer is not None:
             ex = self.replayer.peek(key)
             if ex is None or not ex.cached:  # a budget refusal replays as one: it was never recorded
-                self._check(c, messages, task_spent)
+                self._check(c, messages, task_spent, held)
             if ex is None:
                 raise self.replayer.miss(key, d.name, d.provider.value, d.model_name, messages)
             self.replayer.take(key)
@@ -168,7 +193,7 @@ class ModelCaller:
             hit = self.cache.get(key, float(ttl) if isinstance(ttl, (int, float)) else DEFAULT_CACHE_TTL_S)
             if hit is not None:
                 return Exchange(hit, None, cached=True)
-        self._check(c, messages, task_spent)
+        self._check(c, messages, task_spent, held)
         if c.model is None:  # pragma: no cover - a model is always built when not replaying
             raise UsageError("no model to call")
         relay = TokenRelay([on_token], [c.key]) if on_token is not None else None
@@ -194,12 +219,13 @@ class ModelCaller:
         return Exchange(resp, None)
 
     def _admitted(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                  tools: Sequence[ToolDeclaration], on_token: TokenSink | None) -> Exchange:
+                  tools: Sequence[ToolDeclaration], held: list[tuple[str, float]],
+                  on_token: TokenSink | None) -> Exchange:
         """:meth:`_answer` under ``c.admit``'s rate-limit ticket when it has one, settled with the usage."""
         if c.admit is None:
-            return self._answer(c, messages, key, task_spent, tools, on_token)
+            return self._answer(c, messages, key, task_spent, tools, held, on_token)
         with c.admit() as ticket:
-            ex = self._answer(c, messages, key, task_spent, tools, on_token)
+            ex = self._answer(c, messages, key, task_spent, tools, held, on_token)
             r = ex.response if not ex.cached else None  # a cache hit used no tokens
             ticket.settle((r.input_tokens or 0) if r else 0, (r.output_tokens or 0) if r else 0, ex.error is None)
         return ex
@@ -228,6 +254,15 @@ class ModelCaller:
             ReplayMissError: replaying, and the recording has no answer for the request.
             UsageError: model requests are switched off.
         """
+        held: list[tuple[str, float]] = []  # worst cases reserved under the budgets, released once priced
+        try:
+            return self._call(primary, messages, fallback, task_spent, tools, held, on_token)
+        finally:
+            self._release(held)
+
+    def _call(self, primary: Candidate, messages: Sequence[Message], fallback: Callable[[str], Candidate],
+              task_spent: float, tools: Sequence[ToolDeclaration], held: list[tuple[str, float]],
+              on_token: TokenSink | None) -> CallOutcome:
         names = list(primary.definition.fallback)
         c = primary
         failures: list[str] = []
@@ -236,7 +271,7 @@ class ModelCaller:
                                        tools, key=c.key)
             exchanged = False  # refusals are not exchanges: never recorded
             try:
-                ex = self._admitted(c, messages, key, task_spent, tools, on_token)
+                ex = self._admitted(c, messages, key, task_spent, tools, held, on_token)
                 exchanged = True
             except BudgetExceededError as e:
                 if not failures:

@@ -9,6 +9,7 @@ rebuilding the summaries of a large log at start-up does not validate every reco
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from typing import Any
 
 from .models import AIWorkerPerformanceSummary, PerformanceEntryKind, parse_timestamp
@@ -106,7 +107,8 @@ class SummaryAccumulator:
         """The accumulator :meth:`to_json` wrote.
 
         Raises:
-            ValueError: ``data`` is not such an object (a missing field, a wrong type, a negative count).
+            ValueError: ``data`` is not such an object (a missing field, a wrong type, a negative count,
+                a cost that is negative or not finite).
         """
         if not isinstance(data, dict):
             raise ValueError("not an object")
@@ -118,7 +120,8 @@ class SummaryAccumulator:
             setattr(acc, name, v)
         for name in ("cost", "quality_sum"):
             v = data.get(name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (
+                    name == "cost" and v < 0):  # JSON from outside may say NaN, Infinity or -1
                 raise ValueError(f"{name} is not a number")
             setattr(acc, name, float(v))
         last = data.get("last_activity")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -122,7 +123,7 @@ def test_a_stale_checkpoint_is_caught_up_from_the_log(sandbox: Path, small_check
 
 @pytest.mark.parametrize("damage", [
     b"", b"garbage", b'{"version": 1, "log": {"offset": 5', b'{"version": 99, "log": {}, "summaries": {}}', b"[]",
-    "negative", "wrong type", "offset past the end", "deep",
+    "negative", "wrong type", "offset past the end", "deep", "NaN cost", "Infinity cost", "negative cost",
 ])
 def test_a_missing_or_damaged_checkpoint_is_rebuilt_with_identical_summaries(
         sandbox: Path, small_checkpoints: None, damage: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -135,6 +136,8 @@ def test_a_missing_or_damaged_checkpoint_is_rebuilt_with_identical_summaries(
         ck["summaries"][some]["attempted"] = -1
     elif damage == "wrong type":
         ck["summaries"][some]["cost"] = "a lot"
+    elif isinstance(damage, str) and damage.endswith(" cost"):  # json.loads accepts NaN and Infinity
+        ck["summaries"][some]["cost"] = {"NaN cost": math.nan, "Infinity cost": math.inf, "negative cost": -1.0}[damage]
     elif damage == "offset past the end":
         ck["log"]["offset"] += 10_000
     if isinstance(damage, bytes):

@@ -568,22 +568,39 @@ def to_python(v: Any) -> Any:
     return v
 
 
-def from_python(v: Any) -> Any:
+def from_python(v: Any, _memo: dict[int, Any] | None = None) -> Any:
     """Convert a Python value to a NeuroScript value.
 
     str, bool, int, float and None map to themselves; lists, tuples and sets become lists; mappings
     become maps with string keys; datetimes become timedates; ``Decimal`` becomes float.
+    The result is a new structure with the same sharing as ``v``: a list or map that occurs several
+    times in ``v`` (or inside itself) is converted once, so the cost is linear in the distinct
+    containers, never in the unfolded tree (``list.Concat([s], [s])`` repeated 30 times is 30 lists,
+    not 2^30; issue 10 item 6).
     Raises TypeError for anything else (the caller turns it into a tool error naming the tool).
     """
     t = type(v)
     if t in (str, int, float, bool) or v is None:
         return v
-    if t is list or t is tuple or t is set or t is frozenset:
-        return [from_python(x) for x in v]
+    if t is list or t is tuple or t is set or t is frozenset or (isinstance(v, dict)
+                                                              and not isinstance(v, (ErrorValue, EventValue))):
+        if _memo is None:
+            _memo = {}
+        done = _memo.get(id(v))
+        if done is not None:
+            return done
+        if isinstance(v, dict):
+            out_map: dict[str, Any] = {}
+            _memo[id(v)] = out_map
+            for k, x in v.items():
+                out_map[str(k)] = from_python(x, _memo)
+            return out_map
+        out: list[Any] = []
+        _memo[id(v)] = out
+        out.extend([from_python(x, _memo) for x in v])
+        return out
     if isinstance(v, (ErrorValue, EventValue)):
         return v
-    if isinstance(v, dict):
-        return {str(k): from_python(x) for k, x in v.items()}
     if isinstance(v, _dt.datetime):
         return v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)
     if isinstance(v, (Fuzzy, ProcedureRef, ToolRef, bytes)):

@@ -299,3 +299,38 @@ def test_a_rate_limit_wait_that_meets_the_run_deadline_ends_the_run(tmp_path: Pa
     # the second Spawn waits for a free slot, but never past the run's deadline, which ends the run
     # (not a catchable rate-limit error)
     assert isinstance(err, ResourceLimitError) and err.code == ErrorCode.TIMEOUT
+
+
+# ----------------------------------------------------------------------------------------------
+# values that share parts: tool results keep the sharing (found by the adversarial review of issue 10)
+
+
+def test_tool_results_keep_shared_parts_shared() -> None:
+    from nslang.values import from_python
+
+    leaf = ["x"]
+    shared = [leaf, leaf]
+    out = from_python([shared, shared, {"a": shared}])
+    assert out == [[["x"], ["x"]], [["x"], ["x"]], {"a": [["x"], ["x"]]}]
+    assert out[0] is out[1] is out[2]["a"] and out[0][0] is out[0][1]
+    assert out[0] is not shared and out[0][0] is not leaf  # still a new structure
+    loop: list[Any] = [1]
+    loop.append(loop)
+    converted = from_python(loop)
+    assert converted[1] is converted
+
+
+@pytest.mark.parametrize("step", ["tool.list.Concat([s], [s])", "tool.map.Merge({\"a\": s}, {\"b\": s})"])
+def test_doubling_a_nested_value_through_a_tool_stays_small(make: Any, step: str) -> None:
+    # every tool result went through a conversion that unfolded shared parts: 22 doublings took
+    # 620 MB and 16 s, 40 would need 2^40 nodes; now each doubling adds one container
+    interp = make()
+    interp.load("func main(returns n) means\n  set s = \"x\"\n  set i = 0\n  while i < 40\n"
+                f"    set s = {step}\n    set i = i + 1\n  endwhile\n"
+                "  return tool.json.Stringify(tool.map.Keys({\"k\": s}))\nendfunc\n")
+    assert interp.run() == "[\"k\"]"
+    interp.load("func show() means\n  set s = \"x\"\n  set i = 0\n  while i < 40\n"
+                f"    set s = {step}\n    set i = i + 1\n  endwhile\n  emit s\nendfunc\n")
+    with pytest.raises(NSRuntimeError) as info:  # its display would be 2^40 leaves: refused, not built
+        interp.call("show")
+    assert info.value.code == ErrorCode.RESOURCE_EXHAUSTION

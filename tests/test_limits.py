@@ -334,3 +334,26 @@ def test_doubling_a_nested_value_through_a_tool_stays_small(make: Any, step: str
     with pytest.raises(NSRuntimeError) as info:  # its display would be 2^40 leaves: refused, not built
         interp.call("show")
     assert info.value.code == ErrorCode.RESOURCE_EXHAUSTION
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"timeout_s": float("nan")},  # every comparison with NaN is false: the run had no time limit
+    {"timeout_s": 0}, {"timeout_s": -1}, {"timeout_s": float("inf")},
+    {"max_steps": 0}, {"max_steps": -3},
+    {"max_loop_iterations": -5},  # the loop error then said "ran more than -5 iterations"
+])
+def test_a_limit_that_means_nothing_is_refused(kwargs: dict[str, Any]) -> None:
+    from nslang.errors import UsageError
+
+    with pytest.raises(UsageError):
+        Interpreter(stdout=io.StringIO(), **kwargs)
+
+
+def test_cli_refuses_a_nan_timeout(tmp_path: Path) -> None:
+    script = tmp_path / "spin.ns"
+    script.write_text("func main() means\n  while true\n    set x = 1\n  endwhile\nendfunc\n")
+    proc = subprocess.run([sys.executable, "-m", "nslang", "run", "--timeout", "nan", str(script)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "NSLANG_NO_CACHE": "1"})
+    assert proc.returncode != 0 and "timeout_s must be a positive number of seconds" in proc.stderr
+    assert "Traceback" not in proc.stderr

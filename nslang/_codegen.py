@@ -174,7 +174,7 @@ class _Gen:
         self.emit(ind, "except NSRuntimeError as err:")
         self.emit(ind + 1, f"raise call_error(err, {name!r}, {span}) from None")
         self.emit(ind, "except RecursionError:")
-        self.emit(ind + 1, f"raise depth_error({name!r}, {span}) from None")
+        self.emit(ind + 1, f"raise recursion_error({name!r}, {span}) from None")
         if self.ctx.tracks_last:
             self.emit(ind, f"f['last'] = {t}")
         return t
@@ -333,7 +333,7 @@ def generate_body(comp: Compiler, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: st
     ns: dict[str, Any] = {
         "K": g.consts, "lookup": rt.lookup_global, "procs": rt.procedures_table, "resolve": rt.resolve_procedure,
         "display": V.display, "write": rt.write, "slow": _slow, "index_slow": _index_slow,
-        "NSRuntimeError": NSRuntimeError, "call_error": call_error, "depth_error": rt.depth_error,
+        "NSRuntimeError": NSRuntimeError, "call_error": call_error, "recursion_error": rt.recursion_error,
         "loop_error": _loop_error, "iter_items": iter_items, "charge": rt.charge, "BREAK": BREAK,
         "CONTINUE": CONTINUE, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
         "too_large": _too_large(rt.limits.max_value_bytes), "show": _show(rt.limits.max_value_bytes),

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "contains_secret", "is_redacted", "redact", "scrub"]
+__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "StreamScrubber", "contains_secret", "is_redacted", "redact", "scrub"]
 
 REDACTED_PREFIX = "****"
 #: Secrets shorter than this (characters) are never searched for in text.
@@ -97,3 +97,39 @@ def contains_secret(text: str, secrets: Iterable[str | None]) -> bool:
     """Whether ``text`` holds any form of any of ``secrets`` (what :func:`scrub` would replace)."""
     found = _matcher(_key(secrets))
     return found is not None and bool(text) and found[0].search(text) is not None
+
+
+class StreamScrubber:
+    """:func:`scrub` for text that arrives in pieces (a streamed model reply; issue 14 item 2).
+
+    :meth:`feed` returns what can be shown now: the text so far, scrubbed, minus its longest end that
+    could be the start of a secret (held until the next piece says); :meth:`flush` returns the rest.
+    A secret split across pieces is therefore redacted like one that arrives whole.
+    """
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = _key(secrets)
+        self._forms = sorted({f for s in self._secrets for f in _forms(s)}, key=len, reverse=True)
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The scrubbed text that is safe to show after ``piece`` (may be empty)."""
+        text = scrub(self._held + piece, self._secrets)
+        hold = self._hold(text)
+        self._held = text[len(text) - hold:] if hold else ""
+        return text[:len(text) - hold]
+
+    def flush(self) -> str:
+        """The held end, scrubbed (call once, when the text is complete)."""
+        text, self._held = scrub(self._held, self._secrets), ""
+        return text
+
+    def _hold(self, text: str) -> int:
+        """Length of the longest end of ``text`` that is a proper prefix of a secret's form."""
+        best = 0
+        for form in self._forms:
+            for n in range(min(len(form) - 1, len(text)), best, -1):
+                if text.endswith(form[:n]):
+                    best = n
+                    break
+        return best

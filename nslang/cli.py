@@ -64,7 +64,8 @@ def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
         rec.add_argument("--replay", metavar="FILE.jsonl",
                          help="answer every model call from a --record file, with no network")
         run.add_argument("--max-steps", type=int, metavar="N", help="limit on executed statements")
-        run.add_argument("--max-depth", type=int, metavar="N", help="call depth limit (default 1000)")
+        run.add_argument("--max-depth", type=_max_depth, metavar="N",
+                         help="call depth limit (default 1000, at most 100000)")
         run.add_argument("--max-loop-iterations", type=int, metavar="N",
                          help="passes of one while / for each loop before error 37 (default 1000000; 0: no limit)")
         run.add_argument("--print-result", action="store_true",
@@ -201,6 +202,20 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     return EXIT_USAGE  # pragma: no cover
 
 
+def _max_depth(text: str) -> int:
+    """``--max-depth N``: an integer from 1 to MAX_CALL_DEPTH (else a usage error, exit 64)."""
+    from ._stack import MAX_CALL_DEPTH
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= n <= MAX_CALL_DEPTH:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_CALL_DEPTH} (deeper recursion is not "
+                                         f"supported), got {n}")
+    return n
+
+
 def _report(e: NSError, err: IO[str], debug: bool) -> None:
     err.write(escape_controls(e.render(), keep="\n") + "\n")
     if debug:
@@ -247,6 +262,7 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                          max_loop_iterations=args.max_loop_iterations, durable=args.durable,
                          approve=_approver(args, err), max_cost_usd=args.max_cost, record=args.record,
                          replay=args.replay, max_value_bytes=args.max_value_bytes)
+    interp.echo_asks = True  # `ask` without `into` prints the reply as it arrives (issue 14 item 2)
     progs = [parse(_read(f), name=f, use_cache=not args.no_cache) for f in args.files]
     for prog in progs:
         interp.load_program(prog)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
+from ._stack import deep_call, note_procedure
 from .builtins import BUILTINS
 from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
 from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
@@ -131,6 +132,25 @@ def implicit_result(body: tuple[A.Stmt, ...]) -> tuple[bool, A.Stmt | None]:
     return True, last if isinstance(last, _VALUE_STMTS) else None
 
 
+def _call_nesting(body: tuple[A.Stmt, ...]) -> int:
+    """How many levels of statements and expressions lie around the deepest procedure or tool call
+    in a body (1: a call statement at the top); bounds the Python frames of one call (nslang._stack)."""
+    best = 0
+    stack: list[tuple[Any, int]] = [(s, 1) for s in body]
+    while stack:
+        n, d = stack.pop()
+        if isinstance(n, tuple):
+            stack.extend((x, d) for x in n)
+            continue
+        if isinstance(n, (A.ProcCall, A.ToolCall)) and d > best:
+            best = d
+        for s in getattr(type(n), "__slots__", ()):
+            v = getattr(n, s, None)
+            if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
+                stack.append((v, d + 1))
+    return best
+
+
 def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
     """The first ``on error`` at any depth of a body (hoisted; the first one wins)."""
     for s in body:
@@ -163,6 +183,7 @@ class CompiledProcedure:
         except RecursionError:
             raise NSRuntimeError(f"procedure '{self.name}' is nested too deeply to compile",
                                  code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=self.node.span) from None
+        note_procedure(self.interp, _call_nesting(self.node.body))
         return self.invoke(args)
 
 
@@ -195,7 +216,6 @@ class Compiler:
         name = p.name
         tracks_last = ctx.tracks_last
         span = p.span
-        maxd = rt.limits.max_call_depth
 
         def arity_error(n: int) -> NSRuntimeError:
             want = f"{nreq}" if nreq == nmax else f"{nreq} to {nmax}"
@@ -219,8 +239,7 @@ class Compiler:
             return v
 
         if rt.limits.max_steps or rt.limits.timeout_s:  # resource limits: every call is counted
-            fast = self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
-                                 arity_error, finish)
+            fast = self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
             charge = rt.charge
 
             def charged(args: list[Any]) -> Any:
@@ -228,14 +247,13 @@ class Compiler:
                 return fast(args)
 
             return charged
-        return self._invoker(p, body, params, nreq, nmax, nret, name, tracks_last, implicit, span, maxd,
-                             arity_error, finish)
+        return self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
 
-    def _invoker(self, p: A.Procedure, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int,
-                 name: str, tracks_last: bool, implicit: bool, span: Span, maxd: int,
-                 arity_error: Callable[[int], NSRuntimeError],
+    def _invoker(self, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int, name: str,
+                 tracks_last: bool, implicit: bool, arity_error: Callable[[int], NSRuntimeError],
                  finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
         rt = self.rt
+        checkpoint = rt.checkpoint_box
         if nreq == nmax == 1 and not tracks_last and not implicit:
             p0 = params[0]
 
@@ -243,8 +261,8 @@ class Compiler:
                 if len(args) != 1:
                     raise arity_error(len(args))
                 d = rt.depth + 1
-                if d > maxd:
-                    raise rt.depth_error(name)
+                if d > checkpoint[0]:  # past max_call_depth, or time to measure the Python stack
+                    return deep_call(rt, invoke1, args, name)
                 rt.depth = d
                 try:
                     r = body({p0: args[0]})
@@ -269,8 +287,8 @@ class Compiler:
             if tracks_last:
                 f["last"] = None
             d = rt.depth + 1
-            if d > maxd:
-                raise rt.depth_error(name)
+            if d > checkpoint[0]:
+                return deep_call(rt, invoke, args, name)
             rt.depth = d
             try:
                 r = body(f)
@@ -587,7 +605,8 @@ class Compiler:
             if o is not None and not isinstance(o, dict):
                 raise _err(f"ask ... with OPTIONS needs a map, got {type_name(o)}", ErrorCode.TYPE, span)
             try:
-                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o)
+                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o,
+                           show=assign is None)
             except NSRuntimeError as e:
                 raise _at(e, span) from None
             if assign is not None:
@@ -1008,7 +1027,7 @@ class Compiler:
                 except NSRuntimeError as err:
                     raise call_error(err, name, span) from None
                 except RecursionError:
-                    raise rt.depth_error(name, span) from None
+                    raise rt.recursion_error(name, span) from None
 
             return call1
 
@@ -1020,7 +1039,7 @@ class Compiler:
             except NSRuntimeError as err:
                 raise call_error(err, name, span) from None
             except RecursionError:
-                raise rt.depth_error(name, span) from None
+                raise rt.recursion_error(name, span) from None
             if track:
                 f["last"] = v
             return v

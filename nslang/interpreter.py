@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
+from ._stack import MAX_CALL_DEPTH, MIN_FRAMES_PER_CALL, Segment, start_run
 from .compiler import CompiledProcedure, Compiler
 from .errors import (
     CallFrame,
@@ -47,7 +48,7 @@ from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_
 if TYPE_CHECKING:  # pragma: no cover
     from .workers.manager import AIWorkerManager
 
-__all__ = ["Interpreter", "Limits", "LoadResult"]
+__all__ = ["MAX_CALL_DEPTH", "Interpreter", "Limits", "LoadResult"]
 
 #: Variables every interpreter starts with (spec §4.10).
 TYPE_CONSTANTS = {
@@ -74,7 +75,9 @@ class Limits:
     """Resource limits of one interpreter.
 
     Attributes:
-        max_call_depth: nested procedure calls before error 37 (ResourceExhaustion).
+        max_call_depth: nested procedure calls before error 37 (ResourceExhaustion); 1 to
+            :data:`MAX_CALL_DEPTH` (100,000). Python's recursion limit is never changed: deep runs
+            continue on further threads (:mod:`nslang._stack`, issue 10 item 4).
         max_loop_iterations: passes of one ``while``/``for each`` before error 37 (upstream: 1,000,000);
             0 means unlimited.
         max_steps: statements a run may execute (counted at loop iterations and calls) before
@@ -146,6 +149,9 @@ class Interpreter:
         record: path of a JSONL file that receives every model exchange (emptied first; issue 14 item 7).
         replay: path of a recording that answers every model call, with no network; a request it does
             not hold is error 9. ``record`` and ``replay`` exclude each other.
+        on_token: ``on_token(text)`` receives the text of every model reply (``ask``, the AIWorker
+            tools): piece by piece as it arrives when the call streams, else whole once. Given, calls
+            stream unless ``base_config.stream`` is false (issue 14 item 2).
 
     Raises:
         UsageError: a bad limit or budget, both ``record`` and ``replay``, or a recording that cannot be
@@ -159,14 +165,15 @@ class Interpreter:
                  default_worker: str | None = None, durable: bool = True,
                  approve: Callable[[Any], bool] | None = None, max_cost_usd: float | None = None,
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
-                 max_value_bytes: int | None = None) -> None:
+                 max_value_bytes: int | None = None,
+                 on_token: Callable[[str], None] | None = None) -> None:
         lim = replace(limits) if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
             if v is not None:
                 setattr(lim, k, v)
-        if lim.max_call_depth < 1:
-            raise UsageError("max_call_depth must be at least 1")
+        if not 1 <= lim.max_call_depth <= MAX_CALL_DEPTH:
+            raise UsageError(f"max_call_depth must be between 1 and {MAX_CALL_DEPTH:,}, got {lim.max_call_depth}")
         if lim.max_value_bytes < 1024:
             raise UsageError("max_value_bytes must be at least 1024")
         if lim.max_loop_iterations < 0:
@@ -199,6 +206,10 @@ class Interpreter:
         self._providers: dict[str, Callable[..., Any]] = {}
         self.default_worker = default_worker
         self.durable = durable
+        self.on_token = on_token
+        #: ``ask`` without ``into`` writes the reply to :attr:`stdout` as it arrives, then a newline
+        #: (set by ``nslang run`` and the REPL; issue 14 item 2)
+        self.echo_asks = False
         #: the approver of tool calls with side effects made by models (see ``approve`` above)
         self.approve = approve
         #: held while a model's tool call or an AI worker event handler runs on this interpreter, so
@@ -213,12 +224,27 @@ class Interpreter:
         self._stdlib_index: dict[str, Path] | None = None
         # run-time state used by compiled code
         self.depth = 0
+        #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
+        self.checkpoint_box = [0]
+        self.segment = Segment(0, 0, False)
+        #: Python frames one call may take: the largest bound of the procedures compiled so far
+        self.frames_per_call = MIN_FRAMES_PER_CALL
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
         self._register_builtin_tools()
+
+    @property
+    def depth_checkpoint(self) -> int:
+        """A call deeper than this takes the slow path (depth limit, new stack segment: nslang._stack);
+        kept in a one-element list that compiled procedures read directly."""
+        return self.checkpoint_box[0]
+
+    @depth_checkpoint.setter
+    def depth_checkpoint(self, value: int) -> None:
+        self.checkpoint_box[0] = value
 
     # ===================================================================================== setup
 
@@ -295,6 +321,8 @@ class Interpreter:
                 mgr.register_custom_provider(name, fn)
             if self.default_worker is not None:
                 mgr.default_worker = self.default_worker
+            mgr.on_token = self.on_token
+            mgr.stream_default = self.stream_default
             self._workers = mgr
         return self._workers
 
@@ -591,6 +619,16 @@ class Interpreter:
             code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
         )
 
+    def recursion_error(self, name: str | None = None, span: Span | None = None) -> NSRuntimeError:
+        """Error 38 (NestingDepthExceeded) for a Python RecursionError: an expression or a value nested
+        deeper than Python's recursion limit lets the interpreter follow (not the call-depth limit)."""
+        what = f" calling '{name}'" if name else ""
+        return NSRuntimeError(
+            f"nesting too deep{what}: an expression or a value is nested deeper than the interpreter can "
+            f"follow (Python's recursion limit is {sys.getrecursionlimit()} frames)",
+            code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=span,
+        )
+
     def charge(self, steps: int) -> None:
         """Count executed statements against ``limits.max_steps`` and check the deadline."""
         self._steps += steps
@@ -625,14 +663,55 @@ class Interpreter:
         :class:`nslang.limits.LineReader`)."""
         return self._line_reader.readline(self.stdin, self)
 
-    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
+    def stream_default(self) -> bool:
+        """Whether a model call streams when its ``base_config.stream`` is unset: when an ``on_token``
+        callback listens, or the output is an interactive terminal (issue 14 item 2)."""
+        if self.on_token is not None:
+            return True
+        try:
+            return bool(self.stdout.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None = None, *,
+            on_token: Callable[[str], None] | None = None, show: bool = False) -> str:
         """Back end of the ``ask`` statement: a stateless task on a worker definition, or one turn of an
-        active instance's conversation (see :mod:`nslang.workers`)."""
+        active instance's conversation (see :mod:`nslang.workers`).
+
+        Args:
+            worker, prompt, options: as the statement gives them (None: the default worker).
+            on_token: receives this reply's text (as the constructor's ``on_token``); given, the call
+                streams unless ``base_config.stream`` is false.
+            show: the statement has no ``into``: with :attr:`echo_asks`, the reply is written to
+                :attr:`stdout` as it arrives (streamed or not), then a newline.
+
+        Returns:
+            The reply text.
+        """
         try:
             mgr = self.workers
         except ImportError as e:  # pragma: no cover - workers package missing
             raise NSRuntimeError(f"ask: AI workers are not available ({e})", code=ErrorCode.LLM_ERROR) from None
-        return mgr.ask(worker, prompt, options, host=self)
+        stream = True if on_token is not None else self.stream_default()
+        if not (show and self.echo_asks):
+            return mgr.ask(worker, prompt, options, on_token=on_token, stream=stream, host=self)
+        shown: list[str] = []
+
+        def echo(piece: str) -> None:
+            self.write(piece)
+            shown.append(piece)
+            try:
+                self.stdout.flush()
+            except (OSError, ValueError):
+                pass
+            if on_token is not None:
+                on_token(piece)
+
+        try:
+            return mgr.ask(worker, prompt, options, on_token=echo, stream=stream, host=self)
+        finally:
+            if shown and not shown[-1].endswith("\n"):
+                self.write("\n")
 
     # ----------------------------------------------------------------------------- events
 
@@ -675,10 +754,11 @@ class Interpreter:
 
 
 class _RunGuard:
-    """Enter/leave a run: sets the deadline and step budget, raises Python's recursion limit enough
-    for the configured call depth, and turns a Python RecursionError or MemoryError into error 37."""
+    """Enter/leave a run: sets the deadline, the step budget and the first call-stack checkpoint, and
+    turns a Python RecursionError into error 38 and a MemoryError into error 37. Python's recursion
+    limit is left alone (issue 10 item 4; deep runs continue on further threads, see :mod:`nslang._stack`)."""
 
-    __slots__ = ("interp", "outer", "old_limit", "top")
+    __slots__ = ("interp", "outer", "top")
 
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
@@ -692,12 +772,7 @@ class _RunGuard:
         if self.top:
             it._steps = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
-        self.old_limit = sys.getrecursionlimit()
-        # A NeuroScript call takes 2 Python frames (generated code) to ~10 (closures). Python-to-Python
-        # calls use no C stack, so this is safe; C-recursive work on deep data (json, ==) stays bounded.
-        need = min(it.limits.max_call_depth * 10 + 3_000, 250_000)
-        if need > self.old_limit:
-            sys.setrecursionlimit(need)
+            start_run(it)
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
         it = self.interp
@@ -706,12 +781,8 @@ class _RunGuard:
         if self.top:
             it._deadline = None
             it.handler_cleared = False
-        if sys.getrecursionlimit() != self.old_limit:
-            sys.setrecursionlimit(self.old_limit)
         if et is RecursionError:
-            raise NSRuntimeError(
-                "nesting too deep: a value or an expression is nested deeper than the interpreter can follow",
-                code=ErrorCode.RESOURCE_EXHAUSTION) from None
+            raise it.recursion_error() from None
         if et is MemoryError:
             raise out_of_memory() from None
         return False

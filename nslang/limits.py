@@ -163,7 +163,7 @@ def display_size(v: Any, stop: int) -> int:
     if not (t is list or isinstance(v, dict)):
         return _inner_size(v)
     memo: dict[int, int] = {}  # container id -> its display size, once known
-    active: set[int] = set()  # containers being counted (a cycle: display refuses it, count 0)
+    active: set[int] = set()  # containers being counted (met again inside itself: displays as [...])
     total = 2
     stack: list[tuple[Any, Any, int]] = [(v, iter(v.items() if isinstance(v, dict) else v), total)]
     active.add(id(v))
@@ -188,6 +188,8 @@ def display_size(v: Any, stop: int) -> int:
                     stack.append((x, iter(x.items() if isinstance(x, dict) else x), total - 2))
                     pushed = True
                     break
+                else:
+                    total += 5  # a cycle: "[...]" / "{...}"
             else:
                 total += _inner_size(x)
             if total > stop:

@@ -440,8 +440,10 @@ class Repl:
             return ask_on_terminal(request, stdin, self.stream)  # type: ignore[arg-type]
 
         approver = PatternApprover(ask=ask if stdin.isatty() else None)
-        return Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
+        interp = Interpreter(sandbox_dir=self.sandbox_dir, stdout=self.stream, stderr=self.stream,  # type: ignore[arg-type]
                            stdin=stdin, default_worker=self.default_worker, approve=approver)  # type: ignore[arg-type]
+        interp.echo_asks = True  # `ask` without `into` shows the reply as it arrives (issue 14 item 2)
+        return interp
 
     # ------------------------------------------------------------------------------ the pure step
 

@@ -42,6 +42,7 @@ import enum
 import math
 import re
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
@@ -229,22 +230,19 @@ def format_number(v: int | float) -> str:
     return r
 
 
-def _display_inner(v: Any) -> str:
-    """Display of a value nested inside a list or map: nil shows as ``nil``."""
-    if v is None:
-        return "nil"
-    return display(v)
-
-
 def _quote(s: str) -> str:
     out = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{out}"'
 
 
-def display(v: Any) -> str:
+def display(v: Any, limit: int | None = None) -> str:
     """The display string of ``v`` (spec §6.3) as ``emit``, string ``+`` and ``fail`` use it.
 
-    nil displays as the empty string at the top level, and as ``nil`` inside lists and maps.
+    nil displays as the empty string at the top level, and as ``nil`` inside lists and maps. Lists and
+    maps are walked iteratively, so any nesting depth displays (issue 10 item 4); a list or map that
+    contains itself shows ``[...]`` / ``{...}`` where it recurs. With ``limit`` (characters), the walk
+    stops soon after the text passes that length (the caller truncates), bounding the work on huge
+    values.
     """
     t = type(v)
     if t is str:
@@ -257,14 +255,24 @@ def display(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return ""
-    if t is list:
-        return "[" + ", ".join([_display_inner(x) for x in v]) + "]"
-    if t is dict:
-        return "{" + ", ".join([f"{_quote(str(k))}: {_display_inner(x)}" for k, x in v.items()]) + "}"
-    if t is ErrorValue:
-        return "error: " + v.message
-    if t is EventValue:
-        return "event: " + display(v.get("name"))
+    if t is list or t is dict or t is ErrorValue or t is EventValue:
+        return _display_nested(v, limit)
+    return _display_scalar(v)
+
+
+def _display_scalar(v: Any) -> str:
+    """Display of a value that is neither a list nor a map (nil shows as ``nil``)."""
+    t = type(v)
+    if t is str:
+        return v  # type: ignore[no-any-return]
+    if t is int:
+        return _int_text(v)
+    if t is float:
+        return format_number(v)
+    if t is bool:
+        return "true" if v else "false"
+    if v is None:
+        return "nil"
     if t is _dt.datetime:
         return v.isoformat().replace("+00:00", "Z")
     if t is Fuzzy:
@@ -276,6 +284,67 @@ def display(v: Any) -> str:
     if t is bytes:
         return v.decode("utf-8", "replace")
     return str(v)
+
+
+def _display_nested(root: Any, limit: int | None) -> str:
+    """:func:`display` of lists, maps, error and event values, with an explicit stack (no recursion)."""
+    parts: list[str] = []
+    size = counted = 0
+    # each entry: [iterator over the children, is_map, closing bracket, id of the container]
+    stack: list[list[Any]] = []
+    active: set[int] = set()  # containers on the current path (a cycle shows as [...] / {...})
+    v: Any = root
+    top = True  # the value is not inside a list or map: nil displays as ""
+    while True:
+        t = type(v)
+        if t is ErrorValue:
+            parts.append("error: ")
+            v, top = v.get("message"), True
+            continue
+        if t is EventValue:
+            parts.append("event: ")
+            v, top = v.get("name"), True
+            continue
+        if t is list or t is dict:
+            if id(v) in active:
+                parts.append("[...]" if t is list else "{...}")
+            else:
+                active.add(id(v))
+                parts.append("[" if t is list else "{")
+                stack.append([iter(v.items()) if t is dict else iter(v), t is dict, "]" if t is list else "}",
+                              id(v), True])
+        elif v is None:
+            parts.append("" if top else "nil")
+        else:
+            parts.append(_display_scalar(v))
+        # next child of the innermost open container, closing the finished ones
+        while stack:
+            entry = stack[-1]
+            if limit is not None:
+                size += sum(map(len, parts[counted:]))
+                counted = len(parts)
+                if size > limit:
+                    return "".join(parts)
+            child = next(entry[0], _END)
+            if child is _END:
+                parts.append(entry[2])
+                active.discard(entry[3])
+                stack.pop()
+                continue
+            if entry[4]:
+                entry[4] = False
+            else:
+                parts.append(", ")
+            if entry[1]:
+                k, child = child
+                parts.append(_quote(str(k)) + ": ")
+            v, top = child, False
+            break
+        else:
+            return "".join(parts)
+
+
+_END = object()
 
 
 def interpolation_display(v: Any) -> str:
@@ -350,7 +419,7 @@ def short_repr(v: Any, limit: int = 40) -> str:
     """A short quoted rendering of a value for error messages (it never fails)."""
     if type(v) is int and not _INT_LOW < v < _INT_BOUND:
         return f"<integer of more than {MAX_INT_DIGITS} digits>"
-    s = _quote(v) if type(v) is str else display(v) if v is not None else "nil"
+    s = _quote(v) if type(v) is str else display(v, limit) if v is not None else "nil"
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
@@ -498,7 +567,25 @@ def bit_not(a: Any) -> int:
 
 
 def equal(a: Any, b: Any) -> bool:
-    """``a == b`` (§4.3): nil equals only nil; numeric readings compare as numbers; else deep equality."""
+    """``a == b`` (§4.3): nil equals only nil; numeric readings compare as numbers; else deep equality.
+
+    Two containers of one type compare as Python compares them (``[1] == [1.0]``, ``["1"] != [1]``); a
+    map against an error value compares entry by entry with these rules. Nested lists and maps are
+    walked iteratively, so any depth compares (issue 10 item 4); a pair of containers already being
+    compared counts as equal, so values that contain themselves compare in finite time.
+    """
+    r = _equal_step(a, b)
+    if r is _PY or r is _NS:
+        return _deep_equal(a, b, r is _PY)
+    return r  # type: ignore[return-value]
+
+
+_PY = object()  # compare two containers as Python's == does
+_NS = object()  # compare two containers entry by entry with equal()
+
+
+def _equal_step(a: Any, b: Any) -> Any:
+    """:func:`equal` for one pair without descending: True, False, or _PY / _NS for two containers."""
     if a is None or b is None:
         return a is b
     ta, tb = type(a), type(b)
@@ -508,6 +595,8 @@ def equal(a: Any, b: Any) -> bool:
         if not a or not b or a[0] not in _NUM_START or b[0] not in _NUM_START:
             return False
     if ta is tb and ta is not str and ta is not bool:
+        if ta is list or isinstance(a, dict):
+            return _PY
         return bool(a == b)
     na = number_or_none(a)
     if na is not None:
@@ -517,16 +606,51 @@ def equal(a: Any, b: Any) -> bool:
     if ta is str and tb is str:
         return bool(a == b)
     if ta in (list, dict) or tb in (list, dict):
-        return _deep_equal(a, b)
+        return _NS if isinstance(a, dict) and isinstance(b, dict) else False
     return bool(a == b)
 
 
-def _deep_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
-    return False
+def _deep_equal(a: Any, b: Any, python: bool) -> bool:
+    """Deep equality of two containers with an explicit stack; ``python``: compare as Python's ``==``."""
+    todo: list[tuple[Any, Any, bool]] = [(a, b, python)]
+    seen: set[tuple[int, int, bool]] = set()
+    while todo:
+        x, y, py = todo.pop()
+        if py:
+            if x is y:
+                continue
+            xl, yl, xd, yd = type(x) is list, type(y) is list, isinstance(x, dict), isinstance(y, dict)
+            if not (xl and yl or xd and yd):
+                if xl or yl or xd or yd or not x == y:
+                    return False
+                continue
+        else:
+            r = _equal_step(x, y)
+            if r is _PY:
+                py = True
+            elif r is not _NS:
+                if not r:
+                    return False
+                continue
+        # two lists or two maps
+        if len(x) != len(y):
+            return False
+        key = (id(x), id(y), py)
+        if key in seen:
+            continue
+        seen.add(key)
+        if type(x) is list:
+            todo.extend(zip(x, y, [py] * len(x)))
+        elif py:
+            for k in x:
+                if k not in y:
+                    return False
+                todo.append((x[k], y[k], True))
+        else:
+            if x.keys() != y.keys():
+                return False
+            todo.extend((x[k], y[k], False) for k in x)
+    return True
 
 
 def compare(op: str, a: Any, b: Any) -> bool:
@@ -553,14 +677,20 @@ def to_python(v: Any) -> Any:
     """The plain ("unwrapped", §6.4) form of a value: str, int, float, bool, None, lists, dicts.
 
     Error and event values become plain dicts; fuzzy values their float; references their names.
+    Nested lists and maps are converted iteratively (any depth; issue 10 item 4); a list or map that
+    appears twice in ``v`` appears twice in the result as one object (so a value that contains itself
+    gives a Python object that contains itself).
     """
     t = type(v)
     if t in (str, int, float, bool) or v is None:
         return v
-    if t is list:
-        return [to_python(x) for x in v]
-    if isinstance(v, dict):
-        return {k: to_python(x) for k, x in v.items()}
+    if t is list or isinstance(v, dict):
+        return _convert_deep(v, _to_python_leaf, _to_python_container)
+    return _to_python_leaf(v)
+
+
+def _to_python_leaf(v: Any) -> Any:
+    t = type(v)
     if t is Fuzzy:
         return v.mu
     if t in (ProcedureRef, ToolRef):
@@ -568,37 +698,95 @@ def to_python(v: Any) -> Any:
     return v
 
 
-def from_python(v: Any, _memo: dict[int, Any] | None = None) -> Any:
+def _to_python_container(v: Any) -> tuple[Any, Any] | None:
+    """(new empty container, the source's children) for a list or map; None for anything else."""
+    if type(v) is list:
+        return [], v
+    if isinstance(v, dict):
+        return {}, v
+    return None
+
+
+def _convert_deep(root: Any, leaf: Callable[[Any], Any],
+                  container: Callable[[Any], tuple[Any, Any] | None]) -> Any:
+    """Copy a tree of containers with an explicit stack (no recursion).
+
+    ``container(v)`` gives ``(new_empty_list_or_dict, source)`` for a node to copy (source: an iterable,
+    or a mapping whose items are copied) or None for a leaf, which ``leaf(v)`` converts. A node met
+    twice (shared, or inside itself) is copied once.
+    """
+    made = container(root)
+    assert made is not None
+    memo: dict[int, Any] = {id(root): made[0]}
+    todo = [made]
+    while todo:
+        out, src = todo.pop()
+        if type(out) is list:
+            add = out.append
+            for x in src:
+                tx = type(x)
+                if tx is str or tx is int or tx is float or tx is bool or x is None:
+                    add(x)
+                    continue
+                y = memo.get(id(x), _END)
+                if y is _END:
+                    sub = container(x)
+                    if sub is None:
+                        y = leaf(x)
+                    else:
+                        y = memo[id(x)] = sub[0]
+                        todo.append(sub)
+                add(y)
+        else:
+            for k, x in src.items():
+                tx = type(x)
+                if not (tx is str or tx is int or tx is float or tx is bool or x is None):
+                    y = memo.get(id(x), _END)
+                    if y is _END:
+                        sub = container(x)
+                        if sub is None:
+                            y = leaf(x)
+                        else:
+                            y = memo[id(x)] = sub[0]
+                            todo.append(sub)
+                    x = y
+                out[k if type(k) is str else str(k)] = x
+    return made[0]
+
+
+def from_python(v: Any) -> Any:
     """Convert a Python value to a NeuroScript value.
 
     str, bool, int, float and None map to themselves; lists, tuples and sets become lists; mappings
-    become maps with string keys; datetimes become timedates; ``Decimal`` becomes float.
-    The result is a new structure with the same sharing as ``v``: a list or map that occurs several
-    times in ``v`` (or inside itself) is converted once, so the cost is linear in the distinct
-    containers, never in the unfolded tree (``list.Concat([s], [s])`` repeated 30 times is 30 lists,
-    not 2^30; issue 10 item 6).
+    become maps with string keys; datetimes become timedates; ``Decimal`` becomes float. Nested
+    containers are converted iteratively (any depth; issue 10 item 4); one that appears twice (or
+    inside itself) stays one shared list or map.
     Raises TypeError for anything else (the caller turns it into a tool error naming the tool).
     """
     t = type(v)
     if t in (str, int, float, bool) or v is None:
         return v
-    if t is list or t is tuple or t is set or t is frozenset or (isinstance(v, dict)
-                                                              and not isinstance(v, (ErrorValue, EventValue))):
-        if _memo is None:
-            _memo = {}
-        done = _memo.get(id(v))
-        if done is not None:
-            return done
-        if isinstance(v, dict):
-            out_map: dict[str, Any] = {}
-            _memo[id(v)] = out_map
-            for k, x in v.items():
-                out_map[str(k)] = from_python(x, _memo)
-            return out_map
-        out: list[Any] = []
-        _memo[id(v)] = out
-        out.extend([from_python(x, _memo) for x in v])
-        return out
+    if _from_python_container(v) is not None:
+        return _convert_deep(v, _from_python_leaf, _from_python_container)
+    return _from_python_leaf(v)
+
+
+def _from_python_container(v: Any) -> tuple[Any, Any] | None:
+    t = type(v)
+    if t is list or t is tuple or t is set or t is frozenset:
+        return [], v
+    if isinstance(v, (ErrorValue, EventValue)):
+        return None
+    if isinstance(v, dict):
+        return {}, v
+    return None
+
+
+def _from_python_leaf(v: Any) -> Any:
+    """from_python of anything but a list, tuple, set or dict."""
+    t = type(v)
+    if t in (str, int, float, bool) or v is None:
+        return v
     if isinstance(v, (ErrorValue, EventValue)):
         return v
     if isinstance(v, _dt.datetime):

@@ -468,3 +468,24 @@ def test_format_value_cycles_and_special_values() -> None:
 def _no_user_history(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("NSLANG_HISTORY", str(tmp_path / "default-history"))
     yield
+
+
+def test_ask_without_into_prints_the_reply_as_it_arrives(tmp_path: Path) -> None:
+    """Issue 14 item 2: the REPL shows an `ask` reply piece by piece; `ask … into x` shows nothing."""
+    pieces: list[str] = []
+
+    class Recording(io.StringIO):
+        def write(self, text: str) -> int:
+            pieces.append(text)
+            return super().write(text)
+
+    r = Repl(stdout=Recording(), history_file=False, color=False, sandbox_dir=tmp_path)
+    r.execute('call tool.AIWorkerDefinition.Add(name: "t", provider: "test", model_name: "m", '
+              'interaction_models: ["both"], base_config: {"stream": true})')
+    pieces.clear()
+    assert r.execute('ask "t", "one two three"') == ""
+    assert "".join(pieces) == "m reply 1: one two three\n"
+    assert pieces[:3] == ["m", " reply", " 1:"]  # the pieces as the model sent them
+    pieces.clear()
+    assert r.execute('ask "t", "quiet" into x') == "" and pieces == []
+    assert r.execute("x") == '"m reply 1: quiet"'

@@ -5,12 +5,14 @@
 ``custom`` (Python callable) adapter. HTTP providers are one module per wire format beside them
 (:mod:`~nslang.llm.openai` for ``openai`` and ``local``, :mod:`~nslang.llm.anthropic`,
 :mod:`~nslang.llm.gemini` for ``google``, :mod:`~nslang.llm.ollama`), sharing the retry and error
-machinery of :mod:`nslang.llm._http`. Importing this package imports neither httpx nor pydantic.
+machinery of :mod:`nslang.llm._http` and the stream readers of :mod:`nslang.llm.streaming`. Importing
+this package imports neither httpx nor pydantic.
 """
 
 from __future__ import annotations
 
 from .base import (
+    LLMRefusalError,
     LLMTimeoutError,
     Message,
     Model,
@@ -23,6 +25,7 @@ from .base import (
 )
 
 __all__ = [
+    "LLMRefusalError",
     "LLMTimeoutError",
     "Message",
     "Model",

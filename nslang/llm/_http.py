@@ -15,15 +15,30 @@ Settings (``base_config`` ⊕ overrides, spec ai_workers.md Part 1), read by :fu
 * ``retry_backoff_s`` (default 0.5): the first backoff delay;
 * ``system_prompt``, ``max_history_turns``, ``max_prompt_chars``: conversation shaping and its size cap
   (:func:`~nslang.llm.base.build_messages`);
+* ``stream`` (a boolean): whether the reply is streamed (read by the worker manager, issue 14 item 2);
 * every other key is passed through into the provider's request body (each module says where),
-  except ``custom_provider`` and the ``test_*`` keys of the offline providers.
+  except ``custom_provider`` and the ``test_*`` keys of the offline providers. A key the user sets
+  explicitly always reaches the request, and wins over the value nslang would map into the same
+  field (``max_completion_tokens``, Gemini's ``maxOutputTokens``, …); only the fields nslang builds
+  itself (the model, the conversation, the stream switch: each module lists them) are refused with a
+  clear error (issue 14 item 1).
 
 Retry policy. An attempt is retried, up to ``max_retries`` times, when it fails with HTTP 408, 409,
 429 or any 5xx status, a connection error (refused, reset, DNS, protocol) or a timeout. The delay
 before retry *n* (0-based) is ``min(8, retry_backoff_s * 2**n)`` seconds, shortened by a random jitter
 of up to 25 %; when the provider sent ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date),
-that delay is used instead. A provider asking for more than 60 s is not waited for: the call fails at
-once with its message. Other statuses (400, 401, 403, 404, …) and malformed bodies fail at once.
+that delay is used instead, else a ``google.rpc.RetryInfo`` ``retryDelay`` in the error body (Gemini's
+429). The provider's ``x-should-retry`` header, when ``true`` or ``false``, decides instead of the status
+(as the official OpenAI and Anthropic SDKs do). A provider asking for more than 60 s is not waited
+for: the call fails at once with its message. Other statuses (400, 401, 403, 404, …) and malformed
+bodies fail at once; so does an HTTP 200 whose body is an ``{"error": …}`` object (some gateways
+answer so), with the provider's own message.
+
+Streaming (:meth:`HTTPProvider.stream`): the same retry policy applies until the first byte of a 200
+body has arrived; after that nothing is retried (part of the reply may already be shown), and a broken
+stream or an error event inside it fails the call with the provider's message. ``timeout_s`` then
+bounds each wait for the next bytes (a long reply may take longer as a whole), the run's deadline
+and :data:`MAX_RESPONSE_BYTES` bound the whole stream.
 
 The run's deadline (``ProviderConfig.deadline``, set by the worker manager from the interpreter's
 ``timeout_s``) bounds the whole call, retries and waits included (issue 10 item 6): each attempt's
@@ -48,11 +63,13 @@ character) is refused before anything is sent, without showing it (issue 10 item
 from __future__ import annotations
 
 import email.utils
+import itertools
+import json
 import logging
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -61,7 +78,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from .._redact import contains_secret, scrub
-from ..errors import LLMError, LLMHTTPError
+from ..errors import ErrorCode, LLMError, LLMHTTPError
 from .base import LLMConnectionError, LLMTimeoutError, ModelSettingsError, ProviderConfig, check_allow_model_requests
 
 __all__ = [
@@ -103,15 +120,23 @@ NSLANG_KEYS = frozenset({
     "cache", "cache_ttl_s", "max_cost_usd",  # response cache and task budget (nslang.workers.cassette, .economics)
     # the tool-calling loop's options (a base_config may hold them for worker:NAME delegation, issue 13)
     "tools", "max_iterations", "task_timeout_s", "tool_timeout_s", "max_result_chars",
+    "provider_tools",  # a provider's own built-in tools, sent before the offered ones (with_tools)
+    "stream", "max_tokens_field",  # streaming (nslang.llm.streaming) and the OpenAI max-tokens field name
 })
 
 #: Waits between attempts (tests replace it to keep the suite fast).
 sleep: Callable[[float], None] = time.sleep
 
 _M = TypeVar("_M", bound=BaseModel)
+_T = TypeVar("_T")
 
 
-def _retryable_status(status: int) -> bool:
+def _should_retry(response: httpx.Response) -> bool:
+    """The SDKs' rule: ``x-should-retry: true|false`` decides; else 408, 409, 429 and 5xx are retried."""
+    hint = response.headers.get("x-should-retry", "").strip().lower()
+    if hint in ("true", "false"):
+        return hint == "true"
+    status = response.status_code
     return status in (408, 409, 429) or status >= 500
 
 
@@ -127,7 +152,10 @@ class Settings:
         timeout_s: seconds for each HTTP attempt.
         max_retries: extra attempts after a retryable failure.
         backoff_s: the first backoff delay (seconds).
+        stream: ``base_config.stream`` (True, False, or None when unset).
         extra: every other key, to pass through into the request body.
+        provider_tools: ``base_config.provider_tools``, a provider's own built-in tools (see
+            :func:`with_tools`).
     """
 
     temperature: float | None = None
@@ -137,7 +165,9 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_s: float = DEFAULT_BACKOFF_S
+    stream: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    provider_tools: list[Any] = field(default_factory=list)
 
 
 def _number(settings: Mapping[str, Any], key: str, who: str, *, positive: bool = False) -> float | None:
@@ -178,6 +208,13 @@ def parse_settings(settings: Mapping[str, Any], who: str) -> Settings:
     timeout = _number(settings, "timeout_s", who, positive=True)
     retries = _integer(settings, "max_retries", who)
     backoff = _number(settings, "retry_backoff_s", who)
+    stream = settings.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise ModelSettingsError(f"{who}: base_config.stream must be true or false, got {stream!r}")
+    native = settings.get("provider_tools")
+    if native is not None and not isinstance(native, list):
+        raise ModelSettingsError(f"{who}: base_config.provider_tools must be a list of tool entries, "
+                                 f"got {type(native).__name__}")
     return Settings(
         temperature=_number(settings, "temperature", who),
         top_p=_number(settings, "top_p", who),
@@ -186,7 +223,9 @@ def parse_settings(settings: Mapping[str, Any], who: str) -> Settings:
         timeout_s=DEFAULT_TIMEOUT_S if timeout is None else timeout,
         max_retries=DEFAULT_MAX_RETRIES if retries is None else retries,
         backoff_s=DEFAULT_BACKOFF_S if backoff is None else backoff,
+        stream=stream,
         extra={k: v for k, v in settings.items() if k not in NSLANG_KEYS and not k.startswith("test_")},
+        provider_tools=list(native or ()),
     )
 
 
@@ -239,15 +278,51 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - current)
 
 
-def provider_message(response: httpx.Response, secrets: Sequence[str | None] = ()) -> str:
+def retry_info_delay(data: Any) -> float | None:
+    """Seconds from a ``google.rpc.RetryInfo`` detail of an error body (``{"error": {"details": [{"@type":
+    "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}}``, Gemini's 429), or None."""
+    if isinstance(data, list) and data:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    for d in details if isinstance(details, list) else ():
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            raw = d.get("retryDelay")
+            if isinstance(raw, str) and raw.endswith("s"):
+                try:
+                    value = float(raw[:-1])
+                except ValueError:
+                    return None
+                return max(0.0, value) if math.isfinite(value) else None
+    return None
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_payload(data: Any) -> bool:
+    """True when a JSON body is an error object rather than an answer: a top-level ``error`` key (OpenAI,
+    Gemini, Ollama, gateways) or Anthropic's ``{"type": "error"}``."""
+    if isinstance(data, list) and data:
+        data = data[0]
+    return isinstance(data, dict) and (bool(data.get("error")) or data.get("type") == "error")
+
+
+def provider_message(response: httpx.Response | Any, secrets: Sequence[str | None] = ()) -> str:
     """The provider's own error message: ``error.message`` (OpenAI, Anthropic, Gemini), ``error``
     (Ollama), ``message``, else the start of the body; ``secrets`` are redacted before it is cut to
-    :data:`MAX_MESSAGE_CHARS` (so that no cut-off secret survives)."""
+    :data:`MAX_MESSAGE_CHARS` (so that no cut-off secret survives). ``response`` may also be an
+    already-decoded JSON value (an error event of a stream)."""
     data: Any
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    if isinstance(response, httpx.Response):
+        data = _json(response)
+        raw = response.text
+    else:
+        data, raw = response, json.dumps(response, ensure_ascii=False)
     if isinstance(data, list) and data:
         data = data[0]
     msg = ""
@@ -266,7 +341,7 @@ def provider_message(response: httpx.Response, secrets: Sequence[str | None] = (
                     msg = data[k]
                     break
     # redact before collapsing whitespace and cutting, either of which could hide a secret's form
-    msg = scrub(msg, secrets) if msg else " ".join(scrub(response.text, secrets).split())
+    msg = scrub(msg, secrets) if msg else " ".join(scrub(raw, secrets).split())
     if len(msg) > MAX_MESSAGE_CHARS:
         msg = msg[: MAX_MESSAGE_CHARS - 3] + "..."
     return msg
@@ -327,33 +402,122 @@ class HTTPProvider:
         """The full URL of ``path`` under the base URL."""
         return f"{self.base_url}/{path.lstrip('/')}"
 
+    def _client(self) -> tuple[httpx.Client, httpx.Client | None]:
+        """The shared client, or a new one (returned second, to close) when the config has none."""
+        factory = self._config.http_client
+        if factory is not None:
+            return factory(), None
+        own = httpx.Client()
+        return own, own
+
     def post(self, path: str, body: BaseModel, response_model: type[_M], settings: Settings) -> _M:
         """POST ``body`` as JSON to ``path`` with retries, and validate the answer as ``response_model``.
 
         Raises:
             UsageError: model requests are switched off (:data:`~nslang.llm.base.ALLOW_MODEL_REQUESTS`).
-            LLMHTTPError, LLMTimeoutError, LLMError: see the module docstring.
+            LLMHTTPError, LLMTimeoutError, LLMError: see the module docstring (an HTTP 200 whose body
+                is an error object is an LLMError with the provider's message).
         """
         check_allow_model_requests()
         url = self.url(path)
         payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
-        factory = self._config.http_client
-        own: httpx.Client | None = None
-        client: httpx.Client
-        if factory is not None:
-            client = factory()
-        else:
-            own = client = httpx.Client()
+        client, own = self._client()
         try:
-            response = self._send(client, url, payload, settings, self._config.deadline)
+            response, _ = self._send(client, url, payload, settings, self._config.deadline)
         finally:
             if own is not None:
                 own.close()
+        if error_payload(_json(response)):
+            raise self._error(LLMError, f"{self.who}: HTTP {response.status_code} with an error body: "
+                                        f"{provider_message(response, self._secrets)}")
         try:
             return response_model.model_validate_json(response.content)
         except ValidationError as e:
             raise self._error(LLMError, f"{self.who}: malformed response from {url} (HTTP {response.status_code}): "
                                         f"{_describe(e)}") from None
+
+    def stream(self, path: str, body: BaseModel, settings: Settings, read: Callable[[Iterator[bytes]], _T],
+               params: Mapping[str, str] | None = None) -> _T:
+        """POST ``body`` and hand the 200 answer's raw byte chunks to ``read`` as they arrive.
+
+        Retries (module docstring) happen only until the first byte of the body has arrived; a
+        failure after that is not retried. ``read`` parses the chunks (:mod:`~nslang.llm.streaming`)
+        and returns the folded reply.
+
+        Raises:
+            UsageError: model requests are switched off.
+            LLMHTTPError, LLMTimeoutError, LLMError: as :meth:`post`. After the first byte (never retried,
+                never a reason for a ``fallback`` to serve): LLMError when the stream breaks or grows past
+                :data:`MAX_RESPONSE_BYTES`, LLMError with code 31 when it stalls for ``timeout_s``,
+                LLMTimeoutError when the run's deadline passes.
+        """
+        check_allow_model_requests()
+        url = self.url(path)
+        payload = body.model_dump(mode="json", by_alias=True, exclude_none=True)
+        deadline = self._config.deadline
+        client, own = self._client()
+        try:
+            response, chunks = self._send(client, url, payload, settings, deadline, stream=True, params=params)
+            try:
+                assert chunks is not None
+                guarded = self._guard(chunks, url, settings, deadline)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # a server that ignored the stream switch, or an HTTP 200 carrying an error object
+                    data = b"".join(guarded)
+                    decoded = _loads(data)
+                    if error_payload(decoded):
+                        raise self._error(LLMError, f"{self.who}: HTTP {response.status_code} with an error body: "
+                                                    f"{provider_message(decoded, self._secrets)}")
+                    guarded = iter([data])
+                return read(guarded)
+            finally:
+                response.close()
+        finally:
+            if own is not None:
+                own.close()
+
+    def event(self, data: str, model: type[_M]) -> _M:
+        """One JSON document of a stream (an SSE ``data`` field or an NDJSON line) as ``model``.
+
+        Raises:
+            LLMError: an error object inside the stream (the provider's message), or malformed JSON.
+        """
+        decoded = _loads(data.encode())
+        if decoded is None:
+            raise self._error(LLMError, f"{self.who}: malformed stream event (not JSON): {data[:200]!r}")
+        if error_payload(decoded):
+            raise self._error(LLMError, f"{self.who}: error inside the stream: "
+                                        f"{provider_message(decoded, self._secrets)}")
+        try:
+            return model.model_validate(decoded)
+        except ValidationError as e:
+            raise self._error(LLMError, f"{self.who}: malformed stream event: {_describe(e)}") from None
+
+    def _guard(self, chunks: Iterator[bytes], url: str, settings: Settings, deadline: float | None
+               ) -> Iterator[bytes]:
+        """``chunks`` after the first byte: a transport failure, a body over :data:`MAX_RESPONSE_BYTES`
+        or the run's deadline becomes an error (not retried: the reply had started)."""
+        size = 0
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise self._error(LLMError, f"{self.who}: the stream from {url} is larger than "
+                                                f"{MAX_RESPONSE_BYTES} bytes (not retried: the reply had started)")
+                if deadline is not None and time.monotonic() > deadline:
+                    raise self._error(LLMTimeoutError, f"{self.who}: the run's time limit was reached while {url} "
+                                                       "was streaming its reply")
+                yield chunk
+        except httpx.TimeoutException as e:
+            # code 31, but not an LLMTimeoutError: the reply had started, so no retry and no fallback
+            failure = LLMError(scrub(f"{self.who}: the stream from {url} stalled for more than timeout_s="
+                                     f"{settings.timeout_s:g} s (not retried: the reply had started)", self._secrets),
+                               code=ErrorCode.TIMEOUT)
+            raise failure from self._cause(e)
+        except httpx.TransportError as e:
+            failure: LLMError = self._error(LLMError, f"{self.who}: the stream from {url} broke: "
+                                                      f"{_transport_reason(e)} (not retried: the reply had started)")
+            raise failure from self._cause(e)
 
     def _error(self, cls: type[LLMError], message: str) -> LLMError:
         return cls(scrub(message, self._secrets))
@@ -364,7 +528,8 @@ class HTTPProvider:
         return None if contains_secret(f"{exc}\n{exc!r}", self._secrets) else exc
 
     def _send(self, client: httpx.Client, url: str, payload: dict[str, Any], settings: Settings,
-              deadline: float | None) -> httpx.Response:
+              deadline: float | None, *, stream: bool = False, params: Mapping[str, str] | None = None
+              ) -> tuple[httpx.Response, Iterator[bytes] | None]:
         attempts = settings.max_retries + 1
         for attempt in range(attempts):
             wait: float | None = None
@@ -376,7 +541,7 @@ class HTTPProvider:
                                                        f"{url} answered (attempt {attempt + 1})")
                 limit = min(limit, left)
             try:
-                response = self._attempt(client, url, payload, limit)
+                response, chunks = self._attempt(client, url, payload, limit, stream, params)
             except httpx.TimeoutException as e:
                 failure: LLMError = self._error(
                     LLMTimeoutError, f"{self.who}: no answer from {url} within {limit:g} s"
@@ -388,11 +553,13 @@ class HTTPProvider:
                 failure.__cause__ = self._cause(e)
             else:
                 if response.status_code < 300:
-                    return response
+                    return response, chunks
                 failure = self._http_error(response)
-                if not _retryable_status(response.status_code):
+                if not _should_retry(response):
                     raise failure
                 wait = parse_retry_after(response.headers)
+                if wait is None:
+                    wait = retry_info_delay(_json(response))
                 if wait is not None and wait > RETRY_AFTER_MAX_S:
                     failure.message += f" (the provider asks to retry after {wait:g} s; not waiting that long)"
                     failure.args = (failure.message,)
@@ -414,16 +581,27 @@ class HTTPProvider:
             sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _attempt(self, client: httpx.Client, url: str, payload: dict[str, Any], limit: float) -> httpx.Response:
+    def _attempt(self, client: httpx.Client, url: str, payload: dict[str, Any], limit: float, stream: bool = False,
+                 params: Mapping[str, str] | None = None) -> tuple[httpx.Response, Iterator[bytes] | None]:
         """One POST whose whole exchange, body included, takes at most ``limit`` seconds and whose body
         is at most :data:`MAX_RESPONSE_BYTES` (a server dripping bytes or sending a huge reply is cut off).
+
+        With ``stream``, a 200 answer is returned open with its chunks, the first already read (so a
+        failure before the first byte is still retried); ``limit`` then bounds each read.
 
         Raises:
             httpx.TimeoutException: the exchange took longer than ``limit``.
             httpx.TransportError: the connection failed, or the body was too large.
         """
         end = time.monotonic() + limit
-        with client.stream("POST", url, json=payload, headers=self._headers, timeout=httpx.Timeout(limit)) as r:
+        request = client.build_request("POST", url, json=payload, headers=self._headers, params=params,
+                                       timeout=httpx.Timeout(limit))
+        r = client.send(request, stream=True)
+        try:
+            if stream and r.status_code < 300:
+                body = r.iter_bytes()
+                first = next(body, b"")
+                return r, itertools.chain([first], body)
             chunks: list[bytes] = []
             size = 0
             for chunk in r.iter_bytes():
@@ -433,10 +611,14 @@ class HTTPProvider:
                 chunks.append(chunk)
                 if time.monotonic() > end:
                     raise httpx.ReadTimeout(f"the reply took longer than {limit:g} s")
-            # the body is decoded already: the copy must not decode it again
-            headers = [(k, v) for k, v in r.headers.multi_items() if k.lower() != "content-encoding"]
-            return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks), request=r.request,
-                                  extensions=r.extensions)
+        except BaseException:
+            r.close()
+            raise
+        r.close()
+        # the body is decoded already: the copy must not decode it again
+        headers = [(k, v) for k, v in r.headers.multi_items() if k.lower() != "content-encoding"]
+        return httpx.Response(r.status_code, headers=headers, content=b"".join(chunks), request=r.request,
+                              extensions=r.extensions), None
 
     def _http_error(self, response: httpx.Response) -> LLMHTTPError:
         status = response.status_code
@@ -453,8 +635,51 @@ def join_system(messages: list[Any]) -> str:
     return "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
 
 
-def pass_through(extra: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """The pass-through keys that do not collide with a field nslang fills in ``model``."""
-    taken = set(model.model_fields)
-    taken.update(f.alias for f in model.model_fields.values() if f.alias)
-    return {k: v for k, v in extra.items() if k not in taken}
+def request_fields(fields: Mapping[str, Any], extra: Mapping[str, Any], reserved: Collection[str],
+                   who: str) -> dict[str, Any]:
+    """The request body's fields: what nslang mapped (``fields``), then every pass-through key the user
+    set (``extra``), which wins over a mapped value of the same name (issue 14 item 1: an explicit key
+    always reaches the request). None (null) means unset, on either side.
+
+    Raises:
+        ModelSettingsError: ``extra`` names a field nslang builds itself (``reserved``: the model, the
+            conversation, the stream switch) (code 18).
+    """
+    clash = sorted(k for k in extra if k in reserved)
+    if clash:
+        raise ModelSettingsError(f"{who}: base_config.{clash[0]} is a request field nslang fills itself; remove it"
+                                 + (" (use base_config.stream to choose streaming)" if "stream" in clash[0] else ""))
+    return {k: v for k, v in {**fields, **{k: v for k, v in extra.items() if v is not None}}.items()
+            if v is not None}
+
+
+def with_tools(extra: Mapping[str, Any], declared: Sequence[Mapping[str, Any]],
+               native: Sequence[Any] = ()) -> dict[str, Any]:
+    """The pass-through keys with the ``tools`` field nslang builds: ``native``, the entries of
+    ``base_config.provider_tools`` as written (a provider's built-in tools, e.g. Gemini's
+    ``{"googleSearch": {}}``), then ``declared``, the tools offered to the model in the wire format's
+    shape (issue 12). ``base_config.tools`` is not sent: it names NeuroScript tools a task grants (as in
+    ``ask … with {"tools": […]}``). With neither, ``extra`` is unchanged.
+    """
+    if not declared and not native:
+        return dict(extra)
+    return {**extra, "tools": [*native, *declared]}
+
+
+def build(model: type[_M], who: str, fields: Mapping[str, Any]) -> _M:
+    """The request body ``model(**fields)``; a pass-through value of the wrong type is a settings error.
+
+    Raises:
+        ModelSettingsError: a field's value does not fit the request (code 18).
+    """
+    try:
+        return model(**fields)
+    except ValidationError as e:
+        raise ModelSettingsError(f"{who}: base_config does not fit the request: {_describe(e)}") from None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None

@@ -4,14 +4,18 @@ The AI worker manager (:mod:`nslang.workers`) never talks to a vendor API direct
 provider factory for a :class:`Model` and calls :meth:`Model.request` with a list of
 :class:`Message` objects and a settings mapping (a definition's ``base_config`` merged with any
 overrides, spec ai_workers.md Part 1 "LLM providers"). A model answers with a :class:`ModelResponse`
-carrying the reply text and the provider's own token counts.
+carrying the reply text and the provider's own token counts. Given an ``on_token`` callback, a model
+streams: it calls the callback with each piece of reply text as it arrives and still returns the whole
+:class:`ModelResponse` at the end (issue 14 item 2).
 
 Offline doubles live in :mod:`nslang.llm.testing`; HTTP providers (one module per wire format) are
 added beside this module and must call :func:`check_allow_model_requests` before any network request,
 so test suites can switch real requests off globally (house rule 11).
 
 Errors: a model raises :class:`~nslang.errors.LLMError` (code 16) for a failed call,
-:class:`LLMTimeoutError` (code 31) when the call ran out of time, and
+:class:`LLMRefusalError` (code 16) when the model declined to answer (OpenAI ``refusal``, Anthropic
+``stop_reason: "refusal"``; issue 14 item 1), :class:`LLMTimeoutError` (code 31) when the call ran out
+of time, and
 :class:`~nslang.errors.LLMHTTPError` for an HTTP error status; a factory raises
 :class:`ModelSettingsError` (code 18) for a missing key or an unusable setting. Messages never
 contain an API key.
@@ -44,6 +48,7 @@ __all__ = [
     "ALLOW_MODEL_REQUESTS",
     "DEFAULT_MAX_PROMPT_CHARS",
     "LLMConnectionError",
+    "LLMRefusalError",
     "LLMTimeoutError",
     "Message",
     "Model",
@@ -88,6 +93,14 @@ class PromptTooLargeError(NSRuntimeError):
     """Raised before a model call whose messages exceed ``base_config.max_prompt_chars`` (code 37)."""
 
     default_code = ErrorCode.RESOURCE_EXHAUSTION
+
+
+class LLMRefusalError(LLMError):
+    """Raised when the model declined to answer (code 16, LLMError): the message quotes its refusal.
+
+    A refusal is never returned as a reply, so a script cannot mistake it for an answer; ``on error``
+    catches it like any failed model call (issue 14 item 1).
+    """
 
 
 class ModelSettingsError(NSRuntimeError):
@@ -180,6 +193,7 @@ class Model(abc.ABC):
 
     @abc.abstractmethod
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
+                on_token: Callable[[str], None] | None = None,
                 tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
         """Send the conversation and return the model's reply.
 
@@ -187,6 +201,9 @@ class Model(abc.ABC):
             messages: the conversation so far; the last one is normally the new ``user`` turn, or
                 the ``tool`` turns answering the previous reply's tool calls.
             settings: the effective configuration (see :class:`ProviderConfig`).
+            on_token: when given, stream: call it with each piece of reply text (a non-empty ``str``)
+                as it arrives; the returned response still holds the whole reply, the usage and the
+                tool calls (a streamed reply's tool calls are folded from their fragments).
             tools: the tools offered (issue 12). The manager passes this keyword only when it is
                 non-empty, so a model written before tool calling keeps working without tools.
 

@@ -9,9 +9,11 @@ Mapping: ``system`` turns (``base_config.system_prompt`` included) are joined in
 ``systemInstruction``; user turns become ``contents`` with role ``user`` and assistant turns role
 ``model`` (consecutive turns of one role are merged into one content with several parts).
 ``temperature``, ``top_p`` and ``max_tokens`` become ``generationConfig.temperature``, ``topP`` and
-``maxOutputTokens``. Other ``base_config`` keys go into ``generationConfig`` (``topK``,
-``stopSequences``, ``responseMimeType``, …), except the top-level request fields ``safetySettings``,
-``tools``, ``toolConfig``, ``cachedContent`` and ``labels``. The reply is the text of
+``maxOutputTokens``. Other ``base_config`` keys go into ``generationConfig`` as written (``topK``,
+``stopSequences``, ``responseMimeType``, and ``maxOutputTokens`` / ``topP`` themselves, which win over
+the mapped values; issue 14 item 1), except the top-level request fields ``safetySettings``,
+``tools``, ``toolConfig``, ``cachedContent`` and ``labels``; ``contents`` and ``systemInstruction`` are
+nslang's own (an error if set). The reply is the text of
 ``candidates[0].content.parts`` (thought parts skipped); input tokens are
 ``usageMetadata.promptTokenCount``, output tokens ``candidatesTokenCount`` plus
 ``thoughtsTokenCount`` (thinking is billed as output; also reported apart as reasoning tokens), cache
@@ -20,24 +22,32 @@ vocabulary: ``STOP`` → ``stop``, ``MAX_TOKENS`` → ``length``, the safety rea
 others lower-cased. A prompt blocked before any candidate is an error naming ``blockReason``.
 
 Tool calling (issue 12): offered tools go in ``tools`` as one ``{"functionDeclarations": [{name,
-description, parameters}]}`` entry (after any ``base_config.tools``). The reply's ``functionCall``
-parts (``{name, args}``, args an object) become :class:`~nslang.llm.messages.ToolCall` objects (ids
-``call_<n>``, never sent back); the finish reason stays ``STOP`` (``stop``). An assistant turn with
-tool calls is sent back as a ``model`` content of ``functionCall`` parts, each result as a ``user``
-``functionResponse`` part ``{name, response: {"result": text}}`` (``{"error": text}`` for a failure).
+description, parameters}]}`` entry (after the entries of ``base_config.provider_tools``, e.g. ``googleSearch``).
+The reply's ``functionCall`` parts (``{name, args}``, args an object) become
+:class:`~nslang.llm.messages.ToolCall` objects (ids ``call_<n>``, never sent back); the finish reason
+stays ``STOP`` (``stop``). An assistant turn with tool calls is sent back as a ``model`` content of
+``functionCall`` parts, each result as a ``user`` ``functionResponse`` part ``{name, response:
+{"result": text}}`` (``{"error": text}`` for a failure).
+
+Streaming (``on_token``): ``POST …:streamGenerateContent?alt=sse``; each event is a
+``GenerateContentResponse`` holding the next parts; they are folded into one response (parts appended,
+the last ``finishReason``, ``usageMetadata`` and ``modelVersion`` seen) that goes through the same
+mapping (``functionCall`` parts included, so a streamed reply's tool calls are kept). A 429 whose body
+carries ``RetryInfo.retryDelay`` waits that long before retrying (:mod:`nslang.llm._http`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LLMError
-from ._http import HTTPProvider, join_system, parse_settings, require_key
+from ._http import HTTPProvider, build, join_system, parse_settings, request_fields, require_key, with_tools
 from .base import Message, Model, ModelResponse, ProviderConfig
 from .messages import ToolDeclaration, parse_arguments
+from .streaming import TokenSink, iter_sse
 
 __all__ = ["DEFAULT_BASE_URL", "GeminiModel", "GenerateContentRequest", "GenerateContentResponse", "create_model"]
 
@@ -45,6 +55,8 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 #: Pass-through keys that are request fields rather than ``generationConfig`` fields.
 TOP_LEVEL_KEYS = frozenset({"safetySettings", "safety_settings", "tools", "toolConfig", "tool_config",
                             "cachedContent", "cached_content", "labels"})
+#: Request fields nslang fills itself: base_config may not set them.
+RESERVED = frozenset({"contents", "systemInstruction", "system_instruction"})
 FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 
 
@@ -175,27 +187,41 @@ class GeminiModel(Model):
         return self._config.model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
-        """Send the conversation (and the offered tools) to ``generateContent``; the first candidate."""
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+        """Send the conversation (and the offered tools) to ``generateContent``
+        (``streamGenerateContent`` when ``on_token`` is given) and return the first candidate.
+
+        Raises:
+            ModelSettingsError: a bad setting (code 18). LLMHTTPError, LLMTimeoutError, LLMError: see
+                :mod:`nslang.llm._http`; LLMError also for a blocked prompt.
+        """
         s = parse_settings(settings, self._who)
         http = HTTPProvider(self._config, s.base_url or DEFAULT_BASE_URL, {"x-goog-api-key": self._key})
         turns = list(messages)
-        top = {k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS}
-        if tools:
-            declared = [{"name": t.name, "description": t.description, "parameters": dict(t.parameters)}
-                        for t in tools]
-            top["tools"] = [*(top.get("tools") or []), {"functionDeclarations": declared}]
-        gen = {k: v for k, v in s.extra.items() if k not in TOP_LEVEL_KEYS and k not in {"topP", "maxOutputTokens"}}
-        config = GenerationConfig(temperature=s.temperature, topP=s.top_p, maxOutputTokens=s.max_tokens, **gen)
+        top = with_tools({k: v for k, v in s.extra.items() if k in TOP_LEVEL_KEYS or k in RESERVED},
+                         [{"functionDeclarations": [{"name": t.name, "description": t.description,
+                                                     "parameters": dict(t.parameters)} for t in tools]}]
+                         if tools else [], s.provider_tools)
+        gen = request_fields({"temperature": s.temperature, "topP": s.top_p, "maxOutputTokens": s.max_tokens},
+                             {k: v for k, v in s.extra.items() if k not in top}, (), self._who)
+        config = build(GenerationConfig, self._who, gen)
         system = join_system(turns)
-        body = GenerateContentRequest(
-            contents=_contents(turns),
-            systemInstruction=Content(parts=[Part(text=system)]) if system else None,
-            generationConfig=config if config.model_dump(exclude_none=True) else None,
-            **top,
-        )
+        fields = request_fields({
+            "contents": _contents(turns),
+            "systemInstruction": Content(parts=[Part(text=system)]) if system else None,
+            "generationConfig": config if config.model_dump(exclude_none=True) else None,
+        }, top, RESERVED, self._who)
+        body = build(GenerateContentRequest, self._who, fields)
         name = self.model_name if "/" in self.model_name else f"models/{self.model_name}"
-        resp = http.post(f"{name}:generateContent", body, GenerateContentResponse, s)
+        if on_token is None:
+            resp = http.post(f"{name}:generateContent", body, GenerateContentResponse, s)
+        else:
+            resp = http.stream(f"{name}:streamGenerateContent", body, s,
+                               lambda chunks: _fold(http, chunks, on_token), params={"alt": "sse"})
+        return self._response(http, resp)
+
+    def _response(self, http: HTTPProvider, resp: GenerateContentResponse) -> ModelResponse:
+        """The one mapping of a (non-streamed or folded) response."""
         if not resp.candidates:
             blocked = resp.prompt_feedback.block_reason if resp.prompt_feedback else None
             raise LLMError(f"{http.who}: no candidates in the response"
@@ -219,6 +245,32 @@ class GeminiModel(Model):
                                              p.function_call.get("args"))
                              for i, p in enumerate(q for q in parts if q.function_call is not None)),
         )
+
+
+def _fold(http: HTTPProvider, chunks: Iterator[bytes], on_token: TokenSink) -> GenerateContentResponse:
+    """The ``GenerateContentResponse`` events of a stream as one response (first candidate)."""
+    folded = GenerateContentResponse()
+    parts: list[Part] = []
+    finish: str | None = None
+    seen = False
+    for event in iter_sse(chunks):
+        chunk = http.event(event.data, GenerateContentResponse)
+        seen = True
+        folded.usage_metadata = chunk.usage_metadata or folded.usage_metadata
+        folded.model_version = chunk.model_version or folded.model_version
+        folded.prompt_feedback = chunk.prompt_feedback or folded.prompt_feedback
+        if chunk.candidates:
+            cand = chunk.candidates[0]
+            for p in cand.content.parts if cand.content else []:
+                parts.append(p)
+                if p.text and not p.thought:
+                    on_token(p.text)
+            finish = cand.finish_reason or finish
+    if not seen:
+        raise LLMError(f"{http.who}: the stream ended without a reply")
+    if parts or finish:
+        folded.candidates = [Candidate(content=Content(role="model", parts=parts), finishReason=finish)]
+    return folded
 
 
 def create_model(config: ProviderConfig) -> Model:

@@ -11,7 +11,8 @@ connection (spec ai_workers.md Part 1 "LLM providers").
   ``test_replies`` (a list of texts: a conversation holding ``n`` user turns is answered with the
   ``n``-th, the last one once they run out; e.g. the programs of a code task, where each error fed
   back is a new user turn, issue 13) and ``test_error`` (fail with code 16 and this message, to
-  rehearse error handling offline).
+  rehearse error handling offline). Streamed (``on_token``), it hands the reply over word by word
+  (each word with the space before it).
 
   Scripted tool calls (issue 12): ``test_tool_calls`` is a list of *rounds*; each round is a list of
   calls ``{"name": "fs.Read", "arguments": {"filepath": "a.txt"}}`` (``arguments`` may also be a
@@ -32,6 +33,7 @@ connection (spec ai_workers.md Part 1 "LLM providers").
   ``{"id" (optional), "name", "arguments" (a map or a JSON string)}`` (``text`` may then be empty).
   Tool turns reach the function as ``{"role": "assistant", "content", "tool_calls": […]}`` and
   ``{"role": "tool", "content", "tool_call_id", "name", "is_error"}``.
+  Streamed (``on_token``), the function's whole reply is handed over in one piece when it returns.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from typing import Any
 from ..errors import LLMError, NSRuntimeError
 from .base import LLMTimeoutError, Message, Model, ModelResponse, ProviderConfig
 from .messages import ToolCall, ToolDeclaration, parse_arguments
+from .streaming import TokenSink
 
 __all__ = ["CustomProviderFunction", "FunctionModel", "TestModel", "create_test_model"]
 
@@ -71,7 +74,7 @@ class TestModel(Model):
         return self._model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
         """Answer ``"<model> reply <n>: <last user turn>"`` with word-count token usage, or the next
         round of ``test_tool_calls`` when tools are offered (module docstring).
 
@@ -110,6 +113,11 @@ class TestModel(Model):
             words = words[:limit]
             text = " ".join(words)
             finish = "length"
+        if on_token is not None:
+            for i, word in enumerate(text.split(" ")):
+                piece = word if i == 0 else " " + word
+                if piece:
+                    on_token(piece)
         return ModelResponse(text, input_tokens, len(words), finish, self._model_name)
 
 
@@ -148,7 +156,7 @@ class FunctionModel(Model):
         return self._model_name
 
     def request(self, messages: Sequence[Message], settings: Mapping[str, Any],
-                tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
+                on_token: TokenSink | None = None, tools: Sequence[ToolDeclaration] = ()) -> ModelResponse:
         """Call the function and turn its result into a :class:`ModelResponse`.
 
         Raises:
@@ -170,12 +178,16 @@ class FunctionModel(Model):
         except Exception as e:  # boundary: any failure of host code becomes code 16
             raise LLMError(f"{who} failed: {type(e).__name__}: {e}") from e
         if isinstance(result, str):
+            if on_token is not None and result:
+                on_token(result)
             return ModelResponse(result, None, None, "stop", self._model_name)
         if isinstance(result, Mapping):
             calls = _returned_calls(result.get("tool_calls"), who)
             text = result.get("text", result.get("content", "" if calls else None))
             if not isinstance(text, str):
                 raise LLMError(f"{who} returned a dict without a string 'text'")
+            if on_token is not None and text:
+                on_token(text)
             return ModelResponse(
                 text,
                 _tokens(result.get("input_tokens"), who, "input_tokens"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -448,6 +449,7 @@ class ToolRegistry:
                 with the tool named.
             NSRuntimeError: code 37 when the result is larger than ``limits.max_value_bytes``
                 (:mod:`nslang.limits`).
+            NSRuntimeError: code 38 (NestingDepthExceeded) when the tool hit Python's recursion limit.
         """
         values = self.bind_arguments(t, args, named)
         tname = f"tool.{t.spec.full_name}"
@@ -460,8 +462,9 @@ class ToolRegistry:
             raise
         except NSError:
             raise
-        except RecursionError:
-            raise
+        except RecursionError:  # data nested deeper than Python's recursion limit (issue 10 item 4)
+            raise NSRuntimeError(f"{tname}: its data is nested too deeply (Python's recursion limit is "
+                                 f"{sys.getrecursionlimit()} frames)", code=ErrorCode.NESTING_DEPTH_EXCEEDED) from None
         except Exception as e:  # a tool's own failure, at the tool boundary: becomes code 21
             known = python_error(e)
             if known is not None:

@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from ..errors import LLMError, NSRuntimeError, UsageError
-from ..llm.base import Message, Model, ProviderConfig, build_messages
+from ..llm.base import Message, Model, ModelSettingsError, ProviderConfig, build_messages
 from ..llm.messages import ToolCall, ToolDeclaration
+from ..llm.streaming import TokenRelay, TokenSink
 from ._checks import (
     DEFINITION_KEYS,
     RECORD_KEYS,
@@ -282,6 +283,11 @@ class AIWorkerManager:
         self._instances: dict[str, _Live] = {}
         self._summaries: dict[str, SummaryAccumulator] = {}
         self._log_loaded = False
+        #: receives each piece of every streamed reply (``Interpreter(on_token=…)``; issue 14 item 2)
+        self.on_token: TokenSink | None = None
+        #: whether a call streams when its ``base_config.stream`` is unset (the Interpreter says: its
+        #: output is an interactive terminal, or an ``on_token`` callback listens)
+        self.stream_default: Callable[[], bool] = lambda: self.on_token is not None
 
     # ============================================================================ providers
 
@@ -950,6 +956,10 @@ class AIWorkerManager:
         """``d`` ready to serve a call: key resolved, model built (when replaying, neither is needed:
         a missing key is not an error and no model is built)."""
         self._check_deadline()
+        stream = settings.get("stream")
+        if stream is not None and not isinstance(stream, bool):
+            raise ModelSettingsError(f"worker definition '{d.name}': base_config.stream must be true or false, "
+                                     f"got {stream!r}")
         with self._state:
             secret = self._secrets.get(d.definition_id)
         replaying = self.calls.replayer is not None
@@ -985,14 +995,25 @@ class AIWorkerManager:
 
         return build
 
+    def _streams(self, settings: Mapping[str, Any], on_token: TokenSink | None, stream: bool | None) -> bool:
+        """Whether a call streams: ``base_config.stream`` when set, else ``stream`` when given, else
+        when the caller passed ``on_token`` or :attr:`stream_default` says so (issue 14 item 2)."""
+        value = settings.get("stream")
+        if value is None:
+            value = stream if stream is not None else (on_token is not None or self.stream_default())
+        return bool(value)
+
     def _call(self, c: Candidate, messages: list[Message], overrides: Mapping[str, Any] | None,
-              task_id: str, instance_id: str, prompt: str, *, tools: Sequence[ToolDeclaration] = (),
+              task_id: str, instance_id: str, prompt: str, on_token: TokenSink | None = None,
+              stream: bool | None = None, *, tools: Sequence[ToolDeclaration] = (),
               task_spent: float = 0.0) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
         """Make the model call (:meth:`ModelCaller.call`; no lock held) and build the record; a model
         failure is returned, not raised (a budget refusal or a replay miss is raised: no record).
 
-        ``tools`` are the declarations offered (issue 12); the reply's tool calls are returned last
-        (a reply with tool calls may have no text).
+        ``on_token`` and :attr:`on_token` receive the reply's text (redacted): piece by piece when
+        the call streams (:meth:`_streams`), else whole once it succeeded. ``tools`` are the
+        declarations offered (issue 12); the reply's tool calls are returned last (a reply with tool
+        calls may have no text; streamed, its tool calls are folded by the wire format).
 
         Every text that comes back (reply, finish reason, model name, error) goes through
         :func:`~nslang._redact.scrub` with the call's key here, so results, history, records and the
@@ -1001,8 +1022,10 @@ class AIWorkerManager:
         d = c.definition
         start = utc_now()
         t0 = time.perf_counter()
+        relay = TokenRelay([f for f in (on_token, self.on_token) if f is not None], [c.key])
         out: CallOutcome = self.calls.call(c, messages, self._fallback(messages, overrides), task_spent=task_spent,
-                                           tools=tools)
+                                           tools=tools,
+                                           on_token=relay if self._streams(c.settings, on_token, stream) else None)
         served = out.served_by
         key = served.key
         err = out.error
@@ -1019,6 +1042,7 @@ class AIWorkerManager:
             if not text.strip() and not calls:
                 err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
+        relay.finish(text if err is None else "")
         duration_ms = int((time.perf_counter() - t0) * 1000)
         end = utc_now()
         if err is not None:
@@ -1052,7 +1076,8 @@ class AIWorkerManager:
         return record, text, err, calls
 
     def _run_agent(self, host: Interpreter, options: AgentOptions, c: Candidate, messages: list[Message],
-                   overrides: Mapping[str, Any] | None, task_id: str, instance_id: str, prompt: str) -> AgentRun:
+                   overrides: Mapping[str, Any] | None, task_id: str, instance_id: str, prompt: str,
+                   on_token: TokenSink | None = None, stream: bool | None = None) -> AgentRun:
         """The tool-calling loop of :mod:`~nslang.workers.agent` (or a code task's loop,
         :mod:`~nslang.workers.codemode`, issue 13). Each of its model calls is one
         :meth:`_call` (so :meth:`ModelCaller.call`: fallback, replay, cache, budgets with the loop's spend
@@ -1070,7 +1095,8 @@ class AIWorkerManager:
             call_overrides = {**(overrides or {}), "timeout_s": call_settings["timeout_s"]}
             with self._waiting(self._limiter.admit, d, convo, call_settings) as ticket:
                 record, text, err, calls = self._call(replace(c, settings=dict(call_settings)), convo, call_overrides,
-                                                      task_id, instance_id, prompt, tools=tools, task_spent=spent)
+                                                      task_id, instance_id, prompt, on_token, stream, tools=tools,
+                                                      task_spent=spent)
                 ticket.settle(*_own_tokens(record), err is None)
             return record, text, err, calls
 
@@ -1103,13 +1129,21 @@ class AIWorkerManager:
         self._refresh_checkpoint()
 
     def execute_stateless_task(self, ref: str, prompt: str, config_overrides: Mapping[str, Any] | None = None, *,
+                               on_token: TokenSink | None = None, stream: bool | None = None,
                                agent: AgentOptions | None = None, host: Interpreter | None = None,
                                parent_task_id: str = "") -> StatelessTaskResult:
         """Run one stateless task (ai_workers.md §2.6, fixed) and log its record.
 
+        ``on_token`` receives the reply's text: each piece as it arrives when the call streams, else
+        the whole reply once. The call streams when ``base_config.stream`` is true; when it is unset,
+        when ``stream`` is true, or (``stream`` None) when ``on_token`` is given or
+        :attr:`stream_default` says so (issue 14 item 2). Only a failure before the first byte of a
+        streamed reply is retried.
+
         With ``agent`` (and the ``host`` interpreter whose tools and procedures it may call) the task
         is a tool-calling loop (:mod:`~nslang.workers.agent`, issue 12): one record for the whole
-        task, and it fails with code 37 / 31 when ``max_iterations`` / ``timeout_s`` run out.
+        task, and it fails with code 37 / 31 when ``max_iterations`` / ``timeout_s`` run out. Each of
+        its model calls streams (or not) by the same rule; ``on_token`` receives every call's text.
 
         Steps: find the definition by name or ID; it must be active and support ``stateless_task``
         (or ``both``); resolve its key; build its model with ``base_config`` ⊕ ``config_overrides``;
@@ -1150,12 +1184,13 @@ class AIWorkerManager:
         if agent is not None:
             if host is None:
                 raise UsageError("a tool-calling task needs the interpreter whose tools it may call (host=…)")
-            run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt)
+            run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id, prompt,
+                                  on_token, stream)
             record, text, err = run.record, run.text, run.error
         else:
             with self._waiting(self._limiter.admit, d, messages, settings) as ticket:
                 record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id, instance_id,
-                                                       prompt)
+                                                       prompt, on_token, stream)
                 ticket.settle(*_own_tokens(record), err is None)
         if parent_task_id:
             record = record.model_copy(update={"parent_task_id": parent_task_id})
@@ -1176,8 +1211,10 @@ class AIWorkerManager:
         return StatelessTaskResult(text, record, run)
 
     def chat(self, instance_id: str, message: str, config_overrides: Mapping[str, Any] | None = None, *,
+             on_token: TokenSink | None = None, stream: bool | None = None,
              agent: AgentOptions | None = None, host: Interpreter | None = None) -> ChatReply:
-        """Send one user turn in an instance's conversation and return the reply.
+        """Send one user turn in an instance's conversation and return the reply (``on_token``, ``stream``:
+        as :meth:`execute_stateless_task`).
 
         With ``agent`` and ``host`` the turn is a tool-calling loop (see :meth:`execute_stateless_task`);
         the history then keeps the user turn and the final reply (the tool turns are in the trace).
@@ -1230,12 +1267,12 @@ class AIWorkerManager:
         try:
             if agent is not None and host is not None:
                 run = self._run_agent(host, agent, candidate, messages, config_overrides, task_id, instance_id,
-                                      message)
+                                      message, on_token, stream)
                 record, text, err = run.record, run.text, run.error
             else:
                 with ticket:
                     record, text, err, _calls = self._call(candidate, messages, config_overrides, task_id,
-                                                           instance_id, message)
+                                                           instance_id, message, on_token, stream)
                     ticket.settle(*_own_tokens(record), err is None)
         except BaseException:  # e.g. KeyboardInterrupt inside the provider: do not leave the instance busy
             with self._state:
@@ -1269,6 +1306,7 @@ class AIWorkerManager:
         return ChatReply(text, record, snapshot, run)
 
     def ask(self, worker: str | None, prompt: str, options: Mapping[str, Any] | None = None, *,
+            on_token: TokenSink | None = None, stream: bool | None = None,
             host: Interpreter | None = None) -> str:
         """Back end of the ``ask`` statement.
 
@@ -1279,6 +1317,7 @@ class AIWorkerManager:
             options: per-call config overrides (``with`` clause), or None. The keys ``tools``,
                 ``max_iterations``, ``task_timeout_s``, ``tool_timeout_s`` and ``max_result_chars``
                 make it a tool-calling task (:func:`~nslang.workers.agent.split_options`).
+            on_token, stream: see :meth:`execute_stateless_task`.
             host: the interpreter whose tools and procedures a tool-calling ``ask`` may call.
 
         Returns:
@@ -1316,8 +1355,9 @@ class AIWorkerManager:
 
         settings, agent = split_options(options)
         if is_instance:
-            return self.chat(worker, prompt, settings, agent=agent, host=host).text
-        return self.execute_stateless_task(worker, prompt, settings, agent=agent, host=host).output
+            return self.chat(worker, prompt, settings, on_token=on_token, stream=stream, agent=agent, host=host).text
+        return self.execute_stateless_task(worker, prompt, settings, on_token=on_token, stream=stream, agent=agent,
+                                           host=host).output
 
     # ============================================================================ performance
 

@@ -30,6 +30,7 @@ from .._redact import scrub
 from ..errors import LLMError, LLMHTTPError, NSRuntimeError, UsageError
 from ..llm.base import LLMConnectionError, LLMTimeoutError, Message, Model, ModelResponse
 from ..llm.messages import ToolDeclaration
+from ..llm.streaming import TokenRelay, TokenSink
 from .cassette import DEFAULT_CACHE_TTL_S, Exchange, Recorder, Replayer, ResponseCache, request_key
 from .economics import Cost, DailySpend, Usage, check_budget, price_call, task_limit, worst_case
 from .errors import BudgetExceededError, RateLimitedError
@@ -149,8 +150,9 @@ class ModelCaller:
                      self.max_cost_usd)
 
     def _answer(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                tools: Sequence[ToolDeclaration]) -> Exchange:
-        """The answer of candidate ``c`` from the recording, the cache or the model (steps 2-3)."""
+                tools: Sequence[ToolDeclaration], on_token: TokenSink | None = None) -> Exchange:
+        """The answer of candidate ``c`` from the recording, the cache or the model (steps 2-3); the model
+        streams to ``on_token`` (redacted of ``c``'s key) when it is given."""
         d = c.definition
         if self.replayer is not None:
             ex = self.replayer.peek(key)
@@ -169,33 +171,42 @@ class ModelCaller:
         self._check(c, messages, task_spent)
         if c.model is None:  # pragma: no cover - a model is always built when not replaying
             raise UsageError("no model to call")
+        relay = TokenRelay([on_token], [c.key]) if on_token is not None else None
         try:
-            # tools only when offered: a host's model written before tool calling keeps working
-            resp = (c.model.request(messages, c.settings, tools=tools) if tools
-                    else c.model.request(messages, c.settings))
+            # tools and on_token only when used: a host's model written before them keeps working
+            kwargs: dict[str, Any] = {}
+            if relay is not None:
+                kwargs["on_token"] = relay
+            if tools:
+                kwargs["tools"] = tools
+            resp = c.model.request(messages, c.settings, **kwargs)
         except NSRuntimeError as e:
             return Exchange(None, e)
         except UsageError:  # host misuse (e.g. model requests switched off): not a task failure
             raise
         except Exception as e:  # boundary: any provider failure becomes code 16
             return Exchange(None, LLMError(f"provider '{d.provider.value}' failed: {type(e).__name__}: {e}"))
+        finally:
+            if relay is not None:
+                relay.finish("")  # what the scrubber held back at the end of the stream
         if caching and _answered(resp):
             self.cache.put(key, resp, c.key)
         return Exchange(resp, None)
 
     def _admitted(self, c: Candidate, messages: Sequence[Message], key: str, task_spent: float,
-                  tools: Sequence[ToolDeclaration]) -> Exchange:
+                  tools: Sequence[ToolDeclaration], on_token: TokenSink | None) -> Exchange:
         """:meth:`_answer` under ``c.admit``'s rate-limit ticket when it has one, settled with the usage."""
         if c.admit is None:
-            return self._answer(c, messages, key, task_spent, tools)
+            return self._answer(c, messages, key, task_spent, tools, on_token)
         with c.admit() as ticket:
-            ex = self._answer(c, messages, key, task_spent, tools)
+            ex = self._answer(c, messages, key, task_spent, tools, on_token)
             r = ex.response if not ex.cached else None  # a cache hit used no tokens
             ticket.settle((r.input_tokens or 0) if r else 0, (r.output_tokens or 0) if r else 0, ex.error is None)
         return ex
 
     def call(self, primary: Candidate, messages: Sequence[Message], fallback: Callable[[str], Candidate], *,
-             task_spent: float = 0.0, tools: Sequence[ToolDeclaration] = ()) -> CallOutcome:
+             task_spent: float = 0.0, tools: Sequence[ToolDeclaration] = (),
+             on_token: TokenSink | None = None) -> CallOutcome:
         """Make one model call (module docstring).
 
         Args:
@@ -205,6 +216,9 @@ class ModelCaller:
             task_spent: USD the current task has spent already (its ``max_cost_usd`` budget); a
                 tool-calling loop passes the cost of its earlier model calls.
             tools: tool declarations offered with the request (part of the request hash; issue 12).
+            on_token: when given, the model streams its reply to it piece by piece (issue 14 item 2); a
+                cached or replayed answer is not streamed (the caller shows it whole). A streamed
+                reply's tool calls are folded by the wire format, as in a non-streamed one.
 
         Returns:
             The outcome; a model failure is returned in ``error``, not raised.
@@ -222,7 +236,7 @@ class ModelCaller:
                                        tools, key=c.key)
             exchanged = False  # refusals are not exchanges: never recorded
             try:
-                ex = self._admitted(c, messages, key, task_spent, tools)
+                ex = self._admitted(c, messages, key, task_spent, tools, on_token)
                 exchanged = True
             except BudgetExceededError as e:
                 if not failures:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import _json
 from .errors import StoreError
 
 try:
@@ -323,7 +324,7 @@ def parse_definitions_json(data: bytes, path: Path) -> list[dict[str, Any]]:
     if not text.strip():
         return []
     try:
-        value = json.loads(text)
+        value = _json.loads(text)
     except json.JSONDecodeError as e:
         raise StoreError(f"AI worker definitions file {path} is corrupt: {e.msg} at line {e.lineno} "
                          f"column {e.colno}; {hint}", path=path) from None

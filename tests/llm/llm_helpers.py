@@ -165,7 +165,7 @@ SPECS = {
                       _anthropic_turns, True, "claude-3-5-haiku-20241022", {"top_k": 5},
                       lambda b: (b.get("temperature"), b.get("top_p"), b.get("max_tokens"), b.get("top_k")),
                       _anthropic_auth),
-    "google": Spec("google", "gemini-2.0-flash", "/v1beta", "/v1beta/models/gemini-2.0-flash:generateContent",
+    "google": Spec("google", "gemini-3.5-flash", "/v1beta", "/v1beta/models/gemini-3.5-flash:generateContent",
                    _gemini_ok, _gemini_err, _gemini_turns, True, "gemini-2.0-flash-001", {"topK": 5},
                    lambda b: (b["generationConfig"].get("temperature"), b["generationConfig"].get("topP"),
                               b["generationConfig"].get("maxOutputTokens"), b["generationConfig"].get("topK")),

@@ -18,6 +18,7 @@ from pytest_httpserver import HTTPServer
 from nslang.errors import LLMError, UsageError
 from nslang.llm import _http, anthropic, gemini, ollama, openai
 from nslang.llm.base import (
+    LLMRefusalError,
     Message,
     ModelSettingsError,
     ProviderConfig,
@@ -209,8 +210,15 @@ def test_openai_refusal_length_and_missing_usage() -> None:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "refusal": "I can't."},
                          "finish_reason": "content_filter"}]}
     _, client = _capture(body)
+    model = openai.create_model(ProviderConfig("openai", "gpt-4o", {}, api_key=KEY, http_client=client))
+    with pytest.raises(LLMRefusalError, match="the model refused: I can't.") as ei:  # issue 14 item 1
+        model.request(USER, {})
+    assert ei.value.code == 16
+    body["choices"][0]["message"] = {"role": "assistant", "content": "Partial", "refusal": None}
+    body["choices"][0]["finish_reason"] = "length"
+    _, client = _capture(body)
     r = openai.create_model(ProviderConfig("openai", "gpt-4o", {}, api_key=KEY, http_client=client)).request(USER, {})
-    assert (r.text, r.finish_reason, r.input_tokens, r.output_tokens) == ("I can't.", "content_filter", None, None)
+    assert (r.text, r.finish_reason, r.input_tokens, r.output_tokens) == ("Partial", "length", None, None)
 
 
 # ----------------------------------------------------------------------------- Anthropic
@@ -234,7 +242,7 @@ def test_anthropic_mapping_cache_tokens_and_stop_reasons() -> None:
     assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
     assert "temperature" not in sent  # unset knobs are not sent
     for native, common in [("end_turn", "stop"), ("stop_sequence", "stop"), ("tool_use", "tool_calls"),
-                           ("refusal", "content_filter"), ("pause_turn", "pause_turn")]:
+                           ("model_context_window_exceeded", "length"), ("pause_turn", "pause_turn")]:
         _, client = _capture({**body, "stop_reason": native})
         m = anthropic.create_model(ProviderConfig("anthropic", "c", {}, api_key=KEY, http_client=client))
         assert m.request(USER, {}).finish_reason == common
@@ -300,10 +308,8 @@ def test_ollama_defaults_and_bad_host(monkeypatch: pytest.MonkeyPatch) -> None:
     seen, client = _capture(SPECS["ollama"].ok("x", 1, 1))
     monkeypatch.delenv("OLLAMA_HOST", raising=False)
     ollama.create_model(ProviderConfig("ollama", "m", {}, http_client=client)).request(USER, {})
-    assert str(seen[0].url) == "http://localhost:11434/api/chat" and "authorization" not in seen[0].headers
+    assert str(seen[0].url) == "http://127.0.0.1:11434/api/chat" and "authorization" not in seen[0].headers
     assert "options" not in json.loads(seen[0].content)
-    assert ollama.host_url("0.0.0.0") == "http://0.0.0.0:11434"
-    assert ollama.host_url("https://ollama.example.org") == "https://ollama.example.org"
     monkeypatch.setenv("OLLAMA_HOST", "ftp://nope")
     with pytest.raises(ModelSettingsError, match="OLLAMA_HOST"):
         ollama.create_model(ProviderConfig("ollama", "m", {}, http_client=client)).request(USER, {})

@@ -188,7 +188,10 @@ class _BoundedOutput(io.StringIO):
 class _ChildInterpreter(Interpreter):
     """The interpreter a generated program runs in; ``ask`` reaches only granted workers."""
 
-    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None) -> str:
+    def ask(self, worker: str | None, prompt: str, options: dict[str, Any] | None = None, *,
+            on_token: Any = None, show: bool = False) -> str:
+        # a program's ask reaches only granted workers, as a tool call (no streaming, no echo: the
+        # program's output is what it emits or returns)
         t = self.tools.lookup(f"worker.{worker}") if worker else None
         if t is None:
             raise NSRuntimeError(f"ask: no AI worker '{worker or ''}' was granted to this program (grant one "

@@ -24,10 +24,12 @@ import functools
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "StreamScrubber", "contains_secret", "is_redacted", "redact", "scrub"]
+__all__ = ["MIN_SECRET_CHARS", "REDACTED_PREFIX", "StreamScrubber", "contains_secret", "is_redacted", "redact", "scrub",
+           "scrub_value"]
 
 REDACTED_PREFIX = "****"
 #: Secrets shorter than this (characters) are never searched for in text.
@@ -97,6 +99,34 @@ def contains_secret(text: str, secrets: Iterable[str | None]) -> bool:
     """Whether ``text`` holds any form of any of ``secrets`` (what :func:`scrub` would replace)."""
     found = _matcher(_key(secrets))
     return found is not None and bool(text) and found[0].search(text) is not None
+
+
+def scrub_value(value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value`` with :func:`scrub` applied to every string in it (map keys included), through lists,
+    tuples and maps (a map comes back as a ``dict``, a tuple as a ``list``); other values unchanged.
+    ``value`` itself when no string holds a secret (nothing is copied).
+
+    Raises:
+        RecursionError: ``value`` nests deeper than the Python stack allows (callers bound the depth).
+    """
+    key = _key(secrets)
+    if _matcher(key) is None:
+        return value
+    return _scrub_value(value, key)
+
+
+def _scrub_value(value: Any, key: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, key)
+    if isinstance(value, Mapping):
+        items = [(_scrub_value(k, key), _scrub_value(v, key)) for k, v in value.items()]
+        if all(k is a and v is b for (k, v), (a, b) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)
+    if isinstance(value, (list, tuple)):
+        out = [_scrub_value(v, key) for v in value]
+        return value if all(a is b for a, b in zip(out, value, strict=True)) else out
+    return value
 
 
 class StreamScrubber:

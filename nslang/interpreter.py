@@ -15,13 +15,15 @@ Typical embedding::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -232,6 +234,10 @@ class Interpreter:
         self.handler_cleared = False
         self._steps = 0
         self._deadline: float | None = None
+        # a tool call's own deadline (a model's tool call, issue 12), per thread and context: Map's
+        # threads and host threads running tasks on this interpreter each narrow only their own
+        self._narrowed: contextvars.ContextVar[float | None] = contextvars.ContextVar("nslang_tool_deadline",
+                                                                                      default=None)
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
         self._register_builtin_tools()
@@ -640,10 +646,32 @@ class Interpreter:
 
     def check_deadline(self) -> None:
         """Raise error 31 (Timeout, :class:`ResourceLimitError`, not catchable) if the run's wall-clock
-        limit has passed."""
-        if self._deadline is not None and time.monotonic() > self._deadline:
+        limit has passed, or the limit of the tool call this thread is running (:meth:`narrowed_deadline`)."""
+        deadline = self._current_deadline()
+        if deadline is not None and time.monotonic() > deadline:
+            if deadline != self._deadline:
+                raise ResourceLimitError("the tool call exceeded its time limit", code=ErrorCode.TIMEOUT)
             raise ResourceLimitError(f"the run exceeded its time limit of {self.limits.timeout_s} s",
                                      code=ErrorCode.TIMEOUT)
+
+    def _current_deadline(self) -> float | None:
+        """The run's deadline, or this thread's tool-call deadline when it comes first (monotonic s)."""
+        run, tool = self._deadline, self._narrowed.get()
+        if tool is None:
+            return run
+        return tool if run is None else min(run, tool)
+
+    @contextlib.contextmanager
+    def narrowed_deadline(self, deadline: float) -> Iterator[None]:
+        """While the block runs, :meth:`check_deadline` and :meth:`remaining_time` in **this thread**
+        (and the threads it starts with a copy of its context, e.g. ``tool.AIWorker.Map``) also stop
+        at ``deadline`` (``time.monotonic()`` seconds): a model's tool call runs under its own time
+        limit (issue 12 item 2) without shortening what other threads do on this interpreter."""
+        token = self._narrowed.set(deadline)
+        try:
+            yield
+        finally:
+            self._narrowed.reset(token)
 
     def remaining_time(self) -> float | None:
         """Seconds left before the run's deadline (``limits.timeout_s``), 0.0 once it has passed; None when
@@ -653,9 +681,10 @@ class Interpreter:
         manager), regular expressions, ``io.Input`` and rate-limit waits bound their own waiting by it,
         then call :meth:`check_deadline` to end the run with the timeout error.
         """
-        if self._deadline is None:
+        deadline = self._current_deadline()
+        if deadline is None:
             return None
-        return max(0.0, self._deadline - time.monotonic())
+        return max(0.0, deadline - time.monotonic())
 
     def read_line(self) -> str:
         """One line of ``stdin`` with its newline ("" at the end of the input), for ``io.Input``; a read

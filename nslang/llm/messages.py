@@ -22,7 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Message", "ToolCall", "ToolDeclaration", "parse_arguments"]
+__all__ = ["MAX_ARGUMENT_DEPTH", "Message", "ToolCall", "ToolDeclaration", "parse_arguments"]
+
+#: How deeply a tool call's arguments may nest (maps and lists); deeper ones are refused as malformed
+#: (a hostile reply must not exhaust the Python stack when the conversation is hashed or sent back).
+MAX_ARGUMENT_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +72,47 @@ class ToolCall:
 def parse_arguments(call_id: str, name: str, raw: Any) -> ToolCall:
     """A :class:`ToolCall` from arguments as a wire format carries them: a JSON string or an object.
 
-    Malformed JSON, or JSON that is not an object, gives ``arguments=None`` and an ``error`` (the loop
-    answers the model with that error; it is never a script error, issue 12 item 2). ``None`` or an
-    empty string means no arguments.
+    Malformed JSON, JSON that is not an object, or arguments nested deeper than
+    :data:`MAX_ARGUMENT_DEPTH` give ``arguments=None`` and an ``error`` (the loop answers the model with
+    that error; it is never a script error, issue 12 item 2). ``None`` or an empty string means no
+    arguments.
     """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return ToolCall(call_id, name, {}, "" if raw is None else raw)
-    if isinstance(raw, Mapping):
-        return ToolCall(call_id, name, dict(raw), json.dumps(raw, ensure_ascii=False, default=str))
     if not isinstance(raw, str):
-        return ToolCall(call_id, name, None, json.dumps(raw, default=str),
-                        f"arguments must be a JSON object, got {type(raw).__name__}")
+        if _too_deep(raw):
+            return ToolCall(call_id, name, None, "", f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+        text = json.dumps(raw, ensure_ascii=False, default=str)
+        if isinstance(raw, Mapping):
+            return ToolCall(call_id, name, dict(raw), text)
+        return ToolCall(call_id, name, None, text, f"arguments must be a JSON object, got {type(raw).__name__}")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as e:
         return ToolCall(call_id, name, None, raw, f"arguments are not valid JSON: {e}")
     if not isinstance(value, dict):
         return ToolCall(call_id, name, None, raw, f"arguments must be a JSON object, got {type(value).__name__}")
+    if _too_deep(value):
+        return ToolCall(call_id, name, None, raw, f"arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
     return ToolCall(call_id, name, value, raw)
+
+
+def _too_deep(value: Any) -> bool:
+    """True when ``value`` nests maps and lists deeper than :data:`MAX_ARGUMENT_DEPTH` (checked without
+    recursion; a cycle counts as too deep)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, Mapping):
+            items: Any = v.values()
+        elif isinstance(v, (list, tuple)):
+            items = v
+        else:
+            continue
+        if depth > MAX_ARGUMENT_DEPTH:
+            return True
+        stack.extend((x, depth + 1) for x in items)
+    return False
 
 
 @dataclass(frozen=True, slots=True)

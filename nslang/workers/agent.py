@@ -61,6 +61,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._redact import scrub, scrub_value
 from ..errors import ErrorCode, NSRuntimeError, ResourceLimitError, ToolError
 from ..llm.base import check_prompt_size
 from ..llm.messages import Message, ToolCall, ToolDeclaration
@@ -253,9 +254,9 @@ class Toolbox:
                     granted.setdefault(g.declaration.name, g)
         self._granted = granted
         self.declarations = [g.declaration for g in granted.values()]
-        #: applied to every tool result before the model, the trace or the record sees it (the
-        #: manager sets it to redact the call's API key)
-        self.redact: Callable[[str], str] = lambda text: text
+        #: keys redacted (:meth:`redact`) from every tool result before the model, the trace or the
+        #: record sees it (the manager sets the call's API key)
+        self.secrets: tuple[str | None, ...] = ()
 
     def _resolve(self, entry: str) -> list[_Granted]:
         interp = self.interp
@@ -307,6 +308,22 @@ class Toolbox:
         tool = ToolRegistry().register(spec, run)
         return _Granted(proc_name, tool, decl, False, (normalize(proc_name),))
 
+    def redact(self, text: str) -> str:
+        """``text`` with :attr:`secrets` redacted (:func:`nslang._redact.scrub`)."""
+        return scrub(text, self.secrets)
+
+    def redact_value(self, value: Any) -> Any:
+        """``value`` (a Python value) with :attr:`secrets` redacted from every string in it.
+
+        Raises:
+            NSRuntimeError: code 38 (NestingDepthExceeded) when it nests too deeply to walk.
+        """
+        try:
+            return scrub_value(value, self.secrets)
+        except RecursionError:
+            raise NSRuntimeError("the value is nested too deeply to return",
+                                 code=ErrorCode.NESTING_DEPTH_EXCEEDED) from None
+
     def granted(self) -> list[tuple[Tool, bool]]:
         """The granted tools with their approval flag (what a code task's program may call)."""
         return [(g.tool, g.approval) for g in self._granted.values()]
@@ -351,15 +368,14 @@ class Toolbox:
                 return fail(refusal, g.name)
         limit = min(self.options.tool_timeout_s, max(0.0, deadline - clock()))
         interp = self.interp
-        # tools run one at a time per interpreter: Map (issue 13 item 3) runs tasks in threads and a
-        # tool call sets the interpreter's deadline; a worker tool (a nested task) holds no lock
+        # tools run one at a time per interpreter (Map, issue 13 item 3, runs tasks in threads); a tool
+        # call's time limit holds in this thread only (Interpreter.narrowed_deadline); a worker tool
+        # (a nested task with its own limits) holds no lock
         with contextlib.nullcontext() if g.delegate else interp.tool_lock:
             run_deadline = interp._deadline  # the run's own limit (--timeout), None without one
-            if not g.delegate:
-                tool_deadline = clock() + limit
-                interp._deadline = tool_deadline if run_deadline is None else min(run_deadline, tool_deadline)
             try:
-                with entered(self.definition_id, self.worker, task_id):
+                with contextlib.nullcontext() if g.delegate else interp.narrowed_deadline(clock() + limit), \
+                        entered(self.definition_id, self.worker, task_id):
                     value = g.tool.func(interp._tool_ctx, *values) if g.tool.takes_ctx else g.tool.func(*values)
                 value = from_python(value)
             except ResourceLimitError as e:
@@ -374,9 +390,6 @@ class Toolbox:
                 return fail(f"{g.name} failed: nesting too deep", g.name)
             except Exception as e:  # boundary: a tool's own failure becomes an error result for the model
                 return fail(f"{g.name} failed: {type(e).__name__}: {e}", g.name)
-            finally:
-                if not g.delegate:
-                    interp._deadline = run_deadline
         text = self.redact(_text(value))
         out = _Outcome(g.name, shown, True, _truncate(text, self.options.max_result_chars),
                        int((clock() - t0) * 1000), injection_flags(text))

@@ -238,7 +238,8 @@ def run_program(toolbox: Toolbox, source: str, options: CodeTaskOptions, seconds
     """Parse and run one program in a child interpreter (module docstring, step 3).
 
     Returns:
-        ``main``'s return value as a Python value, or the emitted text when it is nil.
+        ``main``'s return value as a Python value, or the emitted text when it is nil; the call's API
+        key redacted from every string in it (:meth:`~nslang.workers.agent.Toolbox.redact_value`).
 
     Raises:
         NSError: the program does not parse (15), cannot be loaded, or fails (any runtime error,
@@ -266,8 +267,8 @@ def run_program(toolbox: Toolbox, source: str, options: CodeTaskOptions, seconds
     main = child.procedures_table.get("main")
     if value is None or (out and not prog.commands and main is not None and not main.node.returns):
         # nothing returned, or a main without a `returns` clause that emitted (its implicit result is `last`)
-        return out[:-1] if out.endswith("\n") else out
-    return value
+        return toolbox.redact(out[:-1] if out.endswith("\n") else out)
+    return toolbox.redact_value(value)  # a key a granted tool read never reaches the result or the record
 
 
 def _describe(e: NSError, source: str, attempt: int) -> dict[str, Any]:
@@ -376,9 +377,11 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
                 raise ResourceLimitError(f"the run exceeded its time limit of {interp.limits.timeout_s} s "
                                          "(during a code task)", code=ErrorCode.TIMEOUT) from None
             entry = _describe(e, code, iteration)
+            entry["message"] = toolbox.redact(entry["message"])  # it goes to the model, the result, the record
             errors.append(entry)
             steps.append({"kind": "program", "iteration": iteration, "ok": False,
-                          "duration_ms": int((clock() - t1) * 1000), "error": f"{entry['code']}: {e.message}"[:200]})
+                          "duration_ms": int((clock() - t1) * 1000),
+                          "error": f"{entry['code']}: {entry['message']}"[:200]})
             convo.append(Message("user", _feedback(entry, opts.max_iterations)))
             continue
         steps.append({"kind": "program", "iteration": iteration, "ok": True,

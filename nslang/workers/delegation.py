@@ -16,7 +16,9 @@ reach the model as error results (never a script error):
 
 * **depth**: a chain of tasks nests at most :attr:`AIWorkerManager.max_delegation_depth` deep
   (default :data:`DEFAULT_MAX_DEPTH`, 3: the top task and two levels of delegation); a deeper call
-  is refused with code 37 (ResourceExhaustion);
+  is refused with code 37 (ResourceExhaustion). The manager applies the same depth to every
+  tool-using task started inside a running task's tool call (an approved
+  ``tool.AIWorker.ExecuteStatelessTask``, a procedure that starts a task), so no tool nests past it;
 * **cycles**: a worker already running in the chain (the caller included) is refused with code 19
   (PreconditionFailed).
 

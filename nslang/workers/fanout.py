@@ -17,7 +17,9 @@ stateless task: its own performance record, its own admission by the rate limits
 * Errors that stop the run (its ``--timeout``, its step budget) are raised at once, never collected.
 
 With ``tools`` each task is a tool-calling task; the tools run on the calling interpreter, one at a
-time (``Interpreter.tool_lock``), while the model calls overlap.
+time (``Interpreter.tool_lock``), while the model calls overlap. Called while its thread holds that
+lock (a procedure offered as a tool, or an event handler, runs Map), the tasks run one by one in the
+calling thread: threads could not take the lock.
 """
 
 from __future__ import annotations
@@ -99,7 +101,12 @@ def run_map(host: Interpreter, ref: str, prompts: Sequence[Any], *, max_concurre
             stop.set()
             failures[i] = e
 
-    if texts:
+    if texts and host.tool_lock._is_owned():  # type: ignore[attr-defined]
+        # called from a model's tool call or an event handler (a procedure offered as a tool runs Map):
+        # this thread holds the tool lock, so threads of ours could never run a tool or a handler
+        for i in range(len(texts)):
+            one(i)
+    elif texts:
         with ThreadPoolExecutor(max_workers=min(n, len(texts)), thread_name_prefix="nslang-map") as pool:
             # each thread runs in a copy of the caller's context (the delegation chain)
             futures = [pool.submit(contextvars.copy_context().run, one, i) for i in range(len(texts))]

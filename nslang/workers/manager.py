@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from ..errors import LLMError, NSRuntimeError, UsageError
+from .._redact import scrub_value
+from ..errors import ErrorCode, LLMError, NSRuntimeError, UsageError
 from ..llm.base import Message, Model, ModelSettingsError, ProviderConfig, build_messages
 from ..llm.messages import ToolCall, ToolDeclaration
 from ..llm.streaming import TokenRelay, TokenSink
@@ -65,7 +66,7 @@ from ._checks import (
 from ._checks import final_status as final_status_of
 from .cassette import Recorder, Replayer, ResponseCache
 from .checkpoint import CHECKPOINT_FILE, SummariesCheckpoint, read_checkpoint
-from .delegation import DEFAULT_MAX_DEPTH
+from .delegation import DEFAULT_MAX_DEPTH, DelegationError, chain
 from .economics import DailySpend
 from .errors import (
     AIWorkerError,
@@ -1038,7 +1039,8 @@ class AIWorkerManager:
             text = scrub(resp.text, [key]) if isinstance(resp.text, str) else ""
             finish = scrub(str(resp.finish_reason or ""), [key])
             model_used = scrub(str(resp.model or ""), [key]) or model_used
-            calls = tuple(resp.tool_calls or ())
+            # tool calls too: their names and arguments reach tools, traces, events and the next request
+            calls = tuple(_scrub_call(call, key) for call in resp.tool_calls or ())
             if not text.strip() and not calls:
                 err = LLMError(f"worker definition '{served.definition.name}': the model returned an empty reply "
                                f"(finish reason: {finish or 'none'})")
@@ -1086,8 +1088,15 @@ class AIWorkerManager:
         from .agent import Toolbox
 
         d = c.definition
+        links = chain()
+        if len(links) >= self.max_delegation_depth:
+            # a task started from a running task's tool call (worker:NAME checks this first; a granted
+            # and approved tool.AIWorker.ExecuteStatelessTask, a procedure starting a task) nests too
+            raise DelegationError(f"worker '{d.name}': tool-using tasks nest at most {self.max_delegation_depth} "
+                                  f"deep ({' -> '.join(link.name for link in links)})",
+                                  code=ErrorCode.RESOURCE_EXHAUSTION)
         toolbox = Toolbox(host, options, d)
-        toolbox.redact = lambda text: scrub(text, [c.key])
+        toolbox.secrets = (c.key,)
 
         def turn(convo: list[Message], call_settings: Mapping[str, Any], tools: Sequence[ToolDeclaration],
                  spent: float) -> tuple[PerformanceRecord, str, NSRuntimeError | None, tuple[ToolCall, ...]]:
@@ -1499,3 +1508,12 @@ class AIWorkerManager:
         self._ensure_loaded()
         count = self.save_definitions()
         return self._log.entry_count, count
+
+
+def _scrub_call(call: ToolCall, key: str | None) -> ToolCall:
+    """``call`` with the key redacted from its id, name and arguments (a reply that echoes the key,
+    issue 10 item 2, applied to tool calls, issue 12)."""
+    secrets = [key]
+    scrubbed = ToolCall(scrub(call.id, secrets), scrub(call.name, secrets), scrub_value(call.arguments, secrets),
+                        scrub(call.raw_arguments, secrets), scrub(call.error, secrets))
+    return call if scrubbed == call else scrubbed

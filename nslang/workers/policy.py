@@ -8,8 +8,9 @@ matcher used by the task's ``tools`` list, a definition's ``tool_allowlist`` / `
 
 Grants. A task may use a tool only when its call grants it (the ``tools`` list) **and** its
 definition allows it: a non-empty ``tool_allowlist`` must match it, and a matching
-``tool_denylist`` entry always wins. Tools that manage workers or load or call scripts
-(:data:`RESTRICTED`) are never granted by a wildcard; the call must name them exactly.
+``tool_denylist`` entry always wins. Tools that manage workers, load or call scripts, or run the
+script's event handlers (``event.Emit``: a model could fake ``aiworker.*`` events or trigger a handler's
+side effects) (:data:`RESTRICTED`) are never granted by a wildcard; the call must name them exactly.
 
 Approvals. A call with side effects (:data:`SIDE_EFFECTS`: fs writes, appends, directory creation,
 moves and deletes; every change to worker definitions, instances or the performance log;
@@ -24,6 +25,7 @@ offered as a tool is the script's own code: it runs without approval, its own to
 from __future__ import annotations
 
 import fnmatch
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -31,9 +33,9 @@ from typing import IO, Any
 __all__ = ["RESTRICTED", "SIDE_EFFECTS", "ApprovalRequest", "Approver", "PatternApprover", "ask_on_terminal",
            "needs_approval", "normalize", "pattern_matches", "restricted"]
 
-#: Tools never granted by a wildcard (manage workers, load or call scripts).
+#: Tools never granted by a wildcard (manage workers, load or call scripts, run event handlers).
 RESTRICTED = ("aiworkerdefinition.*", "aiworkerinstance.*", "aiworker.*", "script.loadscript", "script.call",
-              "script.calltool")
+              "script.calltool", "event.emit")
 
 #: Built-in tools with side effects: a model's call needs approval.
 SIDE_EFFECTS = ("fs.write", "fs.append", "fs.mkdir", "fs.delete", "fs.move", "io.input",
@@ -100,21 +102,26 @@ class PatternApprover:
         patterns: tool patterns approved without asking.
         approve_all: approve every call.
         ask: called for other calls; returns ``"yes"``, ``"no"`` or ``"always"`` (always: the tool is
-            approved for the rest of the run). None refuses them.
+            approved for the rest of the run). None refuses them. One question at a time: tasks of
+            ``tool.AIWorker.Map`` run in threads, and an answer must go to the call it was asked about.
     """
 
     patterns: list[str] = field(default_factory=list)
     approve_all: bool = False
     ask: Callable[[ApprovalRequest], str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __call__(self, request: ApprovalRequest) -> bool:
         if self.approve_all or any(pattern_matches(p, request.tool) for p in self.patterns):
             return True
         if self.ask is None:
             return False
-        answer = self.ask(request)
-        if answer == "always":
-            self.patterns.append(request.tool)
+        with self._lock:
+            if any(pattern_matches(p, request.tool) for p in self.patterns):  # "always" while we waited
+                return True
+            answer = self.ask(request)
+            if answer == "always":
+                self.patterns.append(request.tool)
         return answer in ("yes", "always")
 
 

@@ -181,6 +181,9 @@ def _hint(text: str, line: int, col: int, what: str) -> str:
         return _INSTEAD + "a procedure header ends with 'means', e.g. 'func greet(needs who) means'"
     if word == "func" and re.search(r"\bmeans\s+\S", src) and not re.search(r"\bmeans\s*(#|--|//)", src):
         return _INSTEAD + "nothing may follow 'means' on its line: start the body on the next line"
+    if word.lower() in ("elseif", "elif", "elsif") or re.match(r"\s*else\s+if\b", src):
+        return _INSTEAD + ("there is no 'elseif' or 'else if' on one line: write 'else', then the 'if' on "
+                           "the next line inside it, with its own 'endif'")
     if what not in ("end of line", "end of file") and not (word.lower() in KEYWORDS and word != "tool"):
         if _ASSIGNMENT.match(src):
             name = src.split("=", 1)[0].strip()

@@ -299,3 +299,61 @@ def test_a_rate_limit_wait_that_meets_the_run_deadline_ends_the_run(tmp_path: Pa
     # the second Spawn waits for a free slot, but never past the run's deadline, which ends the run
     # (not a catchable rate-limit error)
     assert isinstance(err, ResourceLimitError) and err.code == ErrorCode.TIMEOUT
+
+
+# ----------------------------------------------------------------------------------------------
+# values that share parts: tool results keep the sharing (found by the adversarial review of issue 10)
+
+
+def test_tool_results_keep_shared_parts_shared() -> None:
+    from nslang.values import from_python
+
+    leaf = ["x"]
+    shared = [leaf, leaf]
+    out = from_python([shared, shared, {"a": shared}])
+    assert out == [[["x"], ["x"]], [["x"], ["x"]], {"a": [["x"], ["x"]]}]
+    assert out[0] is out[1] is out[2]["a"] and out[0][0] is out[0][1]
+    assert out[0] is not shared and out[0][0] is not leaf  # still a new structure
+    loop: list[Any] = [1]
+    loop.append(loop)
+    converted = from_python(loop)
+    assert converted[1] is converted
+
+
+@pytest.mark.parametrize("step", ["tool.list.Concat([s], [s])", "tool.map.Merge({\"a\": s}, {\"b\": s})"])
+def test_doubling_a_nested_value_through_a_tool_stays_small(make: Any, step: str) -> None:
+    # every tool result went through a conversion that unfolded shared parts: 22 doublings took
+    # 620 MB and 16 s, 40 would need 2^40 nodes; now each doubling adds one container
+    interp = make()
+    interp.load("func main(returns n) means\n  set s = \"x\"\n  set i = 0\n  while i < 40\n"
+                f"    set s = {step}\n    set i = i + 1\n  endwhile\n"
+                "  return tool.json.Stringify(tool.map.Keys({\"k\": s}))\nendfunc\n")
+    assert interp.run() == "[\"k\"]"
+    interp.load("func show() means\n  set s = \"x\"\n  set i = 0\n  while i < 40\n"
+                f"    set s = {step}\n    set i = i + 1\n  endwhile\n  emit s\nendfunc\n")
+    with pytest.raises(NSRuntimeError) as info:  # its display would be 2^40 leaves: refused, not built
+        interp.call("show")
+    assert info.value.code == ErrorCode.RESOURCE_EXHAUSTION
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"timeout_s": float("nan")},  # every comparison with NaN is false: the run had no time limit
+    {"timeout_s": 0}, {"timeout_s": -1}, {"timeout_s": float("inf")},
+    {"max_steps": 0}, {"max_steps": -3},
+    {"max_loop_iterations": -5},  # the loop error then said "ran more than -5 iterations"
+])
+def test_a_limit_that_means_nothing_is_refused(kwargs: dict[str, Any]) -> None:
+    from nslang.errors import UsageError
+
+    with pytest.raises(UsageError):
+        Interpreter(stdout=io.StringIO(), **kwargs)
+
+
+def test_cli_refuses_a_nan_timeout(tmp_path: Path) -> None:
+    script = tmp_path / "spin.ns"
+    script.write_text("func main() means\n  while true\n    set x = 1\n  endwhile\nendfunc\n")
+    proc = subprocess.run([sys.executable, "-m", "nslang", "run", "--timeout", "nan", str(script)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "NSLANG_NO_CACHE": "1"})
+    assert proc.returncode != 0 and "timeout_s must be a positive number of seconds" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -101,8 +101,10 @@ def check_name(name: str) -> str:
 
     A name is non-empty, has no leading or trailing whitespace, no control characters (none of the
     characters :func:`~nslang.terminal.escape_controls` escapes: C0, DEL, C1, bidirectional
-    controls, line separators), no ``/`` or ``\\``, and at most :data:`MAX_NAME_CHARS` (128)
-    characters. Uniqueness (case-insensitive, see :func:`name_key`) is checked by the manager.
+    controls, line separators), no invisible format character (Unicode category Cf: zero-width
+    space or joiner, BOM, soft hyphen…, which would make two names look alike), no ``/`` or ``\\``,
+    and at most :data:`MAX_NAME_CHARS` (128) characters. Uniqueness (case-insensitive, see
+    :func:`name_key`) is checked by the manager.
     Names already in a definitions file are not checked here: they load as they are.
     """
     name = unicodedata.normalize("NFC", name)
@@ -111,6 +113,10 @@ def check_name(name: str) -> str:
         raise InvalidArgumentError("an AI worker definition needs a non-empty name")
     if escape_controls(name) != name:
         raise InvalidArgumentError(f"AI worker definition name '{shown}' contains control characters")
+    hidden = next((ch for ch in name if unicodedata.category(ch) == "Cf"), None)
+    if hidden is not None:  # zero-width spaces and joiners, BOM…: "bot\u200b" would look like "bot"
+        raise InvalidArgumentError(f"AI worker definition name '{shown}' contains an invisible character "
+                                   f"(U+{ord(hidden):04X})")
     if "/" in name or "\\" in name:
         raise InvalidArgumentError(f"AI worker definition name '{shown}' contains a path separator (/ or \\)")
     if name != name.strip():

@@ -183,7 +183,7 @@ def _read_key_file(who: str, value: str, key_path: str, sandbox: Path, config_di
                 if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                     raise ConfigurationError(f"{who}: API key {source} is not a regular file")
                 data = f.read(MAX_KEY_FILE_BYTES + 1)
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte order mark (Notepad, PowerShell 5 Out-File) is not the key
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
         raise ConfigurationError(f"{who}: API key {source} cannot be read: {reason}") from None

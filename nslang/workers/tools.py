@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..tools.registry import ToolContext, ToolRegistry, tool
+from ._checks import name_key
 from .errors import AIWorkerError, InvalidArgumentError
 from .manager import AIWorkerManager
 from .models import AIWorkerDefinition, AIWorkerInstance, PerformanceRecord
@@ -103,8 +104,9 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
         tool_denylist: tools the worker may not use (recorded, not yet enforced).
         data_source_refs: data source names (recorded).
         default_supervisory_ai_ref: supervising worker (recorded).
-        if_exists: what to do when a definition with this name exists: "error" (default), "keep"
-            (return its definition_id, change nothing) or "update" (apply the given fields to it).
+        if_exists: what to do when a definition with this name (compared ignoring case) exists:
+            "error" (default), "keep" (return its definition_id, change nothing) or "update" (apply the
+            given fields to it).
 
     Returns:
         The new definition_id (a UUID, stable across restarts), or the existing one's.
@@ -127,7 +129,9 @@ def definition_add(ctx: ToolContext, name: str, provider: str, model_name: str |
     }.items() if v is not None}
     mgr = _mgr(ctx)
     if if_exists != "error":
-        existing = next((d for d in mgr.list_definitions() if d.name == name), None)
+        # the same name as uniqueness sees it (case, NFC): "W1" finds "w1" instead of failing as a duplicate
+        wanted = name_key(name) if isinstance(name, str) else name
+        existing = next((d for d in mgr.list_definitions() if name_key(d.name) == wanted), None)
         if existing is not None:
             if if_exists == "update":
                 changes = {k: v for k, v in data.items() if k not in ("name", "definition_id")}

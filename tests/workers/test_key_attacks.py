@@ -177,6 +177,23 @@ def test_key_files_in_the_sandbox_and_the_config_dir_work(server: HTTPServer, tm
     assert server.log[-1][0].headers["authorization"] == "Bearer sk-config-json-key-0002"
 
 
+def test_key_files_saved_with_a_byte_order_mark_work(server: HTTPServer, tmp_path: Path) -> None:
+    # Notepad and PowerShell 5's Out-File write a UTF-8 BOM: the key was refused as holding a "control
+    # character" and a JSON key file as "not valid JSON" (adversarial review)
+    server.expect_request("/v1/chat/completions").respond_with_handler(_echo_auth)
+    box = tmp_path / "sandbox"
+    box.mkdir()
+    (box / "bom.key").write_bytes(b"\xef\xbb\xbfsk-bom-file-key-0004\r\n")
+    (box / "bom.json").write_bytes(b'\xef\xbb\xbf{"openai": {"api_key": "sk-bom-json-key-0005"}}')
+    m = AIWorkerManager(box, environ={})
+    _add(m, server, "k", {"method": "config_path", "value": "bom.key"})
+    _add(m, server, "j", {"method": "config_path", "value": "bom.json", "key_path": "openai.api_key"})
+    assert m.execute_stateless_task("k", "hi").output == "you sent Bearer ****0004"
+    assert m.execute_stateless_task("j", "hi").output == "you sent Bearer ****0005"
+    sent = [req.headers["authorization"] for req, _resp in server.log]
+    assert sent == ["Bearer sk-bom-file-key-0004", "Bearer sk-bom-json-key-0005"]
+
+
 def test_a_symlink_out_of_the_config_dir_is_refused(tmp_path: Path, outside: Path) -> None:
     config = user_config_dir()
     config.mkdir(parents=True, exist_ok=True)

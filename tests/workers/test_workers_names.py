@@ -33,6 +33,10 @@ OSC = "\x1b]0;pwned\x07"
     "c1\x9b2J",
     "rtl\u202eexe.txt",
     "sep\u2028",
+    "ok\u200b",  # zero-width space: looked exactly like "ok" in every table (adversarial review)
+    "o\u200dk",
+    "\ufeffok",
+    "ok\u00ad",
     "a/b",
     "..\\x",
     " padded",

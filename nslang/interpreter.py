@@ -647,14 +647,14 @@ class Interpreter:
     def check_deadline(self) -> None:
         """Raise error 31 (Timeout, :class:`ResourceLimitError`, not catchable) if the run's wall-clock
         limit has passed, or the limit of the tool call this thread is running (:meth:`narrowed_deadline`)."""
-        deadline = self._current_deadline()
+        deadline = self.current_deadline()
         if deadline is not None and time.monotonic() > deadline:
             if deadline != self._deadline:
                 raise ResourceLimitError("the tool call exceeded its time limit", code=ErrorCode.TIMEOUT)
             raise ResourceLimitError(f"the run exceeded its time limit of {self.limits.timeout_s} s",
                                      code=ErrorCode.TIMEOUT)
 
-    def _current_deadline(self) -> float | None:
+    def current_deadline(self) -> float | None:
         """The run's deadline, or this thread's tool-call deadline when it comes first (monotonic s)."""
         run, tool = self._deadline, self._narrowed.get()
         if tool is None:
@@ -681,7 +681,7 @@ class Interpreter:
         manager), regular expressions, ``io.Input`` and rate-limit waits bound their own waiting by it,
         then call :meth:`check_deadline` to end the run with the timeout error.
         """
-        deadline = self._current_deadline()
+        deadline = self.current_deadline()
         if deadline is None:
             return None
         return max(0.0, deadline - time.monotonic())

@@ -487,7 +487,8 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
     interp = toolbox.interp
     start, t0 = utc_now(), clock()
     deadline = t0 + opts.timeout_s
-    run_deadline = interp._deadline
+    # the run's deadline, or the enclosing tool call's in this thread (a task run by a model's tool call)
+    run_deadline = interp.current_deadline()
     if run_deadline is not None:
         deadline = min(deadline, run_deadline)
     records: list[PerformanceRecord] = []
@@ -567,6 +568,9 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
 def _time_error(interp: Interpreter, run_deadline: float | None, opts: AgentOptions,
                 deadline: float) -> NSRuntimeError:
     if run_deadline is not None and deadline >= run_deadline:
+        if run_deadline != interp._deadline:  # the enclosing tool call's limit (a nested task)
+            return ResourceLimitError("the tool call exceeded its time limit (during a tool-calling task)",
+                                      code=ErrorCode.TIMEOUT)
         return ResourceLimitError(f"the run exceeded its time limit of {interp.limits.timeout_s} s "
                                   "(during a tool-calling task)", code=ErrorCode.TIMEOUT)
     return TaskTimeoutError(f"the tool-calling task ran out of time (timeout_s={opts.timeout_s:g})")

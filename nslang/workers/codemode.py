@@ -320,7 +320,8 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
     interp = toolbox.interp
     start, t0 = utc_now(), clock()
     deadline = t0 + opts.timeout_s
-    run_deadline = interp._deadline
+    # the run's deadline, or the enclosing tool call's in this thread (a task run by a model's tool call)
+    run_deadline = interp.current_deadline()
     if run_deadline is not None:
         deadline = min(deadline, run_deadline)
     rules = system_prompt(toolbox)

@@ -324,6 +324,14 @@ class Toolbox:
             raise NSRuntimeError("the value is nested too deeply to return",
                                  code=ErrorCode.NESTING_DEPTH_EXCEEDED) from None
 
+    def deadlines(self, t0: float) -> tuple[float, float | None]:
+        """(this task's deadline, the one above it) in ``time.monotonic()`` seconds for a task started at
+        ``t0``: ``options.timeout_s`` from ``t0``, never past the run's deadline or, for a task run by a
+        model's tool call, that call's limit in this thread (:meth:`Interpreter.current_deadline`)."""
+        above = self.interp.current_deadline()
+        own = t0 + self.options.timeout_s
+        return (own if above is None else min(own, above)), above
+
     def granted(self) -> list[tuple[Tool, bool]]:
         """The granted tools with their approval flag (what a code task's program may call)."""
         return [(g.tool, g.approval) for g in self._granted.values()]
@@ -486,11 +494,7 @@ def run_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], settings: Ma
     opts = toolbox.options
     interp = toolbox.interp
     start, t0 = utc_now(), clock()
-    deadline = t0 + opts.timeout_s
-    # the run's deadline, or the enclosing tool call's in this thread (a task run by a model's tool call)
-    run_deadline = interp.current_deadline()
-    if run_deadline is not None:
-        deadline = min(deadline, run_deadline)
+    deadline, run_deadline = toolbox.deadlines(t0)
     records: list[PerformanceRecord] = []
     trace: list[dict[str, Any]] = []
     steps: list[dict[str, Any]] = []

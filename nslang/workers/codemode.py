@@ -319,11 +319,7 @@ def run_code_loop(turn: Turn, toolbox: Toolbox, messages: list[Message], setting
                                    "not the caller's procedures")
     interp = toolbox.interp
     start, t0 = utc_now(), clock()
-    deadline = t0 + opts.timeout_s
-    # the run's deadline, or the enclosing tool call's in this thread (a task run by a model's tool call)
-    run_deadline = interp.current_deadline()
-    if run_deadline is not None:
-        deadline = min(deadline, run_deadline)
+    deadline, run_deadline = toolbox.deadlines(t0)
     rules = system_prompt(toolbox)
     convo = list(messages)
     if convo and convo[0].role == "system":

@@ -12,7 +12,6 @@
    rebuild and open time, open RSS, ``nslang workers list`` time, CPU per stateless task. It writes
    about 1.3 GB of log into a temporary directory and takes a few minutes; ``--log-sizes`` changes
    the sizes.
-
 5. Rate limits (``bench/bench_limits.py``): the per-call cost of an admission and its settle on each
    backend (no limits, memory, SQLite file, Redis when ``redis-server`` is installed), from one and four
    threads; a stateless task with and without limits; pyrate-limiter's SQLite bucket for comparison.

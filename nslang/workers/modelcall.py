@@ -74,7 +74,8 @@ class CallOutcome:
         cost: USD and price source (0 for a cache hit).
         cached: answered from the response cache.
         fallback_errors: ``"<definition>: <message>"`` of each candidate that failed before.
-        request_key: the request hash of the answering candidate.
+        request_key: the request hash of the answering candidate ("" when no replay, response cache
+            or recording needed it).
     """
 
     response: ModelResponse | None
@@ -267,8 +268,12 @@ class ModelCaller:
         c = primary
         failures: list[str] = []
         while True:
-            key, request = request_key(c.definition.provider.value, c.definition.model_name, messages, c.settings,
-                                       tools, key=c.key)
+            # the hash serves the replay, the cache and the recording only (~50 µs: skipped without them)
+            if self.replayer is not None or self.recorder is not None or c.settings.get("cache") is True:
+                key, request = request_key(c.definition.provider.value, c.definition.model_name, messages,
+                                           c.settings, tools, key=c.key)
+            else:
+                key, request = "", {}
             exchanged = False  # refusals are not exchanges: never recorded
             try:
                 ex = self._admitted(c, messages, key, task_spent, tools, held, on_token)

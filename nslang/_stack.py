@@ -1,7 +1,7 @@
 """Deep recursion without touching Python's recursion limit: the call stack in segments (issue 10 item 4).
 
 Python's recursion limit (``sys.getrecursionlimit()``) is process-wide; it bounds the frames of each
-thread. A NeuroScript call takes two Python frames (generated code) to about ten (closures), so the
+thread. A NeuroScript call takes one Python frame or a few (generated code, more through tools), so the
 default ``max_call_depth`` of 1,000 needs more frames than Python's default limit of 1,000 allows.
 Raising the limit at run time is not ours to do: it is shared with the host and every other thread
 (two interpreters raising and restoring it in two threads aborted the process), and a high limit lets
@@ -17,7 +17,8 @@ of :data:`MAX_CALL_DEPTH` works whatever the host's limit and the caller's threa
 How many calls a segment holds follows from a static bound on the Python frames of one call
 (``Interpreter.frames_per_call``: the largest :func:`note_procedure` bound of the procedures compiled so
 far, from the nesting of their bodies), so no path through the code can take more frames than the
-segment has. The check costs one comparison per call (``depth > interp.checkpoint_box[0]``); the stack
+segment has. The check costs one comparison per call (``depth > interp.checkpoint_box[0]``; generated procedures take
+the depth as an argument); the stack
 is measured only when a run starts and when a segment starts.
 
 A ``KeyboardInterrupt`` (or ``SystemExit``) that reaches a waiting thread is passed on to the innermost
@@ -53,7 +54,8 @@ SEGMENT_FRAMES = 1000
 RESERVE = 250
 #: Python frames one NeuroScript call may take, as a bound from its procedure's nesting: at most
 #: FRAMES_PER_LEVEL per level of statements and expressions around the deepest call in the body, plus
-#: FRAMES_PER_CALL (closure-compiled bodies measure 1.5 per level + 4; generated code 2 to 5 in all).
+#: FRAMES_PER_CALL (generated code takes 1 frame per call, 2 to 4 on its first call or via call_dyn; the
+#: per-level part leaves room for tools and host callbacks the body makes).
 FRAMES_PER_LEVEL = 2
 FRAMES_PER_CALL = 6
 #: The bound assumed before any procedure is compiled (a body of depth 3).
@@ -130,39 +132,40 @@ def _has(k: int) -> bool:
     return True
 
 
-def note_procedure(rt: Interpreter, nesting: int) -> None:
-    """Record a newly compiled procedure whose deepest call sits ``nesting`` levels into its body:
-    raise ``rt.frames_per_call`` to its bound (the next deeper call then re-checks the segment)."""
+def note_procedure(rt: Interpreter, nesting: int, depth: int) -> None:
+    """Record a newly compiled procedure whose deepest call sits ``nesting`` levels into its body,
+    compiled by a caller at call depth ``depth``: raise ``rt.frames_per_call`` to its bound (the next
+    deeper call then re-checks the segment)."""
     per = FRAMES_PER_LEVEL * nesting + FRAMES_PER_CALL
     if per > rt.frames_per_call:
         rt.frames_per_call = per
-        rt.depth_checkpoint = min(rt.depth_checkpoint, rt.depth)
+        rt.depth_checkpoint = min(rt.depth_checkpoint, depth)
 
 
-def deep_call(rt: Interpreter, invoke: Callable[[list[Any]], Any], args: list[Any], name: str) -> Any:
-    """Slow path of a procedure call whose depth passed ``rt.depth_checkpoint``.
+def deep_call(rt: Interpreter, fn: Callable[..., Any], name: str, d: int, args: tuple[Any, ...]) -> Any:
+    """Slow path of a call ``fn(d, *args)`` to procedure ``name`` at depth ``d``, which passed
+    ``rt.depth_checkpoint``.
 
     Raises error 37 past ``max_call_depth``; runs the call here if the segment still holds it (the
     checkpoint was lowered by :func:`note_procedure`), else on a new segment.
     """
-    d = rt.depth + 1
     if d > rt.limits.max_call_depth:
         raise rt.depth_error(name)
     seg = rt.segment
     cp = seg.checkpoint(rt)
     if d <= cp or (seg.fresh and d == seg.start + 1):  # (a fresh thread runs its first call whatever the bound)
         rt.depth_checkpoint = max(cp, d)
-        return invoke(args)
-    return _new_segment(rt, invoke, args, d)
+        return fn(d, *args)
+    return _new_segment(rt, fn, args, d)
 
 
-def _new_segment(rt: Interpreter, invoke: Callable[[list[Any]], Any], args: list[Any], d: int) -> Any:
+def _new_segment(rt: Interpreter, fn: Callable[..., Any], args: tuple[Any, ...], d: int) -> Any:
     parent, cp, per = rt.segment, rt.depth_checkpoint, rt.frames_per_call
 
     def run() -> Any:
         rt.segment = seg = Segment(d - 1, frames_in_thread(8), True)
         rt.depth_checkpoint = max(seg.checkpoint(rt), d)
-        return invoke(args)
+        return fn(d, *args)
 
     try:
         return _on_thread(run)

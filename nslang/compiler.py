@@ -1,115 +1,91 @@
-"""AST → Python closures: each node is compiled once into a function of the frame.
+"""AST → Python source → one Python function per procedure, command block and handler (the compiler).
 
 Pipeline position: ``parser`` gives an :class:`~nslang.ast.Program`; the
 :class:`~nslang.interpreter.Interpreter` asks this module to compile each procedure (lazily, on first
-call), command block and event handler. Nothing here dispatches on node types at run time.
+call), command block and event handler. There is one back end: every body, ``on error`` handlers
+included, is written out as Python source and compiled by Python; nothing dispatches on node types
+at run time. The rules behind the inline fast paths live in :mod:`nslang._runtime` and
+:mod:`nslang.values`, called from the generated code for every case the inline code does not take.
 
-Conventions of the compiled code:
+Conventions of the generated code:
 
-* A **frame** is a plain ``dict`` of the procedure's local variables (a fresh one per call; in command
-  blocks it is the interpreter's global dict). The last-result register lives in the frame under the
-  key ``"last"`` (a keyword, so no variable can collide with it), and only in code that reads it.
-* An **expression** compiles to ``fn(frame) -> value``.
-* A **statement** compiles to ``fn(frame) -> signal``: ``None`` to go on, :data:`BREAK` or
-  :data:`CONTINUE`, or a 1-tuple ``(value,)`` for ``return``. Control flow therefore costs no exceptions.
+* A procedure ``p(needs a, optional b)`` becomes ``P_p(_d, v_a, v_b=None)``: ``_d`` is its call depth,
+  and its variables are Python locals named ``v_<name>``. A variable that is not assigned yet holds
+  :data:`~nslang._runtime.UNSET`, and a read of it falls back to the globals (spec §4.7); a read the
+  compiler proves always assigned (definite assignment over ``if``/loops) is a plain local read.
+  Variables whose every assignment gives an int (``set i = 0`` … ``set i = i + 1``) are known to be
+  ints, so their arithmetic and comparisons run without type tests.
+* Generated code calls another procedure directly (``P_q(_d + 1, x)``) when the callee exists with a
+  matching arity at compile time; else through ``call_dyn``, which resolves it at run time (stdlib,
+  procedures defined later, arity error 2). Redefining a procedure drops all compiled code.
+* Command blocks and ``on event`` bodies keep their variables in a dict (the interpreter's globals,
+  or the event frame): ``f[name]``.
+* ``return``/``break``/``continue`` are Python's own; a ``break`` outside a loop or a ``return`` in a
+  handler is an error raised where it stands (codes 12, 39 as before).
+* A body with an ``on error`` handler runs each statement (the head of an ``if``/loop) in a ``try``;
+  the handler is a nested function over the same locals (spec §5.3; one handler per body, hoisted).
 * Errors are :class:`~nslang.errors.NSRuntimeError` with the span of the failing node; procedure calls
   add NeuroScript call-stack frames as errors pass through them.
+
+Generated code only ever contains identifiers from the AST (checked by the grammar), Python literals
+of ints, bools, None and strings (``repr``), and references to other constants by index; no source
+text is pasted into it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
-from ._stack import deep_call, note_procedure
+from ._runtime import _PLACEHOLDER, SLOW, codespace
+from ._stack import note_procedure
 from .builtins import BUILTINS
-from .errors import CallFrame, ErrorCode, NSRuntimeError, out_of_memory
-from .limits import ELEMENT_BYTES, checked_display, display_size, value_too_large
+from .errors import ErrorCode, NSRuntimeError
 from .source import Span
-from .values import ErrorValue, display, interpolation_display, type_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from .interpreter import Interpreter
 
-__all__ = ["BREAK", "CONTINUE", "CompiledProcedure", "Compiler"]
+__all__ = ["CompiledProcedure", "Compiler", "forget_compiled", "implicit_result"]
 
 Frame = dict[str, Any]
-ExprFn = Callable[[Frame], Any]
-StmtFn = Callable[[Frame], Any]
 
-
-class _Signal:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
-BREAK = _Signal("break")
-CONTINUE = _Signal("continue")
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-
-def _at(e: NSRuntimeError, span: Span) -> NSRuntimeError:
-    if e.span is None:
-        e.span = span
-    return e
-
-
-def call_error(err: NSRuntimeError, name: str, span: Span) -> NSRuntimeError:
-    """An error leaving procedure ``name`` called at ``span``: one more NeuroScript call-stack line."""
-    err.stack.append(CallFrame(name, span))
-    return _at(err, span)
-
-
-def _err(msg: str, code: int, span: Span) -> NSRuntimeError:
-    return NSRuntimeError(msg, code=code, span=span)
-
-
-class _Ctx:
-    """Compile-time facts about the code being compiled."""
-
-    __slots__ = ("name", "tracks_last", "in_handler", "loops", "handler", "kind", "track_stmt")
-
-    def __init__(self, name: str, kind: str, tracks_last: bool, handler: Any = None) -> None:
-        self.name = name
-        self.kind = kind  # "procedure" | "command" | "event"
-        self.tracks_last = tracks_last
-        self.in_handler = False
-        self.loops = 0
-        self.handler = handler  # compiled on-error runner or None
-        #: the one statement that records its value in ``last`` even when ``tracks_last`` is off:
-        #: the final statement of a procedure body whose value is the implicit result (spec §7.2)
-        self.track_stmt: A.Stmt | None = None
+_INT = "int"
+_STR = "str"
+_BOOL = "bool"
+#: ints in this range are written into generated code as literals
+_SMALL = 1 << 62
+_CATCH = "(NSRuntimeError, MemoryError)"
+_CMP = {"<", "<=", ">", ">="}
 
 
 def _reads_last(nodes: Any) -> bool:
     """Does this code read the last-result register (``last``, ``{{last}}``, ``eval``, raw strings)?"""
-    stack = list(nodes) if isinstance(nodes, (list, tuple)) else [nodes]
-    while stack:
-        n = stack.pop()
+    for n in _walk(nodes):
         if isinstance(n, (A.Last, A.Eval)):
             return True
         if isinstance(n, A.Placeholder) and n.name == "last":
             return True
         if isinstance(n, A.RawString) and n.interpolate and "last" in n.text:
             return True
+    return False
+
+
+def _walk(nodes: Any) -> Iterable[Any]:
+    """Every AST node under ``nodes`` (a node or a tuple of nodes), iteratively."""
+    stack = list(nodes) if isinstance(nodes, (list, tuple)) else [nodes]
+    while stack:
+        n = stack.pop()
         if isinstance(n, tuple):
             stack.extend(n)
             continue
-        slots = getattr(type(n), "__slots__", ())
-        for s in slots:
+        yield n
+        for s in getattr(type(n), "__slots__", ()):
             v = getattr(n, s, None)
             if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
                 stack.append(v)
-    return False
 
 
 _VALUE_STMTS = (A.Set, A.Emit, A.Must, A.Call, A.Ask)
@@ -158,33 +134,96 @@ def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
             return s
         for attr in ("body", "orelse"):
             inner = getattr(s, attr, None)
-            if inner and not isinstance(s, A.OnError):
+            if inner:
                 h = _find_handler(inner)
                 if h is not None:
                     return h
     return None
 
 
-class CompiledProcedure:
-    """A procedure ready to call: ``invoke(args) -> value`` (compiled on first call)."""
+def _assigned(body: tuple[A.Stmt, ...]) -> set[str]:
+    """The names a body assigns anywhere (``set``, ``for each``, ``ask … into``), handlers included."""
+    out: set[str] = set()
+    for n in _walk(body):
+        if isinstance(n, A.LValue):
+            out.add(n.name)
+        elif isinstance(n, A.ForEach):
+            out.add(n.var)
+    return out
 
-    __slots__ = ("node", "interp", "invoke", "name")
+
+def _literal_kind(v: Any) -> str | None:
+    t = type(v)
+    return _INT if t is int else _STR if t is str else _BOOL if t is bool else None
+
+
+def _plain_str(e: A.Expr) -> str | None:
+    """The text of a string literal that has no numeric reading (``+`` with it always concatenates)."""
+    if isinstance(e, A.Literal) and type(e.value) is str and V.string_number(e.value) is None:
+        return e.value
+    return None
+
+
+def _maybe_str(kind: str | None, e: A.Expr) -> bool:
+    """Can this operand be a string at run time (and is it not a Python literal in the source)?"""
+    return kind == _STR and not isinstance(e, A.Literal) or kind is None and not isinstance(e, A.Literal)
+
+
+class _TooDeep(Exception):
+    """The body nests blocks more deeply than Python's compiler accepts."""
+
+
+class CompiledProcedure:
+    """A procedure of the interpreter's table, compiled on its first call.
+
+    Attributes:
+        node: its AST. fn: the generated function ``fn(depth, *args)`` once compiled, else None.
+        nreq, nmax: how many arguments it takes (needs; needs + optional).
+    """
+
+    __slots__ = ("node", "interp", "name", "fn", "nreq", "nmax")
 
     def __init__(self, node: A.Procedure, interp: Interpreter) -> None:
         self.node = node
         self.name = node.name
         self.interp = interp
-        #: ``invoke(args: list) -> value``; compiles the procedure on the first call, then is replaced.
-        self.invoke: Callable[[list[Any]], Any] = self._first_call
+        self.fn: Callable[..., Any] | None = None
+        self.nreq = len(node.needs)
+        self.nmax = self.nreq + len(node.optional)
 
-    def _first_call(self, args: list[Any]) -> Any:
+    def compiled(self, depth: int) -> Callable[..., Any]:
+        """The generated function, compiled now if needed (``depth``: the caller's call depth).
+
+        Raises:
+            NSRuntimeError: code 38 when the body nests blocks too deeply to compile.
+        """
+        fn = self.fn
+        if fn is None:
+            rt = self.interp
+            fn = self.fn = Compiler(rt).procedure(self.node)
+            if rt.procedures_table.get(self.name) is self:
+                codespace(rt)["P_" + self.name] = fn
+            note_procedure(rt, _call_nesting(self.node.body), depth)
+        return fn
+
+    def arity_error(self, n: int) -> NSRuntimeError:
+        """Error 2 (the ProcNotFound family, as upstream wraps it) for a call with ``n`` arguments."""
+        want = f"{self.nreq}" if self.nreq == self.nmax else f"{self.nreq} to {self.nmax}"
+        return NSRuntimeError(f"procedure '{self.name}' takes {want} argument{'s' if self.nmax != 1 else ''}, got {n}",
+                              code=ErrorCode.PROC_NOT_FOUND)
+
+    def invoke(self, args: list[Any]) -> Any:
+        """Call from the host side (a tool, :meth:`Interpreter.call`): one level below the depth the
+        interpreter is at (``interp.depth``, set by generated code before every tool call)."""
+        rt = self.interp
+        d = rt.depth
+        fn = self.compiled(d)
+        if not self.nreq <= len(args) <= self.nmax:
+            raise self.arity_error(len(args))
         try:
-            self.invoke = Compiler(self.interp).procedure(self.node)
-        except RecursionError:
-            raise NSRuntimeError(f"procedure '{self.name}' is nested too deeply to compile",
-                                 code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=self.node.span) from None
-        note_procedure(self.interp, _call_nesting(self.node.body))
-        return self.invoke(args)
+            return fn(d + 1, *args)
+        finally:
+            rt.depth = d
 
 
 class Compiler:
@@ -193,1002 +232,821 @@ class Compiler:
     def __init__(self, interp: Interpreter) -> None:
         self.rt = interp
 
-    # =========================================================================================
-    # Procedures, command blocks, event handlers
+    def procedure(self, p: A.Procedure) -> Callable[..., Any]:
+        """Compile ``p`` into ``fn(depth, *args)`` (arity is checked by the caller).
 
-    def procedure(self, p: A.Procedure) -> Callable[[list[Any]], Any]:
-        """Compile ``p`` into ``invoke(args: list) -> value``.
-
-        Arity errors are code 2 (ProcNotFound family, as upstream wraps them); the call depth limit
-        is code 37; a wrong number of values for a multi-name ``returns`` clause is code 2.
+        The call depth limit is code 37; a wrong number of values for a multi-name ``returns`` clause
+        is code 2; a body nested too deeply for Python's compiler is code 38 (raised here).
         """
-        rt = self.rt
-        handler_node = _find_handler(p.body)
+        return _generating(p.name, p.span, self._procedure, p)
+
+    def _procedure(self, p: A.Procedure) -> Callable[..., Any]:
+        handler = _find_handler(p.body)
         implicit, final = implicit_result(p.body)
-        ctx = _Ctx(p.name, "procedure", _reads_last(p.body) or (implicit and final is None))
-        ctx.track_stmt = final
-        if handler_node is not None:
-            ctx.handler = self._handler(handler_node, ctx)
-        body = self.body(p.body, ctx, p.name)
         params = p.needs + p.optional
-        nreq, nmax = len(p.needs), len(params)
-        nret = len(p.returns)
-        name = p.name
-        tracks_last = ctx.tracks_last
-        span = p.span
-
-        def arity_error(n: int) -> NSRuntimeError:
-            want = f"{nreq}" if nreq == nmax else f"{nreq} to {nmax}"
-            return NSRuntimeError(
-                f"procedure '{name}' takes {want} argument{'s' if nmax != 1 else ''}, got {n}",
-                code=ErrorCode.PROC_NOT_FOUND,
-            )
-
-        def finish(r: Any) -> Any:
-            if r is None:
-                return None
-            if r is BREAK or r is CONTINUE:
-                raise NSRuntimeError(f"'{r.name}' outside a loop", code=ErrorCode.CONTROL_FLOW, span=span)
-            v = r[0]
-            if nret > 1 and (type(v) is not list or len(v) != nret):
-                got = f"{len(v)} values" if type(v) is list else "1 value"
-                raise NSRuntimeError(
-                    f"procedure '{name}' declares {nret} return values ({', '.join(p.returns)}) but returned {got}",
-                    code=ErrorCode.PROC_NOT_FOUND, span=span,
-                )
-            return v
-
-        if rt.limits.max_steps or rt.limits.timeout_s:  # resource limits: every call is counted
-            fast = self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
-            charge = rt.charge
-
-            def charged(args: list[Any]) -> Any:
-                charge(1)
-                return fast(args)
-
-            return charged
-        return self._invoker(body, params, nreq, nmax, nret, name, tracks_last, implicit, arity_error, finish)
-
-    def _invoker(self, body: StmtFn, params: tuple[str, ...], nreq: int, nmax: int, nret: int, name: str,
-                 tracks_last: bool, implicit: bool, arity_error: Callable[[int], NSRuntimeError],
-                 finish: Callable[[Any], Any]) -> Callable[[list[Any]], Any]:
-        rt = self.rt
-        checkpoint = rt.checkpoint_box
-        if nreq == nmax == 1 and not tracks_last and not implicit:
-            p0 = params[0]
-
-            def invoke1(args: list[Any]) -> Any:
-                if len(args) != 1:
-                    raise arity_error(len(args))
-                d = rt.depth + 1
-                if d > checkpoint[0]:  # past max_call_depth, or time to measure the Python stack
-                    return deep_call(rt, invoke1, args, name)
-                rt.depth = d
-                try:
-                    r = body({p0: args[0]})
-                finally:
-                    rt.depth = d - 1
-                if r is None:
-                    return None
-                if type(r) is tuple and nret < 2:
-                    return r[0]
-                return finish(r)
-
-            return invoke1
-
-        def invoke(args: list[Any]) -> Any:
-            n = len(args)
-            if n < nreq or n > nmax:
-                raise arity_error(n)
-            f = dict(zip(params, args))
-            if n < nmax:
-                for q in params[n:]:
-                    f[q] = None
-            if tracks_last:
-                f["last"] = None
-            d = rt.depth + 1
-            if d > checkpoint[0]:
-                return deep_call(rt, invoke, args, name)
-            rt.depth = d
-            try:
-                r = body(f)
-            finally:
-                rt.depth = d - 1
-            if r is None and implicit:
-                r = (f.get("last"),)
-            return finish(r)
-
-        return invoke
+        g = _Gen(self, p.name, "procedure", locals_=True,
+                 tracks_last=_reads_last(p.body) or (implicit and final is None), handler=handler is not None)
+        g.track_stmt = final
+        g.returns = p.returns
+        g.proc_span = p.span
+        g.params = params
+        g.assigned = _assigned(p.body) | set(params)
+        if handler is not None:
+            g.assigned |= {"system_error_message", "system_error_code"}
+        g.defined = set(params)
+        if handler is None:
+            g.kinds = _infer_kinds(p.body, set(params))
+        fname = "P_" + p.name
+        sig = ", ".join(["_d", *(f"v_{n}" for n in p.needs), *(f"v_{n}=None" for n in p.optional)])
+        g.emit(1, f"def {fname}({sig}):")
+        args = "".join(f"v_{n}, " for n in params)
+        g.emit(2, f"if _d > CP[0]: return deep({fname}, {p.name!r}, _d, ({args}))")
+        if self.rt.limits.max_steps or self.rt.limits.timeout_s:
+            g.emit(2, "charge(1)")
+        unset = sorted(g.assigned - set(params))
+        if unset:
+            g.emit(2, " = ".join(f"v_{n}" for n in unset) + " = U")
+        if g.tracks_last or implicit:
+            g.emit(2, "_last = None")
+        if handler is not None:
+            g.handler_def(handler, 2)
+        g.block(p.body, 2)
+        if implicit:
+            g.emit(2, f"return {g.ret_value('_last', 1)}")
+        return g.build(fname, p.span)
 
     def command(self, c: A.CommandBlock, index: int) -> Callable[[Frame], Any]:
         """Compile a command block into ``run(globals_frame)``."""
-        handler_node = _find_handler(c.body)
-        ctx = _Ctx(f"command #{index}", "command", _reads_last(c.body) or self.rt.commands_track_last)
-        if handler_node is not None:
-            ctx.handler = self._handler(handler_node, ctx)
-        body = self.body(c.body, ctx, ctx.name)
-
-        def run(f: Frame) -> Any:
-            r = body(f)
-            if r is BREAK or r is CONTINUE:
-                raise NSRuntimeError(f"'{r.name}' outside a loop", code=ErrorCode.CONTROL_FLOW, span=c.span)
-            return r
-
-        return run
+        handler = _find_handler(c.body)
+        name = f"command #{index}"
+        g = _Gen(self, name, "command", locals_=False,
+                 tracks_last=_reads_last(c.body) or self.rt.commands_track_last, handler=handler is not None)
+        return _generating(name, c.span, self._dict_body, g, c.body, handler, f"C_{index}", c.span)
 
     def event_body(self, h: A.EventHandler) -> Callable[[Frame], Any]:
-        """Compile an ``on event`` body; it runs in handler mode (``return`` is code 12)."""
-        ctx = _Ctx("on event", "event", _reads_last(h.body))
-        ctx.in_handler = True
-        return self.block(h.body, ctx)
+        """Compile an ``on event`` body into ``run(frame)``; it runs in handler mode (``return`` is code 12)."""
+        g = _Gen(self, "on event", "event", locals_=False, tracks_last=_reads_last(h.body), handler=False)
+        g.in_handler = True
+        return _generating("on event", h.span, self._dict_body, g, h.body, None, "E_", h.span)
 
-    def _handler(self, node: A.OnError, ctx: _Ctx) -> Callable[[Frame, NSRuntimeError], bool]:
-        """Compile an ``on error`` body into ``handle(frame, error) -> cleared``."""
-        hctx = _Ctx(ctx.name, ctx.kind, ctx.tracks_last)
-        hctx.in_handler = True
-        body = self.block(node.body, hctx)
-        rt = self.rt
+    def _dict_body(self, g: _Gen, body: tuple[A.Stmt, ...], handler: A.OnError | None, fname: str,
+                   span: Span) -> Callable[[Frame], Any]:
+        g.emit(1, f"def {fname}(f):")
+        g.emit(2, "_d = rt.depth")
+        if handler is not None:
+            g.handler_def(handler, 2)
+        g.block(body, 2)
+        g.emit(2, "return None")
+        return g.build(fname, span)
 
-        def handle(f: Frame, e: NSRuntimeError) -> bool:
-            saved = rt.handler_cleared
-            rt.handler_cleared = False
-            f["system_error_message"] = e.message
-            f["system_error_code"] = e.code
-            try:
-                r = body(f)
-                if r is BREAK or r is CONTINUE:
-                    raise NSRuntimeError(f"'{r.name}' outside a loop", code=ErrorCode.CONTROL_FLOW,
-                                         span=node.span)
-                return rt.handler_cleared
-            finally:
-                rt.handler_cleared = saved
 
-        return handle
+class _Gen:
+    """Writes the Python source of one function (and its ``on error`` handler, nested in it)."""
 
-    # =========================================================================================
-    # Blocks
+    def __init__(self, comp: Compiler, name: str, kind: str, *, locals_: bool, tracks_last: bool,
+                 handler: bool) -> None:
+        self.comp = comp
+        self.rt = comp.rt
+        self.name = name
+        self.kind = kind
+        self.locals = locals_
+        self.tracks_last = tracks_last
+        self.guarded = handler  # statements of the body run the handler when they fail
+        self.in_handler = False
+        self.lines: list[str] = []
+        self.consts: list[Any] = []
+        self.ntemp = 0
+        self.loops = 0
+        self.track_stmt: A.Stmt | None = None
+        self.returns: tuple[str, ...] = ()
+        self.proc_span: Span | None = None
+        self.params: tuple[str, ...] = ()
+        self.assigned: set[str] = set()
+        self.defined: set[str] = set()
+        self.kinds: dict[str, str] = {}
+        lim = self.rt.limits
+        self.loop_limit = lim.max_loop_iterations or (1 << 62)
+        self.budget = bool(lim.max_steps or lim.timeout_s)
 
-    def body(self, stmts: tuple[A.Stmt, ...], ctx: _Ctx, name: str) -> StmtFn:
-        """A procedure or command body: generated Python code when it has no ``on error`` handler
-        (see :mod:`nslang._codegen`), else closures; both implement the same semantics."""
-        if ctx.handler is None and self.rt.codegen:
-            from ._codegen import generate_body
+    # -- output -----------------------------------------------------------------------------------
 
-            try:
-                return generate_body(self, stmts, ctx, name)
-            except (SyntaxError, RecursionError, MemoryError, ValueError):
-                pass  # e.g. nesting deeper than Python allows in one function: use closures
-        return self.block(stmts, ctx)
+    def const(self, value: Any) -> str:
+        self.consts.append(value)
+        return f"K[{len(self.consts) - 1}]"
 
-    def block(self, stmts: tuple[A.Stmt, ...], ctx: _Ctx) -> StmtFn:
-        """A statement list → one function; stops at the first signal and returns it."""
-        fns = [self.stmt(s, ctx) for s in stmts if not isinstance(s, A.OnError)]
-        if ctx.handler is not None and not ctx.in_handler:
-            return self._guarded_block(fns, ctx.handler)
-        n = len(fns)
-        if n == 0:
-            return lambda f: None
-        if n == 1:
-            return fns[0]
-        if n == 2:
-            s0, s1 = fns
-            return lambda f: s0(f) or s1(f)
-        if n == 3:
-            s0, s1, s2 = fns
-            return lambda f: s0(f) or s1(f) or s2(f)
-        if n == 4:
-            s0, s1, s2, s3 = fns
-            return lambda f: s0(f) or s1(f) or s2(f) or s3(f)
-        if n == 5:
-            s0, s1, s2, s3, s4 = fns
-            return lambda f: s0(f) or s1(f) or s2(f) or s3(f) or s4(f)
-        seq = tuple(fns)
+    def lit(self, v: Any) -> str:
+        """A Python expression for the constant ``v``."""
+        if v is None or type(v) is bool or (type(v) is int and -_SMALL < v < _SMALL):
+            return repr(v)
+        if type(v) is str and len(v) <= 200:
+            return repr(v)
+        return self.const(v)
 
-        def run(f: Frame) -> Any:
-            for s in seq:
-                r = s(f)
-                if r is not None:
-                    return r
-            return None
+    def temp(self) -> str:
+        self.ntemp += 1
+        return f"t{self.ntemp}"
 
-        return run
+    def emit(self, ind: int, line: str) -> None:
+        if ind > 90:
+            raise _TooDeep
+        self.lines.append("    " * ind + line)
 
-    @staticmethod
-    def _guarded_block(fns: list[StmtFn], handler: Callable[[Frame, NSRuntimeError], bool]) -> StmtFn:
-        """Block of a procedure with an ``on error`` handler: a failing statement runs the handler
-        once; if it ran ``clear_error``, execution resumes with the next statement of this block."""
-        seq = tuple(fns)
-
-        def run(f: Frame) -> Any:
-            for s in seq:
-                try:
-                    r = s(f)
-                except (NSRuntimeError, MemoryError) as caught:  # running out of memory is catchable too
-                    e = caught if isinstance(caught, NSRuntimeError) else out_of_memory()
-                    if e.handled_in is not f and e.catchable:
-                        e.handled_in = f
-                        try:
-                            cleared = handler(f, e)
-                        except NSRuntimeError as new:
-                            new.handled_in = f  # the handler's own error is not handled again (spec §5.3)
-                            raise
-                        if cleared:
-                            continue
-                    if e is caught:
-                        raise
-                    raise e from None
-                if r is not None:
-                    return r
-            return None
-
-        return run
-
-    # =========================================================================================
-    # Statements
-
-    def stmt(self, s: A.Stmt, ctx: _Ctx) -> StmtFn:
-        meth = getattr(self, "stmt_" + type(s).__name__)
-        if s is ctx.track_stmt and not ctx.tracks_last:
-            ctx.tracks_last = True
-            try:
-                fn: StmtFn = meth(s, ctx)
-            finally:
-                ctx.tracks_last = False
-            return fn
-        fn = meth(s, ctx)
+    def build(self, fname: str, span: Span) -> Callable[..., Any]:
+        src = "def make(K):\n" + "\n".join(self.lines) + f"\n    return {fname}\n"
+        code = _compile(src, self.name, span)
+        made: dict[str, Any] = {}
+        exec(code, codespace(self.rt), made)  # noqa: S102 - generated from the AST only (module docstring)
+        fn: Callable[..., Any] = made["make"](self.consts)
         return fn
 
-    def stmt_Set(self, s: A.Set, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        val = self.expr(s.value, ctx)
-        track = ctx.tracks_last
-        if len(s.targets) == 1:
-            t = s.targets[0]
-            if not t.path:
-                name = t.name
-                if track:
-                    def set_last(f: Frame) -> None:
-                        f[name] = f["last"] = val(f)
-                    return set_last
+    # -- variables --------------------------------------------------------------------------------
 
-                def set_simple(f: Frame) -> None:
-                    f[name] = val(f)
+    def read(self, name: str, span: Span, ind: int) -> tuple[str, str | None]:
+        if not self.locals:
+            t = self.temp()
+            self.emit(ind, "try:")
+            self.emit(ind + 1, f"{t} = f[{name!r}]")
+            self.emit(ind, "except KeyError:")
+            self.emit(ind + 1, f"{t} = lookup({name!r}, {self.const(span)})")
+            return t, None
+        if name in self.defined:
+            return f"v_{name}", self.kinds.get(name)
+        t = self.temp()
+        if name in self.assigned:
+            self.emit(ind, f"{t} = v_{name} if v_{name} is not U else lookup({name!r}, {self.const(span)})")
+        else:
+            self.emit(ind, f"{t} = lookup({name!r}, {self.const(span)})")
+        return t, None
 
-                return set_simple
-            assign = self.assigner(t, ctx)
-            if track:
-                def set_path_last(f: Frame) -> None:
-                    v = f["last"] = val(f)
-                    assign(f, v)
-                return set_path_last
+    def local_or_none(self, name: str) -> str:
+        """The variable's own value, or None when it has none (not the globals: assignment paths)."""
+        if not self.locals:
+            return f"f.get({name!r})"
+        if name in self.defined:
+            return f"v_{name}"
+        return f"(v_{name} if v_{name} is not U else None)"
 
-            def set_path(f: Frame) -> None:
-                assign(f, val(f))
+    def write(self, name: str, value: str, ind: int) -> None:
+        if self.locals:
+            self.emit(ind, f"v_{name} = {value}")
+            if not self.guarded:
+                self.defined.add(name)
+        else:
+            self.emit(ind, f"f[{name!r}] = {value}")
 
-            return set_path
-        assigns = [self.assigner(t, ctx) for t in s.targets]
-        n = len(assigns)
-        span = s.span
+    def set_last(self, value: str, ind: int) -> None:
+        self.emit(ind, f"_last = {value}" if self.locals else f"f['last'] = {value}")
 
-        def set_multi(f: Frame) -> None:
-            v = val(f)
-            if type(v) is not list:
-                raise _err(f"assigning to {n} targets needs a list, got {type_name(v)}", ErrorCode.TYPE, span)
-            if len(v) != n:
-                raise _err(f"assigning to {n} targets needs a list of {n} values, got {len(v)}",
-                           ErrorCode.COUNT_MISMATCH, span)
-            for a, x in zip(assigns, v):
-                a(f, x)
-            if track:
-                f["last"] = v
+    def get_last(self) -> str:
+        return "_last" if self.locals else "f.get('last')"
 
-        return set_multi
+    def scope(self, names: Iterable[str] | None) -> str:
+        """A dict of local variables for interpolation (``names``: those a template names; None: all)."""
+        if not self.locals:
+            return "f"
+        pick = sorted(self.assigned if names is None else set(names) & self.assigned)
+        items = [f"{n!r}: v_{n}" for n in pick]
+        if self.tracks_last:
+            items.append("'last': _last")
+        return "{" + ", ".join(items) + "}"
 
-    def stmt_Call(self, s: A.Call, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        call = self.expr(s.call, ctx)
-        if ctx.tracks_last:
-            def call_last(f: Frame) -> None:
-                f["last"] = call(f)
-            return call_last
+    # -- expressions ------------------------------------------------------------------------------
 
-        def call_stmt(f: Frame) -> None:
-            call(f)
-
-        return call_stmt
-
-    def stmt_Return(self, s: A.Return, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        span = s.span
-        if ctx.in_handler:
-            def bad_return(f: Frame) -> Any:
-                raise _err("'return' is not allowed inside an 'on error' or 'on event' handler",
-                           ErrorCode.RETURN_VIOLATION, span)
-            return bad_return
-        if ctx.kind == "command":  # pragma: no cover - rejected by the parser
-            raise NSRuntimeError("'return' in a command block", span=span)
-        fns = [self.expr(e, ctx) for e in s.values]
-        if not fns:
-            return lambda f: (None,)
-        if len(fns) == 1:
-            e0 = fns[0]
-            return lambda f: (e0(f),)
-        return lambda f: ([e(f) for e in fns],)
-
-    def stmt_Emit(self, s: A.Emit, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        val = self.expr(s.value, ctx)
-        rt = self.rt
-        track = ctx.tracks_last
-        limit = rt.limits.max_value_bytes
-
-        def emit(f: Frame) -> None:
-            v = val(f)
-            rt.write((v if type(v) is str else checked_display(v, limit)) + "\n")
-            if track:
-                f["last"] = v
-
-        return emit
-
-    def stmt_Must(self, s: A.Must, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        val = self.expr(s.value, ctx)
-        check = self._must_check(s.value, s.span, s.keyword)
-        track = ctx.tracks_last
-
-        def must(f: Frame) -> None:
-            v = val(f)
-            if not v:
-                check(v)
-            if track:
-                f["last"] = v
-
-        return must
-
-    def _must_check(self, node: A.Expr, span: Span, keyword: str) -> Callable[[Any], None]:
-        from .unparse import unparse_expr
-
-        text = unparse_expr(node)
-
-        def fail(v: Any) -> None:
-            if type(v) is ErrorValue:
-                code = v.get("code")
-                raise _err(f"{keyword} {text}: got an error value (code {display(code)}): {v.message}",
-                           ErrorCode.MUST_FAILED, span)
-            if not v:
-                raise _err(f"{keyword} condition failed: {text}", ErrorCode.MUST_FAILED, span)
-
-        return fail
-
-    def stmt_Fail(self, s: A.Fail, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        span = s.span
-        val = self.expr(s.value, ctx) if s.value is not None else None
-
-        def fail(f: Frame) -> None:
-            msg = display(val(f)) if val is not None else "fail statement executed"
-            raise _err(msg, ErrorCode.FAIL_STATEMENT, span)
-
-        return fail
-
-    def stmt_ClearError(self, s: A.ClearError, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        span = s.span
-        rt = self.rt
-        if not ctx.in_handler or ctx.kind == "event":
-            def bad(f: Frame) -> None:
-                raise _err("'clear_error' is only allowed inside an 'on error' handler",
-                           ErrorCode.CLEAR_VIOLATION, span)
-            return bad
-
-        def clear(f: Frame) -> None:
-            rt.handler_cleared = True
-
-        return clear
-
-    def stmt_ClearEvent(self, s: A.ClearEvent, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        rt = self.rt
-        event = self.expr(s.event, ctx) if s.event is not None else None
-        hname = s.handler_name
-
-        def clear(f: Frame) -> None:
-            rt.clear_event_handlers(display(event(f)) if event is not None else None, hname)
-
-        return clear
-
-    def stmt_Ask(self, s: A.Ask, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        rt = self.rt
-        worker = self.expr(s.worker, ctx) if s.worker is not None else None
-        prompt = self.expr(s.prompt, ctx)
-        options = self.expr(s.options, ctx) if s.options is not None else None
-        assign = self.assigner(s.target, ctx) if s.target is not None else None
-        track = ctx.tracks_last
-        span = s.span
-
-        def ask(f: Frame) -> None:
-            w = worker(f) if worker is not None else None
-            p = prompt(f)
-            o = options(f) if options is not None else None
-            if o is not None and not isinstance(o, dict):
-                raise _err(f"ask ... with OPTIONS needs a map, got {type_name(o)}", ErrorCode.TYPE, span)
-            try:
-                v = rt.ask(None if w is None else display(w), checked_display(p, rt.limits.max_value_bytes), o,
-                           show=assign is None)
-            except NSRuntimeError as e:
-                raise _at(e, span) from None
-            if assign is not None:
-                assign(f, v)
-            if track:
-                f["last"] = v
-
-        return ask
-
-    def stmt_Break(self, s: A.Break, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        if ctx.loops == 0:
-            span = s.span
-
-            def bad(f: Frame) -> None:
-                raise _err("'break' outside a loop", ErrorCode.CONTROL_FLOW, span)
-            return bad
-        return lambda f: BREAK
-
-    def stmt_Continue(self, s: A.Continue, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        if ctx.loops == 0:
-            span = s.span
-
-            def bad(f: Frame) -> None:
-                raise _err("'continue' outside a loop", ErrorCode.CONTROL_FLOW, span)
-            return bad
-        return lambda f: CONTINUE
-
-    def stmt_If(self, s: A.If, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        cond = self.expr(s.cond, ctx)
-        body = self.block(s.body, ctx)
-        if s.orelse:
-            orelse = self.block(s.orelse, ctx)
-
-            def if_else(f: Frame) -> Any:
-                if cond(f):
-                    return body(f)
-                return orelse(f)
-
-            return if_else
-
-        def if_(f: Frame) -> Any:
-            if cond(f):
-                return body(f)
-            return None
-
-        return if_
-
-    def _loop_limit(self) -> tuple[int, Any]:
-        return self.rt.limits.max_loop_iterations or (1 << 62), self.rt
-
-    def stmt_While(self, s: A.While, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        cond = self.expr(s.cond, ctx)
-        ctx.loops += 1
-        body = self.block(s.body, ctx)
-        ctx.loops -= 1
-        limit, rt = self._loop_limit()
-        span = s.span
-        budget = rt.limits.max_steps or rt.limits.timeout_s
-        per_iter = max(1, len(s.body))
-
-        def while_(f: Frame) -> Any:
-            n = 0
-            while cond(f):
-                r = body(f)
-                if r is not None:
-                    if r is BREAK:
-                        break
-                    if r is not CONTINUE:
-                        return r
-                n += 1
-                if n >= limit:
-                    raise _loop_error(limit, span)
-                if budget:
-                    rt.charge(per_iter)
-            return None
-
-        return while_
-
-    def stmt_ForEach(self, s: A.ForEach, ctx: _Ctx) -> StmtFn:  # noqa: N802
-        it = self.expr(s.iterable, ctx)
-        ctx.loops += 1
-        body = self.block(s.body, ctx)
-        ctx.loops -= 1
-        var = s.var
-        limit, rt = self._loop_limit()
-        span = s.span
-        budget = rt.limits.max_steps or rt.limits.timeout_s
-        per_iter = max(1, len(s.body))
-
-        def for_each(f: Frame) -> Any:
-            for x in iter_items(it(f), limit, span):
-                f[var] = x
-                r = body(f)
-                if r is not None:
-                    if r is BREAK:
-                        break
-                    if r is not CONTINUE:
-                        return r
-                if budget:
-                    rt.charge(per_iter)
-            return None
-
-        return for_each
-
-    # =========================================================================================
-    # Assignment targets (auto-vivification, spec §3)
-
-    def assigner(self, lv: A.LValue, ctx: _Ctx) -> Callable[[Frame, Any], None]:
-        """``assign(frame, value)`` for ``lv``: a name, or a name with ``[k]`` / ``.f`` steps.
-
-        A step that adds an element obeys the value-size limit (error 37, :mod:`nslang.limits`).
-        """
-        name = lv.name
-        limit = self.rt.limits.max_value_bytes
-        max_entries = limit // ELEMENT_BYTES
-        if not lv.path:
-            def assign_name(f: Frame, v: Any) -> None:
-                f[name] = v
-            return assign_name
-        steps: list[tuple[bool, Any, Span]] = []
-        for step in lv.path:
-            if isinstance(step, A.Field):
-                steps.append((True, step.name, step.span))
+    def expr(self, e: A.Expr, ind: int) -> tuple[str, str | None]:
+        """Emit the lines computing ``e``; return a Python expression (a name or constant) for it and
+        its kind when the compiler knows it ("int", "str", "bool")."""
+        if isinstance(e, A.Literal):
+            return self.lit(e.value), _literal_kind(e.value)
+        if isinstance(e, A.Variable):
+            return self.read(e.name, e.span, ind)
+        if isinstance(e, A.BinOp):
+            return self.binop(e, ind)
+        if isinstance(e, A.ProcCall):
+            return self.call(e, ind)
+        if isinstance(e, A.Index):
+            return self.index(e, ind), None
+        t = self.temp()
+        if isinstance(e, (A.And, A.Or)):
+            left, _ = self.expr(e.left, ind)
+            self.emit(ind, f"{t} = bool({left})")
+            self.emit(ind, f"if {'' if isinstance(e, A.And) else 'not '}{t}:")
+            right, _ = self.expr(e.right, ind + 1)
+            self.emit(ind + 1, f"{t} = bool({right})")
+            return t, _BOOL
+        if isinstance(e, A.UnaryOp):
+            return self.unary(e, t, ind)
+        if isinstance(e, A.ToolCall):
+            args = [self.expr(a, ind)[0] for a in e.args]
+            named = [f"{k!r}: {self.expr(v, ind)[0]}" for k, v in e.named]
+            kw = "{" + ", ".join(named) + "}" if named else "None"
+            self.emit(ind, "rt.depth = _d")
+            self.emit(ind, f"{t} = call_tool({self.const([])}, {e.path!r}, {self.const(e.span)}, "
+                           f"[{', '.join(args)}], {kw})")
+            return t, None
+        if isinstance(e, A.ListLit):
+            if all(isinstance(x, A.Literal) for x in e.items):
+                if not e.items:
+                    return "[]", None
+                self.emit(ind, f"{t} = {self.const([x.value for x in e.items])}[:]")  # type: ignore[union-attr]
             else:
-                steps.append((False, self.expr(step, ctx), step.span))
-        if len(steps) == 1 and not steps[0][0]:
-            key_fn = steps[0][1]
-            kspan = steps[0][2]
-
-            def assign_index(f: Frame, v: Any) -> None:
-                k = key_fn(f)
-                c = f.get(name)
-                tc = type(c)
-                if tc is list:
-                    if type(k) is int and 0 <= k < len(c):
-                        c[k] = v
-                        return
-                    _list_store(c, k, v, kspan, limit)
-                elif tc is dict:
-                    key = k if type(k) is str else display(k)
-                    if len(c) < max_entries:
-                        c[key] = v
-                    else:
-                        _map_store(c, key, v, kspan, limit)
+                self.emit(ind, f"{t} = [{', '.join(self.expr(x, ind)[0] for x in e.items)}]")
+            return t, None
+        if isinstance(e, A.MapLit):
+            parts = []
+            for k, v in e.entries:
+                if isinstance(k, A.Literal):
+                    key = self.lit(k.value if type(k.value) is str else V.display(k.value))
                 else:
-                    c = _new_container(k)
-                    f[name] = c
-                    _store(c, k, v, kspan, limit)
+                    kc, kk = self.expr(k, ind)
+                    key = kc if kk == _STR else f"({kc} if type({kc}) is str else display({kc}))"
+                    if key != kc:
+                        kt = self.temp()
+                        self.emit(ind, f"{kt} = {key}")
+                        key = kt
+                parts.append(f"{key}: {self.expr(v, ind)[0]}")
+            self.emit(ind, f"{t} = {{{', '.join(parts)}}}")
+            return t, None
+        if isinstance(e, A.RawString):
+            if not e.interpolate or "{{" not in e.text:
+                return self.lit(e.text), _STR
+            names = _PLACEHOLDER.findall(e.text)
+            self.emit(ind, f"{t} = interp({self.lit(e.text)}, {self.scope(names)}, {self.const(e.span)})")
+            return t, _STR
+        if isinstance(e, A.Eval):
+            inner, _ = self.expr(e.expr, ind)
+            self.emit(ind, f"{t} = interp(idisplay({inner}), {self.scope(None)}, {self.const(e.span)})")
+            return t, _STR
+        if isinstance(e, A.Placeholder):
+            if e.name == "last":
+                return self.get_last(), None
+            return self.read(e.name, e.span, ind)
+        if isinstance(e, A.Last):
+            return self.get_last(), None
+        raise NSRuntimeError(f"cannot compile {type(e).__name__}", span=getattr(e, "span", None))  # pragma: no cover
 
-            return assign_index
-
-        def assign_path(f: Frame, v: Any) -> None:
-            keys = [(is_field, k if is_field else k(f), sp) for is_field, k, sp in steps]
-            c = f.get(name)
-            first_field, first_key, _sp = keys[0]
-            if not _fits(c, first_field, first_key):
-                c = _new_container(first_key, first_field)
-                f[name] = c
-            for i in range(len(keys) - 1):
-                is_field, k, sp = keys[i]
-                nf, nk, _nsp = keys[i + 1]
-                child = _child(c, is_field, k, sp)
-                if not _fits(child, nf, nk):
-                    child = _new_container(nk, nf)
-                    _store(c, k, child, sp, limit, is_field)
-                c = child
-            is_field, k, sp = keys[-1]
-            _store(c, k, v, sp, limit, is_field)
-
-        return assign_path
-
-    # =========================================================================================
-    # Expressions
-
-    def expr(self, e: A.Expr, ctx: _Ctx) -> ExprFn:
-        meth = getattr(self, "expr_" + type(e).__name__)
-        fn: ExprFn = meth(e, ctx)
-        return fn
-
-    def expr_Literal(self, e: A.Literal, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        v = e.value
-        return lambda f: v
-
-    def expr_RawString(self, e: A.RawString, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        text = e.text
-        if not e.interpolate or "{{" not in text:
-            return lambda f: text
-        return self._interpolator(lambda f: text, e.span, ctx)
-
-    def _interpolator(self, text_fn: ExprFn, span: Span, ctx: _Ctx) -> ExprFn:
-        rt = self.rt
-        limit = rt.limits.max_value_bytes
-
-        def interpolate(f: Frame) -> str:
-            text = text_fn(f)
-            size = len(text)  # an upper bound of the result's length so far (value-size limit)
-
-            def sub(m: re.Match[str]) -> str:
-                nonlocal size
-                n = m.group(1)
-                if n == "last":
-                    v = f.get("last")
-                else:
-                    try:
-                        v = f[n]
-                    except KeyError:
-                        try:
-                            v = rt.lookup_global(n, span)
-                        except NSRuntimeError as err:
-                            raise _err(f"placeholder {{{{{n}}}}}: {err.message}", ErrorCode.EVALUATION,
-                                       span) from None
-                if (type(v) is list or isinstance(v, dict)) and v:
-                    size += display_size(v, limit - size)
-                    if size > limit:
-                        raise _at(value_too_large("the interpolated string", size, limit), span)
-                out = interpolation_display(v)
-                size += len(out)
-                if size > limit:
-                    raise _at(value_too_large("the interpolated string", size, limit), span)
-                return out
-
-            return _PLACEHOLDER.sub(sub, text)
-
-        return interpolate
-
-    def expr_Eval(self, e: A.Eval, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        inner = self.expr(e.expr, ctx)
-        return self._interpolator(lambda f: interpolation_display(inner(f)), e.span, ctx)
-
-    def expr_Placeholder(self, e: A.Placeholder, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        if e.name == "last":
-            return lambda f: f.get("last")
-        return self.expr_Variable(A.Variable(e.name, e.span), ctx)
-
-    def expr_Variable(self, e: A.Variable, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        name = e.name
-        span = e.span
-        lookup = self.rt.lookup_global
-
-        def var(f: Frame) -> Any:
-            try:
-                return f[name]
-            except KeyError:
-                return lookup(name, span)
-
-        return var
-
-    def expr_Last(self, e: A.Last, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        return lambda f: f.get("last")
-
-    def expr_ListLit(self, e: A.ListLit, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        fns = [self.expr(x, ctx) for x in e.items]
-        if not fns:
-            return lambda f: []
-        if all(isinstance(x, A.Literal) for x in e.items):
-            consts = [x.value for x in e.items]  # type: ignore[union-attr]
-            return lambda f: consts[:]
-        return lambda f: [x(f) for x in fns]
-
-    def expr_MapLit(self, e: A.MapLit, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        entries = []
-        for k, v in e.entries:
-            if isinstance(k, A.Literal):
-                kv = k.value
-                ks = kv if type(kv) is str else display(kv)
-                entries.append((True, ks, self.expr(v, ctx)))
-            else:
-                entries.append((False, self.expr(k, ctx), self.expr(v, ctx)))
-        if all(c for c, _, _ in entries):
-            pairs = [(k, v) for _, k, v in entries]
-            return lambda f: {k: v(f) for k, v in pairs}
-
-        def map_lit(f: Frame) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            for const, k, v in entries:
-                if const:
-                    out[k] = v(f)
-                else:
-                    kv = k(f)
-                    out[kv if type(kv) is str else display(kv)] = v(f)
-            return out
-
-        return map_lit
-
-    def expr_Index(self, e: A.Index, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        target = self.expr(e.target, ctx)
-        index = self.expr(e.index, ctx)
-        span = e.span
-
-        def idx(f: Frame) -> Any:
-            c = target(f)
-            i = index(f)
-            tc = type(c)
-            if tc is list:
-                if type(i) is int and 0 <= i < len(c):
-                    return c[i]
-            elif tc is dict and type(i) is str:
-                try:
-                    return c[i]
-                except KeyError:
-                    pass
-            return _index_slow(c, i, span)
-
-        return idx
-
-    def expr_And(self, e: A.And, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        left = self.expr(e.left, ctx)
-        right = self.expr(e.right, ctx)
-        return lambda f: bool(left(f)) and bool(right(f))
-
-    def expr_Or(self, e: A.Or, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        left = self.expr(e.left, ctx)
-        right = self.expr(e.right, ctx)
-        return lambda f: bool(left(f)) or bool(right(f))
-
-    def expr_UnaryOp(self, e: A.UnaryOp, ctx: _Ctx) -> ExprFn:  # noqa: N802
+    def unary(self, e: A.UnaryOp, t: str, ind: int) -> tuple[str, str | None]:
         op = e.op
         span = e.span
         if op == "typeof":
             if isinstance(e.operand, A.Variable):
                 name = e.operand.name
-                rt = self.rt
-
-                def typeof_var(f: Frame) -> str:
-                    if name in f:
-                        return type_name(f[name])
-                    try:
-                        return type_name(rt.lookup_global(name, span))
-                    except NSRuntimeError:
-                        return "nil"
-
-                return typeof_var
-            inner = self.expr(e.operand, ctx)
-            return lambda f: type_name(inner(f))
+                sp = self.const(span)
+                if not self.locals:
+                    self.emit(ind, f"{t} = type_name(f[{name!r}]) if {name!r} in f else typeof_global({name!r}, {sp})")
+                elif name in self.defined:
+                    self.emit(ind, f"{t} = type_name(v_{name})")
+                elif name in self.assigned:
+                    self.emit(ind, f"{t} = type_name(v_{name}) if v_{name} is not U else typeof_global({name!r}, {sp})")
+                else:
+                    self.emit(ind, f"{t} = typeof_global({name!r}, {sp})")
+                return t, _STR
+            inner, _ = self.expr(e.operand, ind)
+            self.emit(ind, f"{t} = type_name({inner})")
+            return t, _STR
         if op in ("-", "~") and isinstance(e.operand, A.Literal) and type(e.operand.value) in (int, float):
-            v = -e.operand.value if op == "-" else ~e.operand.value if type(e.operand.value) is int else None
-            if v is not None:
-                return lambda f: v
-        inner = self.expr(e.operand, ctx)
-        if op == "not":
-            return lambda f: not inner(f)
+            v = e.operand.value
+            if op == "-":
+                return self.lit(-v), _literal_kind(v)
+            if type(v) is int:
+                return self.lit(~v), _INT
+        inner, kind = self.expr(e.operand, ind)
+        if op in ("not", "no"):
+            self.emit(ind, f"{t} = not {inner}")
+            return t, _BOOL
         if op == "some":
-            return lambda f: bool(inner(f))
-        if op == "no":
-            return lambda f: not inner(f)
+            self.emit(ind, f"{t} = bool({inner})")
+            return t, _BOOL
         if op == "must":
-            check = self._must_check(e.operand, span, "must")
+            self.emit(ind, f"if not {inner}: {self.must_fn(e.operand, span, 'must')}({inner})")
+            return inner, kind
+        sp = self.const(span)
+        if op == "-":
+            if kind == _INT:
+                self.emit(ind, f"{t} = -{inner}")
+                return t, _INT
+            self.emit(ind, f"{t} = -{inner} if type({inner}) is int or type({inner}) is float "
+                           f"else unop(NEG, {inner}, {sp})")
+            return t, None
+        self.emit(ind, f"{t} = unop(BITNOT, {inner}, {sp})")
+        return t, None
 
-            def must(f: Frame) -> Any:
-                v = inner(f)
-                if not v:
-                    check(v)
-                return v
+    def must_fn(self, node: A.Expr, span: Span, keyword: str) -> str:
+        from .unparse import unparse_expr
 
-            return must
-        fn = V.negate if op == "-" else V.bit_not
+        return self.const(codespace(self.rt)["must_check"](unparse_expr(node), keyword, span))
 
-        def unop(f: Frame) -> Any:
-            v = inner(f)
-            if op == "-" and (type(v) is int or type(v) is float):
-                return -v
-            try:
-                return fn(v)
-            except NSRuntimeError as err:
-                raise _at(err, span) from None
+    def index(self, e: A.Index, ind: int) -> str:
+        # a literal target goes through the constants: ``True[0]`` in generated source would make
+        # Python's compiler print a SyntaxWarning on stderr (issue 10 item 5)
+        c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)[0]
+        i, ik = self.expr(e.index, ind)
+        t = self.temp()
+        if ik == _INT:
+            self.emit(ind, f"if type({c}) is list and -1 < {i} < len({c}):")
+        else:
+            self.emit(ind, f"if type({c}) is list and type({i}) is int and -1 < {i} < len({c}):")
+        self.emit(ind + 1, f"{t} = {c}[{i}]")
+        if ik != _INT:
+            self.emit(ind, f"elif type({c}) is dict and type({i}) is str and {i} in {c}:")
+            self.emit(ind + 1, f"{t} = {c}[{i}]")
+        self.emit(ind, "else:")
+        self.emit(ind + 1, f"{t} = index_slow({c}, {i}, {self.const(e.span)})")
+        return t
 
-        return unop
+    def binop(self, e: A.BinOp, ind: int) -> tuple[str, str | None]:
+        op = e.op
+        lit_r = _plain_str(e.right) if op == "+" else None
+        lit_l = _plain_str(e.left) if op == "+" else None
+        a, ka = self.expr(e.left, ind)
+        b, kb = self.expr(e.right, ind)
+        t = self.temp()
+        span = self.const(e.span)
+        ints = ka == _INT and kb == _INT
+        if op == "+":
+            if ints:
+                self.emit(ind, f"{t} = {a} + {b}")
+                return t, _INT
+            if lit_r is not None or lit_l is not None:  # always a concatenation of display strings
+                x, kx = (a, ka) if lit_r is not None else (b, kb)
+                shown = x if kx == _STR else f"({x} if type({x}) is str else show({x}, {span}))"
+                self.emit(ind, f"{t} = {shown} + {b}" if lit_r is not None else f"{t} = {a} + {shown}")
+                self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
+                return t, _STR
+            self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
+            self.emit(ind + 1, f"{t} = {a} + {b}")
+            if _maybe_str(ka, e.left) and not isinstance(e.right, A.Literal):
+                # a string with no numeric reading joins a string or an int (spec §4.3), within the size limit
+                self.emit(ind, f"elif type({a}) is str and {a}[:1] not in NUMSTART and (type({b}) is str and "
+                               f"len({a}) + len({b}) <= LIMIT or type({b}) is int and -STR_SAFE < {b} < STR_SAFE "
+                               f"and len({a}) < LIMIT - 700):")
+                self.emit(ind + 1, f"{t} = {a} + ({b} if type({b}) is str else str({b}))")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = add({a}, {b}, {span})")
+            return t, None
+        slow = self.const(SLOW[op])
+        if op in ("-",) or op in _CMP:
+            if ints:
+                self.emit(ind, f"{t} = {a} {op} {b}")
+                return t, (_INT if op == "-" else _BOOL)
+            self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
+            self.emit(ind + 1, f"{t} = {a} {op} {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+            return t, (None if op == "-" else _BOOL)
+        if op == "*":  # an exact product must stay within values.MAX_INT_DIGITS
+            self.emit(ind, f"if {self.both_int(a, ka, b, kb)} and INT_LOW < ({t} := {a} * {b}) < INT_BOUND:")
+            self.emit(ind + 1, "pass")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+            return t, (_INT if ints else None)
+        if op in ("==", "!="):
+            if ints:
+                self.emit(ind, f"{t} = {a} {op} {b}")
+                return t, _BOOL
+            plain = _plain_str(e.right) if isinstance(e.right, A.Literal) else _plain_str(e.left)
+            if plain is not None:  # a string with no numeric reading equals only the same string
+                other = a if isinstance(e.right, A.Literal) else b
+                self.emit(ind, f"if type({other}) is str:")
+            elif _maybe_str(ka, e.left) and _maybe_str(kb, e.right):
+                self.emit(ind, f"if type({a}) is int is type({b}) or type({a}) is str is type({b}) and "
+                               f"({a} == {b} or {a}[:1] not in NUMSTART or {b}[:1] not in NUMSTART):")
+            else:
+                self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
+            self.emit(ind + 1, f"{t} = {a} {op} {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+            return t, _BOOL
+        if op == "%":
+            self.emit(ind, f"if {self.both_int(a, ka, b, kb)} and {a} >= 0 and {b} > 0:")
+            self.emit(ind + 1, f"{t} = {a} % {b}")
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
+            return t, (_INT if ints else None)
+        self.emit(ind, f"{t} = slow({slow}, {a}, {b}, {span})")
+        return t, None
 
-    def expr_BinOp(self, e: A.BinOp, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        from ._binops import make_binop
+    @staticmethod
+    def both_int(a: str, ka: str | None, b: str, kb: str | None) -> str:
+        if ka == _INT and kb == _INT:
+            return "True"
+        if ka == _INT:
+            return f"type({b}) is int"
+        if kb == _INT:
+            return f"type({a}) is int"
+        return f"type({a}) is int is type({b})"
 
-        return make_binop(self, e, ctx)
-
-    def expr_ProcCall(self, e: A.ProcCall, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        span = e.span
-        args = [self.expr(a, ctx) for a in e.args]
-        builtin = BUILTINS.get(e.name.lower())
+    def call(self, e: A.ProcCall, ind: int) -> tuple[str, str | None]:
+        lname = e.name.lower()
+        span = self.const(e.span)
+        builtin = BUILTINS.get(lname)
+        t = self.temp()
         if builtin is not None:
-            bname = e.name.lower()
-            if len(args) != 1:
-                def bad_arity(f: Frame) -> Any:
-                    raise _err(f"built-in function {bname}() takes exactly 1 argument, got {len(args)}",
-                               ErrorCode.ARG_MISMATCH, span)
-                return bad_arity
-            a0 = args[0]
-            if bname == "len":
-                def len_(f: Frame) -> Any:
-                    v = a0(f)
-                    t = type(v)
-                    if t is str or t is list or t is dict:
-                        return len(v)
-                    return builtin(v)
-                return len_
-
-            def call_builtin(f: Frame) -> Any:
-                try:
-                    return builtin(a0(f))
-                except NSRuntimeError as err:
-                    raise _at(err, span) from None
-
-            return call_builtin
-        rt = self.rt
-        procs = rt.procedures_table
+            if len(e.args) != 1:
+                msg = f"built-in function {lname}() takes exactly 1 argument, got {len(e.args)}"
+                self.emit(ind, f"raise err({msg!r}, {int(ErrorCode.ARG_MISMATCH)}, {span})")
+                return "None", None
+            x, _ = self.expr(e.args[0], ind)
+            if lname == "len":
+                self.emit(ind, f"{t} = len({x}) if type({x}) in LEN_TYPES else call_builtin(builtin_len, {x}, {span})")
+                return t, _INT
+            self.emit(ind, f"{t} = call_builtin({self.const(builtin)}, {x}, {span})")
+            return t, None
+        args = [self.expr(a, ind)[0] for a in e.args]
         name = e.name
-        track = ctx.tracks_last
+        target = self.rt.procedures_table.get(name)
+        if target is not None and target.nreq <= len(args) <= target.nmax:
+            ns = codespace(self.rt)
+            fname = "P_" + name
+            if fname not in ns:
+                ns[fname] = target.fn or _stub(self.rt, name)
+            self.emit(ind, "try:")
+            self.emit(ind + 1, f"{t} = {fname}(_d + 1{''.join(', ' + a for a in args)})")
+            self.emit(ind, "except NSRuntimeError as _err:")
+            self.emit(ind + 1, f"raise call_error(_err, {name!r}, {span}) from None")
+            self.emit(ind, "except RecursionError:")
+            self.emit(ind + 1, f"raise recursion_error({name!r}, {span}) from None")
+        else:
+            self.emit(ind, f"{t} = call_dyn({name!r}, {span}, _d + 1, [{', '.join(args)}])")
+        if self.tracks_last:  # a procedure call inside an expression also sets ``last`` (issue 15)
+            self.set_last(t, ind)
+        return t, None
 
-        def missing() -> Any:
-            return rt.resolve_procedure(name, span)
+    # -- statements -------------------------------------------------------------------------------
 
-        if len(args) == 1 and not track:
-            a0 = args[0]
-
-            def call1(f: Frame) -> Any:
-                arg = a0(f)
-                p = procs.get(name) or missing()
+    def block(self, stmts: tuple[A.Stmt, ...], ind: int) -> None:
+        start = len(self.lines)
+        for s in stmts:
+            if isinstance(s, A.OnError):
+                continue
+            if s is self.track_stmt and not self.tracks_last:  # the implicit result (spec §7.2)
+                self.tracks_last = True
                 try:
-                    return p.invoke([arg])
-                except NSRuntimeError as err:
-                    raise call_error(err, name, span) from None
-                except RecursionError:
-                    raise rt.recursion_error(name, span) from None
+                    self.stmt_guarded(s, ind)
+                finally:
+                    self.tracks_last = False
+            else:
+                self.stmt_guarded(s, ind)
+        if len(self.lines) == start:
+            self.emit(ind, "pass")
 
-            return call1
+    def stmt_guarded(self, s: A.Stmt, ind: int) -> None:
+        if not self.guarded or self.in_handler:
+            self.stmt(s, ind)
+        elif isinstance(s, A.If):
+            c = self.temp()
+            self.emit(ind, "try:")
+            cond, _ = self.expr(s.cond, ind + 1)
+            self.emit(ind + 1, f"{c} = {cond}")
+            self.catch(ind, f"{c} = U")  # cleared: the statement is skipped (U is never a value)
+            self.emit(ind, f"if {c} is U: pass")
+            self.emit(ind, f"elif {c}:")
+            self.block(s.body, ind + 1)
+            if s.orelse:
+                self.emit(ind, "else:")
+                self.block(s.orelse, ind + 1)
+        elif isinstance(s, A.While):
+            self.loop(s, ind, guarded=True)
+        elif isinstance(s, A.ForEach):
+            self.for_each(s, ind, guarded=True)
+        else:
+            self.emit(ind, "try:")
+            self.stmt(s, ind + 1)
+            self.catch(ind, None)
 
-        def call(f: Frame) -> Any:
-            vals = [a(f) for a in args]
-            p = procs.get(name) or missing()
-            try:
-                v = p.invoke(vals)
-            except NSRuntimeError as err:
-                raise call_error(err, name, span) from None
-            except RecursionError:
-                raise rt.recursion_error(name, span) from None
+    def catch(self, ind: int, after: str | None) -> None:
+        """The ``except`` of a guarded statement: the handler runs; ``after`` runs once it cleared."""
+        self.emit(ind, f"except {_CATCH} as _c:")
+        self.emit(ind + 1, "guard(_c, _tok, _handler)")
+        if after:
+            self.emit(ind + 1, after)
+
+    def stmt(self, s: A.Stmt, ind: int) -> None:
+        track = self.tracks_last
+        if isinstance(s, A.Set):
+            v, kind = self.expr(s.value, ind)
+            if len(s.targets) == 1:
+                self.assign(s.targets[0], v, ind)
+            else:
+                n = len(s.targets)
+                self.emit(ind, f"unpack({v}, {n}, {self.const(s.span)})")
+                for i, target in enumerate(s.targets):
+                    x = self.temp()
+                    self.emit(ind, f"{x} = {v}[{i}]")
+                    self.assign(target, x, ind)
             if track:
-                f["last"] = v
+                self.set_last(v, ind)
+        elif isinstance(s, A.Emit):
+            v, kind = self.expr(s.value, ind)
+            shown = v if kind == _STR else f"({v} if type({v}) is str else show({v}, None))"
+            self.emit(ind, f"write({shown} + '\\n')")
+            if track:
+                self.set_last(v, ind)
+        elif isinstance(s, A.Call):
+            v, _ = self.expr(s.call, ind)
+            if track:
+                self.set_last(v, ind)
+        elif isinstance(s, A.Must):
+            v, _ = self.expr(s.value, ind)
+            self.emit(ind, f"if not {v}: {self.must_fn(s.value, s.span, s.keyword)}({v})")
+            if track:
+                self.set_last(v, ind)
+        elif isinstance(s, A.Return):
+            self.ret(s, ind)
+        elif isinstance(s, (A.Break, A.Continue)):
+            word = "break" if isinstance(s, A.Break) else "continue"
+            if self.loops:
+                self.emit(ind, word)
+            else:
+                self.raise_(f"'{word}' outside a loop", ErrorCode.CONTROL_FLOW, s.span, ind)
+        elif isinstance(s, A.If):
+            cond, _ = self.expr(s.cond, ind)
+            self.emit(ind, f"if {cond}:")
+            self.branches(s, ind)
+        elif isinstance(s, A.While):
+            self.loop(s, ind, guarded=False)
+        elif isinstance(s, A.ForEach):
+            self.for_each(s, ind, guarded=False)
+        elif isinstance(s, A.Fail):
+            if s.value is None:
+                self.emit(ind, f"raise fail_error(None, False, {self.const(s.span)})")
+            else:
+                v, _ = self.expr(s.value, ind)
+                self.emit(ind, f"raise fail_error({v}, True, {self.const(s.span)})")
+        elif isinstance(s, A.ClearError):
+            if not self.in_handler or self.kind == "event":
+                self.raise_("'clear_error' is only allowed inside an 'on error' handler", ErrorCode.CLEAR_VIOLATION,
+                            s.span, ind)
+            else:
+                self.emit(ind, "rt.handler_cleared = True")
+        elif isinstance(s, A.ClearEvent):
+            ev = "None"
+            if s.event is not None:
+                v, _ = self.expr(s.event, ind)
+                ev = f"display({v})"
+            self.emit(ind, f"clear_events({ev}, {self.lit(s.handler_name)})")
+        elif isinstance(s, A.Ask):
+            w = self.expr(s.worker, ind)[0] if s.worker is not None else "None"
+            p, _ = self.expr(s.prompt, ind)
+            o = self.expr(s.options, ind)[0] if s.options is not None else "None"
+            v = self.temp()
+            self.emit(ind, "rt.depth = _d")
+            self.emit(ind, f"{v} = ask({w}, {p}, {o}, {s.target is None}, {self.const(s.span)})")
+            if s.target is not None:
+                self.assign(s.target, v, ind)
+            if track:
+                self.set_last(v, ind)
+        else:  # pragma: no cover - every statement kind is handled above
+            raise NSRuntimeError(f"cannot compile {type(s).__name__}", span=s.span)
+
+    def raise_(self, msg: str, code: int, span: Span, ind: int) -> None:
+        self.emit(ind, f"raise err({msg!r}, {int(code)}, {self.const(span)})")
+
+    def branches(self, s: A.If, ind: int) -> None:
+        before = set(self.defined)
+        self.block(s.body, ind + 1)
+        after_body, self.defined = self.defined, set(before)
+        if s.orelse:
+            self.emit(ind, "else:")
+            self.block(s.orelse, ind + 1)
+            self.defined = after_body & self.defined
+        else:
+            self.defined = before
+
+    def assign(self, lv: A.LValue, v: str, ind: int) -> None:
+        """Store ``v`` into a name or a path (auto-vivifying, spec §3; value-size limit, code 37)."""
+        name = lv.name
+        if not lv.path:
+            self.write(name, v, ind)
+            return
+        keys = []
+        for step in lv.path:
+            if isinstance(step, A.Field):
+                keys.append((True, self.lit(step.name), step.span))
+            else:
+                keys.append((False, self.expr(step, ind)[0], step.span))
+        c = self.temp()
+        self.emit(ind, f"{c} = {self.local_or_none(name)}")
+        if len(keys) == 1 and not keys[0][0]:
+            k = keys[0][1]
+            self.emit(ind, f"if type({c}) is list and type({k}) is int and -1 < {k} < len({c}):")
+            self.emit(ind + 1, f"{c}[{k}] = {v}")
+            self.emit(ind, f"elif type({c}) is list and type({k}) is int and {k} == len({c}) and {k} < MAXE:")
+            self.emit(ind + 1, f"{c}.append({v})")
+            self.emit(ind, f"elif type({c}) is dict and type({k}) is str and len({c}) < MAXE:")
+            self.emit(ind + 1, f"{c}[{k}] = {v}")
+            self.emit(ind, "else:")
+            self.write(name, f"store_index({c}, {k}, {v}, {self.const(keys[0][2])})", ind + 1)
+            if self.locals and not self.guarded:
+                self.defined.add(name)
+            return
+        steps = ", ".join(f"({f}, {k}, {self.const(sp)})" for f, k, sp in keys)
+        self.write(name, f"store_path({c}, [{steps}], {v})", ind)
+
+    def ret(self, s: A.Return, ind: int) -> None:
+        if self.in_handler:
+            self.raise_("'return' is not allowed inside an 'on error' or 'on event' handler",
+                        ErrorCode.RETURN_VIOLATION, s.span, ind)
+            return
+        vals = [self.expr(x, ind)[0] for x in s.values]
+        if not vals:
+            self.emit(ind, "return None")
+        elif len(vals) == 1:
+            self.emit(ind, f"return {self.ret_value(vals[0], 1)}")
+        else:
+            self.emit(ind, f"return {self.ret_value('[' + ', '.join(vals) + ']', len(vals))}")
+
+    def ret_value(self, v: str, n: int) -> str:
+        """``v`` checked against a multi-name ``returns`` clause (code 2 on a count mismatch)."""
+        nret = len(self.returns)
+        if nret < 2 or n == nret:
             return v
+        span = self.const(self.proc_span)
+        if n > 1:
+            return f"bad_returns({self.name!r}, {self.const(self.returns)}, {v}, {span})"
+        return (f"{v} if type({v}) is list and len({v}) == {nret} else "
+                f"bad_returns({self.name!r}, {self.const(self.returns)}, {v}, {span})")
 
-        return call
+    def loop_head(self, ind: int, counter: str, limit_span: str, per_iter: int) -> None:
+        self.emit(ind, f"{counter} += 1")
+        self.emit(ind, f"if {counter} > {self.loop_limit}: raise loop_error({self.loop_limit}, {limit_span})")
+        if self.budget:
+            self.emit(ind, f"charge({per_iter})")
 
-    def expr_ToolCall(self, e: A.ToolCall, ctx: _Ctx) -> ExprFn:  # noqa: N802
-        rt = self.rt
-        span = e.span
-        path = e.path
-        args = [self.expr(a, ctx) for a in e.args]
-        named = [(k, self.expr(v, ctx)) for k, v in e.named]
-        cache: list[Any] = []
+    def loop_body(self, body: tuple[A.Stmt, ...], ind: int) -> None:
+        before = set(self.defined)
+        self.loops += 1
+        self.block(body, ind)
+        self.loops -= 1
+        self.defined = before  # a loop may run no pass: what it assigns is not certain after it
 
-        def tool_call(f: Frame) -> Any:
-            vals = [a(f) for a in args]
-            kw = {k: v(f) for k, v in named} if named else None
-            if not cache:
-                cache.append(rt.resolve_tool(path, span))
-            try:
-                return rt.invoke_tool(cache[0], vals, kw)
-            except NSRuntimeError as err:
-                raise _at(err, span) from None
+    def loop(self, s: A.While, ind: int, *, guarded: bool) -> None:
+        n = self.temp()
+        sp = self.const(s.span)
+        self.emit(ind, f"{n} = 0")
+        self.emit(ind, "while True:")
+        if guarded:
+            c = self.temp()
+            self.emit(ind + 1, "try:")
+            cond, _ = self.expr(s.cond, ind + 2)
+            self.emit(ind + 2, f"{c} = {cond}")
+            self.emit(ind + 2, f"if {c}:")
+            self.loop_head(ind + 3, n, sp, max(1, len(s.body)))
+            self.catch(ind + 1, "break")
+            self.emit(ind + 1, f"if not {c}: break")
+        else:
+            cond, _ = self.expr(s.cond, ind + 1)
+            self.emit(ind + 1, f"if not {cond}: break")
+            self.loop_head(ind + 1, n, sp, max(1, len(s.body)))
+        self.loop_body(s.body, ind + 1)
 
-        return tool_call
+    def for_each(self, s: A.ForEach, ind: int, *, guarded: bool) -> None:
+        items = self.temp()
+        sp = self.const(s.span)
+        if guarded:
+            self.emit(ind, "try:")
+            coll, _ = self.expr(s.iterable, ind + 1)
+            self.emit(ind + 1, f"{items} = iter_items({coll}, {self.loop_limit}, {sp})")
+            self.catch(ind, f"{items} = ()")
+        else:
+            coll, _ = self.expr(s.iterable, ind)
+            self.emit(ind, f"{items} = iter_items({coll}, {self.loop_limit}, {sp})")
+        x = self.temp()
+        self.emit(ind, f"for {x} in {items}:")
+        before = set(self.defined)
+        self.write(s.var, x, ind + 1)
+        if self.budget:
+            self.emit(ind + 1, f"charge({max(1, len(s.body))})")
+        self.loop_body(s.body, ind + 1)
+        self.defined = before
+
+    def handler_def(self, node: A.OnError, ind: int) -> None:
+        """The ``on error`` handler as a nested function over the body's variables (spec §5.3)."""
+        self.emit(ind, "_tok = object()")
+        self.emit(ind, "def _handler(_e):")
+        saved = (self.in_handler, self.loops, self.defined)
+        self.in_handler = True
+        self.loops = 0
+        if self.locals:
+            names = [f"v_{n}" for n in sorted(self.assigned)] + (["_last"] if self.tracks_last else [])
+            self.emit(ind + 1, f"nonlocal {', '.join(names)}")
+            self.emit(ind + 1, "v_system_error_message = _e.message")
+            self.emit(ind + 1, "v_system_error_code = _e.code")
+        else:
+            self.emit(ind + 1, "f['system_error_message'] = _e.message")
+            self.emit(ind + 1, "f['system_error_code'] = _e.code")
+        self.block(node.body, ind + 1)
+        self.in_handler, self.loops, self.defined = saved
+
+
+def _stub(rt: Interpreter, name: str) -> Callable[..., Any]:
+    """What ``P_<name>`` is until the procedure is first called: compiles it, then calls it."""
+
+    def stub(d: int, *args: Any) -> Any:
+        return rt.procedures_table[name].compiled(d - 1)(d, *args)
+
+    return stub
+
+
+def _generating(name: str, span: Span, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, a body too deep to write out (our recursion, Python's limits) being error 38."""
+    try:
+        return fn(*args)
+    except (_TooDeep, RecursionError):
+        raise _too_deep(name, span) from None
+
+
+def forget_compiled(rt: Interpreter) -> None:
+    """Drop all compiled procedures (a procedure was redefined: direct calls may not match it)."""
+    for p in rt.procedures_table.values():
+        p.fn = None
+    ns = rt.codespace
+    if ns is not None:
+        for key in [k for k in ns if k.startswith("P_")]:
+            ns[key] = _stub(rt, key[2:])
+
+
+def _compile(src: str, name: str, span: Span) -> Any:
+    try:
+        return compile(src, f"<nslang {name}>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):
+        raise _too_deep(name, span) from None
+
+
+def _too_deep(name: str, span: Span) -> NSRuntimeError:
+    return NSRuntimeError(f"'{name}' nests blocks or expressions too deeply to compile (more than about 90 "
+                          "levels of blocks, or 9 loops inside each other in a body with 'on error')",
+                          code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=span)
 
 
 # =============================================================================================
-# Helpers used by compiled code
+# Kinds of local variables: which ones only ever hold ints ("ints inferred through loops")
 
 
-def _loop_error(limit: int, span: Span) -> NSRuntimeError:
-    return NSRuntimeError(
-        f"loop ran more than {limit} iterations (raise the limit with --max-loop-iterations N, or "
-        "Interpreter(max_loop_iterations=N); 0 for no limit)",
-        code=ErrorCode.RESOURCE_EXHAUSTION, span=span,
-    )
+def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str]) -> dict[str, str]:
+    """Variables of a body without ``on error`` whose every assignment gives an int, read only where
+    they are certainly assigned: the compiler then drops the type tests on them (issue 16 item 2).
+    Starts from every local variable (not the parameters) and drops candidates until none changes."""
+    kinds = {n: _INT for n in _assigned(body) - params}
+    while True:
+        found: dict[str, set[str | None]] = {}
+        _KindWalk(kinds, found).block(body, set(params))
+        new = {n: _INT for n, ks in found.items() if ks == {_INT} and n in kinds}
+        if new == kinds:
+            return kinds
+        kinds = new
 
 
-def iter_items(coll: Any, limit: int, span: Span) -> Any:
-    """What ``for each`` walks: a snapshot of a list, a map's values, a string's characters (§3)."""
-    t = type(coll)
-    if t is list:
-        items: Any = coll[:]
-    elif t is str:
-        items = coll
-    elif isinstance(coll, dict):
-        items = list(coll.values())
-    else:
-        raise _err(f"for each needs a list, map or string, got {type_name(coll)}", ErrorCode.TYPE, span)
-    if len(items) > limit:
-        raise _loop_error(limit, span)
-    return items
+class _KindWalk:
+    """One pass of :func:`_infer_kinds`: the kinds assigned to each variable, with the same definite
+    assignment rules as :class:`_Gen` (an uncertain read may be a global of any type)."""
 
+    def __init__(self, kinds: dict[str, str], found: dict[str, set[str | None]]) -> None:
+        self.kinds = kinds
+        self.found = found
 
-def _index_slow(c: Any, i: Any, span: Span) -> Any:
-    """``c[i]`` for every case the fast path did not take (spec §4.5); errors carry ``span``."""
-    if c is None:
-        raise _err("cannot index nil", ErrorCode.EVALUATION, span)
-    if i is None:
-        raise _err("index is nil", ErrorCode.EVALUATION, span)
-    tc = type(c)
-    if tc is list:
-        try:
-            k = V.to_int(i, "list index")
-        except NSRuntimeError as err:
-            raise _at(err, span) from None
-        if 0 <= k < len(c):
-            return c[k]
-        raise _err(f"list index {V.short_repr(k)} out of range (list has {len(c)} element{'s' if len(c) != 1 else ''})",
-                   ErrorCode.BOUNDS, span)
-    if isinstance(c, dict):
-        key = i if type(i) is str else display(i)
-        if key in c:
-            return c[key]
-        if tc is V.EventValue:
+    def note(self, name: str, kind: str | None) -> None:
+        self.found.setdefault(name, set()).add(kind)
+
+    def kind(self, e: A.Expr, defined: set[str]) -> str | None:
+        if isinstance(e, A.Literal):
+            return _literal_kind(e.value)
+        if isinstance(e, A.Variable):
+            return _INT if e.name in defined and e.name in self.kinds else None
+        if isinstance(e, A.BinOp) and e.op in ("+", "-", "*", "%"):
+            if self.kind(e.left, defined) == _INT and self.kind(e.right, defined) == _INT:
+                return _INT
             return None
-        raise _err(f"key {key!r} not found in map", ErrorCode.KEY_NOT_FOUND, span)
-    hint = " (use tool.str.Substring)" if tc is str else ""
-    raise _err(f"cannot index a {type_name(c)}{hint}", ErrorCode.TYPE, span)
+        if isinstance(e, A.ProcCall) and e.name.lower() == "len" and len(e.args) == 1:
+            return _INT
+        if isinstance(e, A.UnaryOp) and e.op == "-":
+            return self.kind(e.operand, defined)
+        return None
 
+    def block(self, stmts: tuple[A.Stmt, ...], defined: set[str]) -> set[str]:
+        for s in stmts:
+            defined = self.stmt(s, defined)
+        return defined
 
-_MAX_PAD = 1_000_000
-
-
-def _list_store(c: list[Any], k: Any, v: Any, span: Span, limit: int) -> None:
-    if type(k) is not int:
-        if type(k) is float and k.is_integer():
-            k = int(k)
-        else:
-            raise _err(f"list index must be a non-negative integer, got {type_name(k)} {V.short_repr(k)}",
-                       ErrorCode.TYPE, span)
-    if k < 0:
-        raise _err(f"list index must not be negative, got {V.short_repr(k)}", ErrorCode.BOUNDS, span)
-    n = len(c)
-    if k < n:
-        c[k] = v
-        return
-    if (k + 1) * ELEMENT_BYTES > limit:
-        raise _at(value_too_large("the list", (k + 1) * ELEMENT_BYTES, limit), span)
-    if k == n:
-        c.append(v)
-    elif k - n > _MAX_PAD:
-        raise _err(f"list index {V.short_repr(k)} is too far past the end (length {n})", ErrorCode.BOUNDS, span)
-    else:
-        c.extend([None] * (k - n))
-        c.append(v)
-
-
-def _is_index(k: Any) -> bool:
-    return type(k) is int or (type(k) is float and k.is_integer())
-
-
-def _new_container(k: Any, is_field: bool = False) -> Any:
-    return [] if not is_field and _is_index(k) and k >= 0 else {}
-
-
-def _fits(c: Any, is_field: bool, k: Any) -> bool:
-    if isinstance(c, dict):
-        return True
-    # an existing list is never replaced: a bad step on it is an error (spec §3), raised by _child/_store
-    return type(c) is list
-
-
-def _child(c: Any, is_field: bool, k: Any, span: Span) -> Any:
-    if type(c) is list:
-        if is_field:
-            raise _err(f"cannot use .{k} on a list", ErrorCode.TYPE, span)
-        if not _is_index(k):
-            raise _err(f"list index must be a non-negative integer, got {type_name(k)} {V.short_repr(k)}",
-                       ErrorCode.TYPE, span)
-        i = int(k)
-        if i < 0:
-            raise _err(f"list index must not be negative, got {V.short_repr(i)}", ErrorCode.BOUNDS, span)
-        return c[i] if i < len(c) else None
-    return c.get(k if type(k) is str else display(k))
-
-
-def _store(c: Any, k: Any, v: Any, span: Span, limit: int, is_field: bool = False) -> None:
-    """``c[k] = v`` for an assignment path; lists and maps stay within the value-size limit ``limit``."""
-    if type(c) is list:
-        if is_field:
-            raise _err(f"cannot use .{k} on a list", ErrorCode.TYPE, span)
-        _list_store(c, k, v, span, limit)
-    else:
-        _map_store(c, k if type(k) is str else display(k), v, span, limit)
-
-
-def _map_store(c: dict[str, Any], key: str, v: Any, span: Span, limit: int) -> None:
-    if (len(c) + 1) * ELEMENT_BYTES > limit and key not in c:
-        raise _at(value_too_large("the map", (len(c) + 1) * ELEMENT_BYTES, limit), span)
-    c[key] = v
+    def stmt(self, s: A.Stmt, defined: set[str]) -> set[str]:
+        if isinstance(s, A.Set):
+            k = self.kind(s.value, defined) if len(s.targets) == 1 else None
+            for t in s.targets:
+                self.note(t.name, None if t.path else k)
+            return defined | {t.name for t in s.targets}
+        if isinstance(s, A.Ask):
+            if s.target is not None:
+                self.note(s.target.name, None)
+                return defined | {s.target.name}
+            return defined
+        if isinstance(s, A.If):
+            a = self.block(s.body, set(defined))
+            b = self.block(s.orelse, set(defined)) if s.orelse else defined
+            return a & b
+        if isinstance(s, A.While):
+            self.block(s.body, set(defined))
+            return defined
+        if isinstance(s, A.ForEach):
+            self.note(s.var, None)
+            self.block(s.body, defined | {s.var})
+            return defined
+        return defined

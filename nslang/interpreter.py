@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
 from ._stack import MAX_CALL_DEPTH, MIN_FRAMES_PER_CALL, Segment, start_run
-from .compiler import CompiledProcedure, Compiler
+from .compiler import CompiledProcedure, Compiler, forget_compiled
 from .errors import (
     CallFrame,
     ErrorCode,
@@ -217,14 +217,16 @@ class Interpreter:
         #: held while a model's tool call or an AI worker event handler runs on this interpreter, so
         #: that concurrent tasks (``tool.AIWorker.Map``, issue 13) take turns
         self.tool_lock = threading.RLock()
-        #: compile bodies to generated Python (fast) rather than closures; env NSLANG_CODEGEN=0 turns it off
-        self.codegen = os.environ.get("NSLANG_CODEGEN", "1") != "0"
+        #: the globals of this interpreter's generated code (nslang._runtime.codespace, built on first use)
+        self.codespace: dict[str, Any] | None = None
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
         #: where a later input may read it; issue 15)
         self.commands_track_last = False
         self.load_stdlib = load_stdlib
         self._stdlib_index: dict[str, Path] | None = None
         # run-time state used by compiled code
+        #: NeuroScript call depth of the code that last called a tool or ``ask`` (generated code passes
+        #: the depth to procedures as an argument and sets this before a tool can call back into it)
         self.depth = 0
         #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
         self.checkpoint_box = [0]
@@ -448,8 +450,11 @@ class Interpreter:
                     f"procedure '{p.name}' is already defined (at {old.location()})",
                     code=ErrorCode.DUPLICATE, span=p.span,
                 )
+        redefined = any(p.name in self.procedures_table for p in prog.procedures)
         for p in prog.procedures:
             self.procedures_table[p.name] = CompiledProcedure(p, self)
+        if redefined:  # compiled callers may call the old definition directly
+            forget_compiled(self)
         if replace:  # loading a source again replaces its event handlers instead of doubling them
             self.events = [e for e in self.events if e.node.span.source != prog.source]
         n_events = 0

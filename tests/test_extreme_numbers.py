@@ -56,10 +56,9 @@ def _program(body: str, handler: bool) -> str:
     return f"func main() means\n{on_error}  {body}\n  emit \"after\"\nendfunc\n"
 
 
-def _run(src: str, *, codegen: bool = True) -> tuple[str, NSRuntimeError | None]:
+def _run(src: str) -> tuple[str, NSRuntimeError | None]:
     out = io.StringIO()
     it = Interpreter(stdout=out, stderr=io.StringIO(), load_stdlib=False)
-    it.codegen = codegen
     it.load(src, name="extreme.ns")
     try:
         it.run()
@@ -68,10 +67,9 @@ def _run(src: str, *, codegen: bool = True) -> tuple[str, NSRuntimeError | None]
     return out.getvalue(), None
 
 
-@pytest.mark.parametrize("codegen", [True, False], ids=["generated", "closures"])
 @pytest.mark.parametrize(("name", "body", "code"), CASES, ids=IDS)
-def test_fails_with_its_code_and_position(name: str, body: str, code: int, codegen: bool) -> None:
-    _out, err = _run(_program(body, handler=False), codegen=codegen)
+def test_fails_with_its_code_and_position(name: str, body: str, code: int) -> None:
+    _out, err = _run(_program(body, handler=False))
     assert err is not None, name
     assert err.code == code, err
     assert err.span is not None and err.span.line >= 2
@@ -116,12 +114,11 @@ def test_the_largest_exact_integer_displays() -> None:
     assert err is None and out == "4300\ntrue\n"
 
 
-@pytest.mark.parametrize("codegen", [True, False], ids=["generated", "closures"])
-def test_an_integer_that_crept_past_the_limit_still_displays(codegen: bool) -> None:
+def test_an_integer_that_crept_past_the_limit_still_displays() -> None:
     """``+`` and ``-`` are not checked (speed); display, concatenation, interpolation and text tools
     convert such an integer in pieces below Python's limit, without touching the process-wide setting."""
     out, err = _run("func main() means\n  " + CREPT + '  emit x\n  emit "x=" + x\n  emit eval("{{x}}")\n'
-                    "  emit tool.str.Concat([x])\n  emit -x\nendfunc\n", codegen=codegen)
+                    "  emit tool.str.Concat([x])\n  emit -x\nendfunc\n")
     want = "18" + "0" * 4299
     assert err is None, err
     assert out.split("\n")[:5] == [want, "x=" + want, want, want, "-" + want]
@@ -192,17 +189,15 @@ SUBSCRIPTED_LITERALS = ["true[0]", "false[1]", "nil[0]", "5[0]", '7["k"]', "1.5[
 
 @pytest.mark.parametrize("expr", SUBSCRIPTED_LITERALS)
 def test_indexing_a_literal_compiles_without_a_syntax_warning(expr: str) -> None:
-    from nslang import ast as A
-    from nslang._codegen import generate_body
-    from nslang.compiler import Compiler, _Ctx
+    from nslang.compiler import Compiler
     from nslang.parser import parse
 
-    prog = parse(f"func main() means\n  emit {expr}\nendfunc\n", name="w.ns", use_cache=False)
-    proc: A.Procedure = prog.procedures[0]
+    prog = parse(f"func main() means\n  emit {expr}\n  emit {expr} + x\n  emit {expr} == x\nendfunc\n",
+                 name="w.ns", use_cache=False)
     it = Interpreter(load_stdlib=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        generate_body(Compiler(it), proc.body, _Ctx("main", "procedure", False), "main")
+        Compiler(it).procedure(prog.procedures[0])
     assert [str(w.message) for w in caught] == []
 
 

@@ -31,10 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = 4096  # a value-size limit small enough to reach in a few statements
 
 
-@pytest.fixture(params=["codegen", "closures"])
-def make(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """``make(**kwargs)``: an Interpreter on the generated-code path, then on the closure path."""
-    monkeypatch.setenv("NSLANG_CODEGEN", "1" if request.param == "codegen" else "0")
+@pytest.fixture
+def make() -> Any:
+    """``make(**kwargs)``: an Interpreter writing to a buffer."""
 
     def _make(**kwargs: Any) -> Interpreter:
         return Interpreter(stdout=io.StringIO(), **kwargs)

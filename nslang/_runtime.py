@@ -244,6 +244,8 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
 
     def show(v: Any, span: Span | None) -> str:
         """The display string of a non-string value within the value-size limit (code 37 at ``span``)."""
+        if type(v) is not list and not isinstance(v, dict):
+            return display(v)
         try:
             return checked_display(v, limit)
         except NSRuntimeError as e:
@@ -414,7 +416,7 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
                    f"returned {got}", ErrorCode.PROC_NOT_FOUND, span)
 
     ns = {
-        "rt": rt, "U": UNSET, "CP": rt.checkpoint_box, "lookup": lookup, "write": rt.write, "show": show,
+        "rt": rt, "U": UNSET, "CPV": rt.depth_checkpoint, "lookup": lookup, "write": rt.write, "show": show,
         "too_large": too_large, "add": add, "slow": slow, "unop": unop, "index_slow": index_slow,
         "store_index": store_index, "store_path": store_path, "unpack": unpack, "interp": interp,
         "typeof_global": typeof_global, "type_name": type_name, "must_check": must_check,

@@ -17,8 +17,8 @@ of :data:`MAX_CALL_DEPTH` works whatever the host's limit and the caller's threa
 How many calls a segment holds follows from a static bound on the Python frames of one call
 (``Interpreter.frames_per_call``: the largest :func:`note_procedure` bound of the procedures compiled so
 far, from the nesting of their bodies), so no path through the code can take more frames than the
-segment has. The check costs one comparison per call (``depth > interp.checkpoint_box[0]``; generated procedures take
-the depth as an argument); the stack
+segment has. The check costs one comparison per call (``depth > CPV``, the
+interpreter's ``depth_checkpoint`` as a global of generated code, which takes the depth as an argument); the stack
 is measured only when a run starts and when a segment starts.
 
 A ``KeyboardInterrupt`` (or ``SystemExit``) that reaches a waiting thread is passed on to the innermost

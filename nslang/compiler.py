@@ -253,14 +253,11 @@ class Compiler:
         g.assigned = _assigned(p.body) | set(params)
         if handler is not None:
             g.assigned |= {"system_error_message", "system_error_code"}
-        g.defined = set(params)
-        if handler is None:
-            g.kinds = _infer_kinds(p.body, set(params))
         fname = "P_" + p.name
         sig = ", ".join(["_d", *(f"v_{n}" for n in p.needs), *(f"v_{n}=None" for n in p.optional)])
         g.emit(1, f"def {fname}({sig}):")
         args = "".join(f"v_{n}, " for n in params)
-        g.emit(2, f"if _d > CP[0]: return deep({fname}, {p.name!r}, _d, ({args}))")
+        g.emit(2, f"if _d > CPV: return deep({fname}, {p.name!r}, _d, ({args}))")
         if self.rt.limits.max_steps or self.rt.limits.timeout_s:
             g.emit(2, "charge(1)")
         unset = sorted(g.assigned - set(params))
@@ -270,7 +267,20 @@ class Compiler:
             g.emit(2, "_last = None")
         if handler is not None:
             g.handler_def(handler, 2)
-        g.block(p.body, 2)
+            g.defined = set(params)
+            g.block(p.body, 2)
+        else:
+            # parameters used as numbers that stay ints: their types are checked once, here, and a
+            # copy of the body runs without type tests on them (issue 16 item 2)
+            ints = _infer_kinds(p.body, set(params), _numeric_uses(p.body) & set(params))
+            assumed = [n for n in params if n in ints]
+            if assumed:
+                g.emit(2, f"if {' and '.join(f'type(v_{n}) is int' for n in assumed)}:")
+                g.defined, g.kinds = set(params), ints
+                g.block(p.body, 3)
+                g.emit(3, f"return {g.ret_value('_last', 1)}" if implicit else "return None")
+            g.defined, g.kinds = set(params), _infer_kinds(p.body, set(params), set())
+            g.block(p.body, 2)
         if implicit:
             g.emit(2, f"return {g.ret_value('_last', 1)}")
         return g.build(fname, p.span)
@@ -530,6 +540,16 @@ class _Gen:
         self.emit(ind, f"{t} = unop(BITNOT, {inner}, {sp})")
         return t, None
 
+    @staticmethod
+    def shown(x: str, kind: str | None, span: str) -> str:
+        """The display string of ``x`` (a string as is, an int by ``str``, else ``show``)."""
+        if kind == _STR:
+            return x
+        if kind == _INT:
+            return f"(str({x}) if -STR_SAFE < {x} < STR_SAFE else show({x}, {span}))"
+        return (f"({x} if type({x}) is str else str({x}) if type({x}) is int and -STR_SAFE < {x} < STR_SAFE "
+                f"else show({x}, {span}))")
+
     def must_fn(self, node: A.Expr, span: Span, keyword: str) -> str:
         from .unparse import unparse_expr
 
@@ -564,30 +584,43 @@ class _Gen:
         ints = ka == _INT and kb == _INT
         if op == "+":
             if ints:
-                self.emit(ind, f"{t} = {a} + {b}")
-                return t, _INT
+                return f"({a} + {b})", _INT
             if lit_r is not None or lit_l is not None:  # always a concatenation of display strings
                 x, kx = (a, ka) if lit_r is not None else (b, kb)
-                shown = x if kx == _STR else f"({x} if type({x}) is str else show({x}, {span}))"
+                shown = self.shown(x, kx, span)
                 self.emit(ind, f"{t} = {shown} + {b}" if lit_r is not None else f"{t} = {a} + {shown}")
                 self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
                 return t, _STR
-            self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
-            self.emit(ind + 1, f"{t} = {a} + {b}")
+            head = "if"
+            if ka != _STR and kb != _STR:
+                self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
+                self.emit(ind + 1, f"{t} = {a} + {b}")
+                head = "elif"
             if _maybe_str(ka, e.left) and not isinstance(e.right, A.Literal):
                 # a string with no numeric reading joins a string or an int (spec §4.3), within the size limit
-                self.emit(ind, f"elif type({a}) is str and {a}[:1] not in NUMSTART and (type({b}) is str and "
-                               f"len({a}) + len({b}) <= LIMIT or type({b}) is int and -STR_SAFE < {b} < STR_SAFE "
-                               f"and len({a}) < LIMIT - 700):")
-                self.emit(ind + 1, f"{t} = {a} + ({b} if type({b}) is str else str({b}))")
+                is_str = "" if ka == _STR else f"type({a}) is str and "
+                with_str = f"len({a}) + len({b}) <= LIMIT"
+                with_int = f"-STR_SAFE < {b} < STR_SAFE and len({a}) < LIMIT - 700"
+                if kb == _INT:
+                    test, joined = with_int, f"str({b})"
+                elif kb == _STR:
+                    test, joined = with_str, b
+                else:
+                    test = f"(type({b}) is str and {with_str} or type({b}) is int and {with_int})"
+                    joined = f"({b} if type({b}) is str else str({b}))"
+                self.emit(ind, f"{head} {is_str}{a}[:1] not in NUMSTART and {test}:")
+                self.emit(ind + 1, f"{t} = {a} + {joined}")
+            elif head == "if":
+                self.emit(ind, "if True:")
+                self.emit(ind + 1, f"{t} = add({a}, {b}, {span})")
+                return t, None
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = add({a}, {b}, {span})")
             return t, None
         slow = self.const(SLOW[op])
         if op in ("-",) or op in _CMP:
-            if ints:
-                self.emit(ind, f"{t} = {a} {op} {b}")
-                return t, (_INT if op == "-" else _BOOL)
+            if ints:  # operands are local ints or literals: the expression is used as it stands
+                return f"({a} {op} {b})", (_INT if op == "-" else _BOOL)
             self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
             self.emit(ind, "else:")
@@ -601,8 +634,7 @@ class _Gen:
             return t, (_INT if ints else None)
         if op in ("==", "!="):
             if ints:
-                self.emit(ind, f"{t} = {a} {op} {b}")
-                return t, _BOOL
+                return f"({a} {op} {b})", _BOOL
             plain = _plain_str(e.right) if isinstance(e.right, A.Literal) else _plain_str(e.left)
             if plain is not None:  # a string with no numeric reading equals only the same string
                 other = a if isinstance(e.right, A.Literal) else b
@@ -737,8 +769,7 @@ class _Gen:
                 self.set_last(v, ind)
         elif isinstance(s, A.Emit):
             v, kind = self.expr(s.value, ind)
-            shown = v if kind == _STR else f"({v} if type({v}) is str else show({v}, None))"
-            self.emit(ind, f"write({shown} + '\\n')")
+            self.emit(ind, f"write({self.shown(v, kind, 'None')} + '\\n')")
             if track:
                 self.set_last(v, ind)
         elif isinstance(s, A.Call):
@@ -866,12 +897,6 @@ class _Gen:
         return (f"{v} if type({v}) is list and len({v}) == {nret} else "
                 f"bad_returns({self.name!r}, {self.const(self.returns)}, {v}, {span})")
 
-    def loop_head(self, ind: int, counter: str, limit_span: str, per_iter: int) -> None:
-        self.emit(ind, f"{counter} += 1")
-        self.emit(ind, f"if {counter} > {self.loop_limit}: raise loop_error({self.loop_limit}, {limit_span})")
-        if self.budget:
-            self.emit(ind, f"charge({per_iter})")
-
     def loop_body(self, body: tuple[A.Stmt, ...], ind: int) -> None:
         before = set(self.defined)
         self.loops += 1
@@ -882,21 +907,33 @@ class _Gen:
     def loop(self, s: A.While, ind: int, *, guarded: bool) -> None:
         n = self.temp()
         sp = self.const(s.span)
-        self.emit(ind, f"{n} = 0")
-        self.emit(ind, "while True:")
-        if guarded:
-            c = self.temp()
-            self.emit(ind + 1, "try:")
-            cond, _ = self.expr(s.cond, ind + 2)
-            self.emit(ind + 2, f"{c} = {cond}")
-            self.emit(ind + 2, f"if {c}:")
-            self.loop_head(ind + 3, n, sp, max(1, len(s.body)))
-            self.catch(ind + 1, "break")
-            self.emit(ind + 1, f"if not {c}: break")
-        else:
+        per = max(1, len(s.body))
+        if not guarded:
+            # Python's own for loop counts the passes; after the last one allowed, a true condition is error 37
+            self.emit(ind, f"for {n} in range({self.loop_limit}):")
             cond, _ = self.expr(s.cond, ind + 1)
             self.emit(ind + 1, f"if not {cond}: break")
-            self.loop_head(ind + 1, n, sp, max(1, len(s.body)))
+            if self.budget:
+                self.emit(ind + 1, f"charge({per})")
+            self.loop_body(s.body, ind + 1)
+            self.emit(ind, "else:")
+            cond, _ = self.expr(s.cond, ind + 1)
+            self.emit(ind + 1, f"if {cond}: raise loop_error({self.loop_limit}, {sp})")
+            return
+        # the head (condition, pass count, step budget) runs the handler when it fails: skip the loop
+        c = self.temp()
+        self.emit(ind, f"{n} = 0")
+        self.emit(ind, "while True:")
+        self.emit(ind + 1, "try:")
+        cond, _ = self.expr(s.cond, ind + 2)
+        self.emit(ind + 2, f"{c} = {cond}")
+        self.emit(ind + 2, f"if {c}:")
+        self.emit(ind + 3, f"{n} += 1")
+        self.emit(ind + 3, f"if {n} > {self.loop_limit}: raise loop_error({self.loop_limit}, {sp})")
+        if self.budget:
+            self.emit(ind + 3, f"charge({per})")
+        self.catch(ind + 1, "break")
+        self.emit(ind + 1, f"if not {c}: break")
         self.loop_body(s.body, ind + 1)
 
     def for_each(self, s: A.ForEach, ind: int, *, guarded: bool) -> None:
@@ -982,18 +1019,30 @@ def _too_deep(name: str, span: Span) -> NSRuntimeError:
 # Kinds of local variables: which ones only ever hold ints ("ints inferred through loops")
 
 
-def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str]) -> dict[str, str]:
+def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], assume: set[str]) -> dict[str, str]:
     """Variables of a body without ``on error`` whose every assignment gives an int, read only where
     they are certainly assigned: the compiler then drops the type tests on them (issue 16 item 2).
-    Starts from every local variable (not the parameters) and drops candidates until none changes."""
-    kinds = {n: _INT for n in _assigned(body) - params}
+    ``assume``: parameters taken to be ints on entry. Starts from every candidate and drops those
+    with an assignment of another kind, until none changes."""
+    kinds = {n: _INT for n in (_assigned(body) - params) | assume}
     while True:
         found: dict[str, set[str | None]] = {}
         _KindWalk(kinds, found).block(body, set(params))
-        new = {n: _INT for n, ks in found.items() if ks == {_INT} and n in kinds}
+        new = {n: _INT for n in kinds if found.get(n, {_INT}) == {_INT}}
         if new == kinds:
             return kinds
         kinds = new
+
+
+def _numeric_uses(body: tuple[A.Stmt, ...]) -> set[str]:
+    """Names a body uses as an operand of arithmetic or a comparison, or as an index."""
+    out: set[str] = set()
+    for n in _walk(body):
+        if isinstance(n, A.BinOp) and n.op in ("+", "-", "*", "%", "<", "<=", ">", ">=", "==", "!="):
+            out.update(x.name for x in (n.left, n.right) if isinstance(x, A.Variable))
+        elif isinstance(n, A.Index) and isinstance(n.index, A.Variable):
+            out.add(n.index.name)
+    return out
 
 
 class _KindWalk:

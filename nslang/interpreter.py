@@ -228,8 +228,7 @@ class Interpreter:
         #: NeuroScript call depth of the code that last called a tool or ``ask`` (generated code passes
         #: the depth to procedures as an argument and sets this before a tool can call back into it)
         self.depth = 0
-        #: a call deeper than this takes the slow path (depth limit, Python stack check: nslang._stack)
-        self.checkpoint_box = [0]
+        self._checkpoint = 0
         self.segment = Segment(0, 0, False)
         #: Python frames one call may take: the largest bound of the procedures compiled so far
         self.frames_per_call = MIN_FRAMES_PER_CALL
@@ -247,12 +246,14 @@ class Interpreter:
     @property
     def depth_checkpoint(self) -> int:
         """A call deeper than this takes the slow path (depth limit, new stack segment: nslang._stack);
-        kept in a one-element list that compiled procedures read directly."""
-        return self.checkpoint_box[0]
+        generated code reads it as the global ``CPV`` of its namespace."""
+        return self._checkpoint
 
     @depth_checkpoint.setter
     def depth_checkpoint(self, value: int) -> None:
-        self.checkpoint_box[0] = value
+        self._checkpoint = value
+        if self.codespace is not None:
+            self.codespace["CPV"] = value
 
     # ===================================================================================== setup
 

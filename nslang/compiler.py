@@ -54,6 +54,11 @@ Frame = dict[str, Any]
 
 _INT = "int"
 _STR = "str"
+#: a string with no numeric reading (``+`` with it always concatenates; ``==`` is string equality)
+_NSTR = "nstr"
+_STRS = (_STR, _NSTR)
+#: the last characters a string with a numeric reading can have (digits, ".", inf, infinity, nan)
+_NUM_END = frozenset("0123456789.fFyYnN")
 _BOOL = "bool"
 #: ints in this range are written into generated code as literals
 _SMALL = 1 << 62
@@ -154,7 +159,14 @@ def _assigned(body: tuple[A.Stmt, ...]) -> set[str]:
 
 def _literal_kind(v: Any) -> str | None:
     t = type(v)
-    return _INT if t is int else _STR if t is str else _BOOL if t is bool else None
+    if t is str:
+        return _NSTR if V.string_number(v) is None else _STR
+    return _INT if t is int else _BOOL if t is bool else None
+
+
+def _concat_kind(suffix: str) -> str:
+    """The kind of ``x + suffix`` for a string literal ``suffix`` with no numeric reading."""
+    return _NSTR if suffix and suffix[-1] not in _NUM_END else _STR
 
 
 def _plain_str(e: A.Expr) -> str | None:
@@ -166,7 +178,7 @@ def _plain_str(e: A.Expr) -> str | None:
 
 def _maybe_str(kind: str | None, e: A.Expr) -> bool:
     """Can this operand be a string at run time (and is it not a Python literal in the source)?"""
-    return kind == _STR and not isinstance(e, A.Literal) or kind is None and not isinstance(e, A.Literal)
+    return (kind is None or kind in _STRS) and not isinstance(e, A.Literal)
 
 
 class _TooDeep(Exception):
@@ -272,14 +284,16 @@ class Compiler:
         else:
             # parameters used as numbers that stay ints: their types are checked once, here, and a
             # copy of the body runs without type tests on them (issue 16 item 2)
-            ints = _infer_kinds(p.body, set(params), _numeric_uses(p.body) & set(params))
-            assumed = [n for n in params if n in ints]
+            nums, strs = _param_uses(p.body, params)
+            kinds = _infer_kinds(p.body, set(params), nums, strs)
+            assumed = [n for n in params if n in kinds]
             if assumed:
-                g.emit(2, f"if {' and '.join(f'type(v_{n}) is int' for n in assumed)}:")
-                g.defined, g.kinds = set(params), ints
+                test = " and ".join(f"type(v_{n}) is {'int' if kinds[n] == _INT else 'str'}" for n in assumed)
+                g.emit(2, f"if {test}:")
+                g.defined, g.kinds = set(params), kinds
                 g.block(p.body, 3)
                 g.emit(3, f"return {g.ret_value('_last', 1)}" if implicit else "return None")
-            g.defined, g.kinds = set(params), _infer_kinds(p.body, set(params), set())
+            g.defined, g.kinds = set(params), _infer_kinds(p.body, set(params), set(), set())
             g.block(p.body, 2)
         if implicit:
             g.emit(2, f"return {g.ret_value('_last', 1)}")
@@ -468,7 +482,7 @@ class _Gen:
                     key = self.lit(k.value if type(k.value) is str else V.display(k.value))
                 else:
                     kc, kk = self.expr(k, ind)
-                    key = kc if kk == _STR else f"({kc} if type({kc}) is str else display({kc}))"
+                    key = kc if kk in _STRS else f"({kc} if type({kc}) is str else display({kc}))"
                     if key != kc:
                         kt = self.temp()
                         self.emit(ind, f"{kt} = {key}")
@@ -478,7 +492,7 @@ class _Gen:
             return t, None
         if isinstance(e, A.RawString):
             if not e.interpolate or "{{" not in e.text:
-                return self.lit(e.text), _STR
+                return self.lit(e.text), _literal_kind(e.text)
             names = _PLACEHOLDER.findall(e.text)
             self.emit(ind, f"{t} = interp({self.lit(e.text)}, {self.scope(names)}, {self.const(e.span)})")
             return t, _STR
@@ -543,7 +557,7 @@ class _Gen:
     @staticmethod
     def shown(x: str, kind: str | None, span: str) -> str:
         """The display string of ``x`` (a string as is, an int by ``str``, else ``show``)."""
-        if kind == _STR:
+        if kind in _STRS:
             return x
         if kind == _INT:
             return f"(str({x}) if -STR_SAFE < {x} < STR_SAFE else show({x}, {span}))"
@@ -585,25 +599,26 @@ class _Gen:
         if op == "+":
             if ints:
                 return f"({a} + {b})", _INT
-            if lit_r is not None or lit_l is not None:  # always a concatenation of display strings
-                x, kx = (a, ka) if lit_r is not None else (b, kb)
-                shown = self.shown(x, kx, span)
-                self.emit(ind, f"{t} = {shown} + {b}" if lit_r is not None else f"{t} = {a} + {shown}")
+            if lit_r is not None or lit_l is not None or ka == _NSTR:  # always a concatenation of display strings
+                if lit_r is not None or ka == _NSTR:
+                    self.emit(ind, f"{t} = {self.shown(a, ka, span)} + {self.shown(b, kb, span)}")
+                else:
+                    self.emit(ind, f"{t} = {a} + {self.shown(b, kb, span)}")
                 self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
-                return t, _STR
+                return t, (_concat_kind(lit_r) if lit_r is not None else _STR)
             head = "if"
-            if ka != _STR and kb != _STR:
+            if ka not in _STRS and kb not in _STRS:
                 self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
                 self.emit(ind + 1, f"{t} = {a} + {b}")
                 head = "elif"
             if _maybe_str(ka, e.left) and not isinstance(e.right, A.Literal):
                 # a string with no numeric reading joins a string or an int (spec §4.3), within the size limit
-                is_str = "" if ka == _STR else f"type({a}) is str and "
+                is_str = "" if ka in _STRS else f"type({a}) is str and "
                 with_str = f"len({a}) + len({b}) <= LIMIT"
                 with_int = f"-STR_SAFE < {b} < STR_SAFE and len({a}) < LIMIT - 700"
                 if kb == _INT:
                     test, joined = with_int, f"str({b})"
-                elif kb == _STR:
+                elif kb in _STRS:
                     test, joined = with_str, b
                 else:
                     test = f"(type({b}) is str and {with_str} or type({b}) is int and {with_int})"
@@ -611,8 +626,7 @@ class _Gen:
                 self.emit(ind, f"{head} {is_str}{a}[:1] not in NUMSTART and {test}:")
                 self.emit(ind + 1, f"{t} = {a} + {joined}")
             elif head == "if":
-                self.emit(ind, "if True:")
-                self.emit(ind + 1, f"{t} = add({a}, {b}, {span})")
+                self.emit(ind, f"{t} = add({a}, {b}, {span})")
                 return t, None
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = add({a}, {b}, {span})")
@@ -633,15 +647,16 @@ class _Gen:
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
             return t, (_INT if ints else None)
         if op in ("==", "!="):
-            if ints:
+            if ints or ka in _STRS and kb in _STRS and _NSTR in (ka, kb):
                 return f"({a} {op} {b})", _BOOL
-            plain = _plain_str(e.right) if isinstance(e.right, A.Literal) else _plain_str(e.left)
-            if plain is not None:  # a string with no numeric reading equals only the same string
-                other = a if isinstance(e.right, A.Literal) else b
-                self.emit(ind, f"if type({other}) is str:")
+            if _NSTR in (ka, kb):  # a string with no numeric reading equals only the same string
+                self.emit(ind, f"if type({b if ka == _NSTR else a}) is str:")
             elif _maybe_str(ka, e.left) and _maybe_str(kb, e.right):
-                self.emit(ind, f"if type({a}) is int is type({b}) or type({a}) is str is type({b}) and "
-                               f"({a} == {b} or {a}[:1] not in NUMSTART or {b}[:1] not in NUMSTART):")
+                test = f"({a} == {b} or {a}[:1] not in NUMSTART or {b}[:1] not in NUMSTART)"
+                if ka in _STRS and kb in _STRS:
+                    self.emit(ind, f"if {test}:")
+                else:
+                    self.emit(ind, f"if type({a}) is int is type({b}) or type({a}) is str is type({b}) and {test}:")
             else:
                 self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
@@ -1019,30 +1034,49 @@ def _too_deep(name: str, span: Span) -> NSRuntimeError:
 # Kinds of local variables: which ones only ever hold ints ("ints inferred through loops")
 
 
-def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], assume: set[str]) -> dict[str, str]:
-    """Variables of a body without ``on error`` whose every assignment gives an int, read only where
-    they are certainly assigned: the compiler then drops the type tests on them (issue 16 item 2).
-    ``assume``: parameters taken to be ints on entry. Starts from every candidate and drops those
-    with an assignment of another kind, until none changes."""
-    kinds = {n: _INT for n in (_assigned(body) - params) | assume}
-    while True:
-        found: dict[str, set[str | None]] = {}
-        _KindWalk(kinds, found).block(body, set(params))
-        new = {n: _INT for n in kinds if found.get(n, {_INT}) == {_INT}}
-        if new == kinds:
-            return kinds
-        kinds = new
+def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], ints: set[str], strs: set[str]) -> dict[str, str]:
+    """Kinds of the variables of a body without ``on error``: those whose every assignment gives an
+    int (or a string, or a string with no numeric reading) and that are read only where certainly
+    assigned. The compiler then drops the type tests on them (issue 16 item 2: "ints inferred
+    through loops"). ``ints``/``strs``: parameters taken to be ints/strings on entry (checked there).
+
+    One monotone pass per kind: start from every candidate and drop those with an assignment of
+    another kind until none changes; later kinds see the variables earlier ones settled.
+    """
+    known: dict[str, str] = {}
+    locals_ = _assigned(body) - params
+    for kind, assume in ((_INT, ints), (_NSTR, set()), (_STR, strs)):
+        cands = {n: kind for n in (locals_ | assume) if n not in known}
+        while True:
+            found: dict[str, set[str | None]] = {}
+            _KindWalk({**known, **cands}, found).block(body, set(params))
+            new = {n: kind for n in cands if all(_fits(k, kind) for k in found.get(n, ()))}
+            if new == cands:
+                break
+            cands = new
+        known.update(cands)
+    return known
 
 
-def _numeric_uses(body: tuple[A.Stmt, ...]) -> set[str]:
-    """Names a body uses as an operand of arithmetic or a comparison, or as an index."""
-    out: set[str] = set()
+def _fits(k: str | None, kind: str) -> bool:
+    return k == kind or (kind == _STR and k == _NSTR)
+
+
+def _param_uses(body: tuple[A.Stmt, ...], params: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """Parameters a body uses as numbers (arithmetic, comparison, index) and, of the others, those it
+    uses as strings (``==``, ``for each`` over them): the candidates for a check on entry."""
+    nums: set[str] = set()
+    strs: set[str] = set()
     for n in _walk(body):
-        if isinstance(n, A.BinOp) and n.op in ("+", "-", "*", "%", "<", "<=", ">", ">=", "==", "!="):
-            out.update(x.name for x in (n.left, n.right) if isinstance(x, A.Variable))
+        if isinstance(n, A.BinOp):
+            names = {x.name for x in (n.left, n.right) if isinstance(x, A.Variable)}
+            (strs if n.op in ("==", "!=") else nums).update(names)
         elif isinstance(n, A.Index) and isinstance(n.index, A.Variable):
-            out.add(n.index.name)
-    return out
+            nums.add(n.index.name)
+        elif isinstance(n, A.ForEach) and isinstance(n.iterable, A.Variable):
+            strs.add(n.iterable.name)
+    p = set(params)
+    return nums & p, (strs - nums) & p
 
 
 class _KindWalk:
@@ -1057,18 +1091,30 @@ class _KindWalk:
         self.found.setdefault(name, set()).add(kind)
 
     def kind(self, e: A.Expr, defined: set[str]) -> str | None:
+        """The kind the generator gives ``e`` (the same rules as :meth:`_Gen.expr`)."""
         if isinstance(e, A.Literal):
             return _literal_kind(e.value)
         if isinstance(e, A.Variable):
-            return _INT if e.name in defined and e.name in self.kinds else None
-        if isinstance(e, A.BinOp) and e.op in ("+", "-", "*", "%"):
-            if self.kind(e.left, defined) == _INT and self.kind(e.right, defined) == _INT:
+            return self.kinds.get(e.name) if e.name in defined else None
+        if isinstance(e, A.BinOp):
+            ka, kb = self.kind(e.left, defined), self.kind(e.right, defined)
+            if e.op in ("+", "-", "*", "%") and ka == _INT and kb == _INT:
                 return _INT
+            if e.op == "+":
+                suffix = _plain_str(e.right)
+                if suffix is not None:
+                    return _concat_kind(suffix)
+                if _plain_str(e.left) is not None or ka == _NSTR:
+                    return _STR
             return None
         if isinstance(e, A.ProcCall) and e.name.lower() == "len" and len(e.args) == 1:
             return _INT
+        if isinstance(e, A.UnaryOp) and e.op == "-" and not isinstance(e.operand, A.Literal):
+            return _INT if self.kind(e.operand, defined) == _INT else None
         if isinstance(e, A.UnaryOp) and e.op == "-":
-            return self.kind(e.operand, defined)
+            return _literal_kind(-e.operand.value) if type(e.operand.value) in (int, float) else None  # type: ignore[attr-defined]
+        if isinstance(e, A.RawString) and (not e.interpolate or "{{" not in e.text):
+            return _literal_kind(e.text)
         return None
 
     def block(self, stmts: tuple[A.Stmt, ...], defined: set[str]) -> set[str]:
@@ -1095,7 +1141,7 @@ class _KindWalk:
             self.block(s.body, set(defined))
             return defined
         if isinstance(s, A.ForEach):
-            self.note(s.var, None)
+            self.note(s.var, _STR if self.kind(s.iterable, defined) in _STRS else None)
             self.block(s.body, defined | {s.var})
             return defined
         return defined

@@ -284,8 +284,10 @@ class Compiler:
         else:
             # parameters used as numbers that stay ints: their types are checked once, here, and a
             # copy of the body runs without type tests on them (issue 16 item 2)
-            nums, strs = _param_uses(p.body, params)
-            kinds = _infer_kinds(p.body, set(params), nums, strs)
+            nums, strs = _param_uses(p.body, p.name, params)
+            local = g.assigned - set(params)
+            generic = _infer_kinds(p.body, set(params), local, set(), set())
+            kinds = _infer_kinds(p.body, set(params), local, nums, strs) if nums or strs else generic
             assumed = [n for n in params if n in kinds]
             if assumed:
                 test = " and ".join(f"type(v_{n}) is {'int' if kinds[n] == _INT else 'str'}" for n in assumed)
@@ -293,7 +295,7 @@ class Compiler:
                 g.defined, g.kinds = set(params), kinds
                 g.block(p.body, 3)
                 g.emit(3, f"return {g.ret_value('_last', 1)}" if implicit else "return None")
-            g.defined, g.kinds = set(params), _infer_kinds(p.body, set(params), set(), set())
+            g.defined, g.kinds = set(params), generic
             g.block(p.body, 2)
         if implicit:
             g.emit(2, f"return {g.ret_value('_last', 1)}")
@@ -1034,17 +1036,18 @@ def _too_deep(name: str, span: Span) -> NSRuntimeError:
 # Kinds of local variables: which ones only ever hold ints ("ints inferred through loops")
 
 
-def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], ints: set[str], strs: set[str]) -> dict[str, str]:
+def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], locals_: set[str], ints: set[str],
+                 strs: set[str]) -> dict[str, str]:
     """Kinds of the variables of a body without ``on error``: those whose every assignment gives an
     int (or a string, or a string with no numeric reading) and that are read only where certainly
     assigned. The compiler then drops the type tests on them (issue 16 item 2: "ints inferred
-    through loops"). ``ints``/``strs``: parameters taken to be ints/strings on entry (checked there).
+    through loops"). ``locals_``: the variables it assigns (not parameters); ``ints``/``strs``:
+    parameters taken to be ints/strings on entry (checked there).
 
     One monotone pass per kind: start from every candidate and drop those with an assignment of
     another kind until none changes; later kinds see the variables earlier ones settled.
     """
     known: dict[str, str] = {}
-    locals_ = _assigned(body) - params
     for kind, assume in ((_INT, ints), (_NSTR, set()), (_STR, strs)):
         cands = {n: kind for n in (locals_ | assume) if n not in known}
         while True:
@@ -1062,12 +1065,15 @@ def _fits(k: str | None, kind: str) -> bool:
     return k == kind or (kind == _STR and k == _NSTR)
 
 
-def _param_uses(body: tuple[A.Stmt, ...], params: tuple[str, ...]) -> tuple[set[str], set[str]]:
-    """Parameters a body uses as numbers (arithmetic, comparison, index) and, of the others, those it
-    uses as strings (``==``, ``for each`` over them): the candidates for a check on entry."""
+def _param_uses(body: tuple[A.Stmt, ...], name: str, params: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """Parameters worth a check on entry: those a body uses, inside a loop or anywhere in a procedure
+    that calls itself, as numbers (arithmetic, comparison, index) and, of the others, those it uses as
+    strings (``==``, ``for each`` over them). A body without such uses is written out once."""
+    recursive = any(isinstance(n, A.ProcCall) and n.name == name for n in _walk(body))
+    scope: Any = body if recursive else [s for s in _walk(body) if isinstance(s, (A.While, A.ForEach))]
     nums: set[str] = set()
     strs: set[str] = set()
-    for n in _walk(body):
+    for n in _walk(scope):
         if isinstance(n, A.BinOp):
             names = {x.name for x in (n.left, n.right) if isinstance(x, A.Variable)}
             (strs if n.op in ("==", "!=") else nums).update(names)

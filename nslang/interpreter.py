@@ -62,6 +62,9 @@ TYPE_CONSTANTS = {
 RESOLVER_CONSTANTS = {"TYPE_EVENT": "event", "TYPE_TIMEDATE": "timedate", "TYPE_FUZZY": "fuzzy",
                       "TYPE_BYTES": "bytes"}
 
+#: statements between two checks of the step budget and the deadline by :meth:`Interpreter.charge`
+CHECK_EVERY = 1000
+
 #: Tool groups shipped with nslang: group → module (imported on first use, keeping start-up light).
 BUILTIN_TOOL_MODULES = {
     "script": "nslang.tools.core", "error": "nslang.tools.core", "event": "nslang.tools.core",
@@ -234,6 +237,7 @@ class Interpreter:
         self.frames_per_call = MIN_FRAMES_PER_CALL
         self.handler_cleared = False
         self._steps = 0
+        self._step_mark = 0  # charge() checks the budget and the deadline when _steps reaches this
         self._deadline: float | None = None
         # a tool call's own deadline (a model's tool call, issue 12), per thread and context: Map's
         # threads and host threads running tasks on this interpreter each narrow only their own
@@ -642,12 +646,20 @@ class Interpreter:
         )
 
     def charge(self, steps: int) -> None:
-        """Count executed statements against ``limits.max_steps`` and check the deadline."""
+        """Count executed statements against ``limits.max_steps``; every :data:`CHECK_EVERY` statements
+        (and at the budget's end) check the budget and the deadline (error 37 / 31, not catchable).
+        Generated code calls this at every procedure call and loop pass when a limit is set."""
         self._steps += steps
+        if self._steps >= self._step_mark:
+            self._check_budget()
+
+    def _check_budget(self) -> None:
         lim = self.limits.max_steps
         if lim is not None and self._steps > lim:
             raise ResourceLimitError(f"the run exceeded its budget of {lim} statements",
                                      code=ErrorCode.RESOURCE_EXHAUSTION)
+        mark = self._steps + CHECK_EVERY
+        self._step_mark = mark if lim is None else min(mark, lim + 1)
         self.check_deadline()
 
     def check_deadline(self) -> None:
@@ -805,7 +817,7 @@ class _RunGuard:
         self.top = it._runs == 0
         it._runs += 1
         if self.top:
-            it._steps = 0
+            it._steps = it._step_mark = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
             start_run(it)
 

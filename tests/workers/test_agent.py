@@ -283,7 +283,9 @@ def test_a_tool_error_is_a_result_not_a_script_error(host: Interpreter) -> None:
 def test_per_call_tool_time_limit(host: Interpreter) -> None:
     # procedure bodies check the clock when the run has a time limit (compiled in; see agent.py)
     host.limits.timeout_s = 600
-    host.load('func spin(needs n returns r) means\n  while true\n    set n = n + 1\n  endwhile\n  return n\nendfunc\n')
+    # (nested loops: one loop of a million passes ends sooner than 0.2 s on the generated code)
+    host.load('func spin(needs n returns r) means\n  while true\n    set k = 0\n    while k < 1000\n'
+              '      set k = k + 1\n    endwhile\n  endwhile\n  return n\nendfunc\n')
     define(host, [[read("spin", n="1")], [read("fs.Read", filepath="a.txt")]])
     r = task(host, tools=["spin", "fs.Read"], tool_timeout_s=0.2)
     spin, after = r["tool_calls"]

@@ -7,8 +7,8 @@ Issue 10 item 6 ("limits bound everything"). Two limits live here because severa
   :func:`value_size`: a string (or bytes value) counts one byte per character, a list or a map
   :data:`ELEMENT_BYTES` (32) bytes per element or entry (a reference and a small object; the
   elements' own contents were capped when they were built). The checks sit where values grow:
-  string ``+`` and interpolation, list and map element assignment (:mod:`nslang.compiler`, :mod:`nslang._binops`,
-  :mod:`nslang._codegen`), tool results at the registry boundary and the tools that can multiply
+  string ``+`` and interpolation, list and map element assignment (:mod:`nslang.compiler`,
+  :mod:`nslang._runtime`), tool results at the registry boundary and the tools that can multiply
   their input (``str.Replace``, ``str.Join``, ``str.Split``, ``list.Concat``, ``json.Parse`` …).
   Exceeding it raises error 37 (ResourceExhaustion) *before* the value is built; the error is
   catchable by ``on error`` (like the call-depth limit), since nothing was allocated.

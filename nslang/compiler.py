@@ -286,15 +286,24 @@ class Compiler:
             # copy of the body runs without type tests on them (issue 16 item 2)
             nums, strs = _param_uses(p.body, p.name, params)
             local = g.assigned - set(params)
-            generic = _infer_kinds(p.body, set(params), local, set(), set())
-            kinds = _infer_kinds(p.body, set(params), local, nums, strs) if nums or strs else generic
+            generic = _infer_kinds(p.body, set(params), local, set(), set())[0]
+            kinds = _infer_kinds(p.body, set(params), local, nums, strs)[0] if nums or strs else generic
             assumed = [n for n in params if n in kinds]
             if assumed:
+                entry = {n: kinds[n] for n in assumed}
+                if not implicit and any(isinstance(n, A.ProcCall) and n.name == p.name for n in _walk(p.body)):
+                    # a self-recursive call with arguments of the checked kinds returns what this copy
+                    # returns: ints, if every ``return`` gives an int when the calls do
+                    recur = (p.name, params, entry, _INT)
+                    again, rets = _infer_kinds(p.body, set(params), local, nums, strs, recur)
+                    if rets == {_INT} and all(again.get(n) == k for n, k in entry.items()):
+                        kinds, g.recur = again, recur
                 test = " and ".join(f"type(v_{n}) is {'int' if kinds[n] == _INT else 'str'}" for n in assumed)
                 g.emit(2, f"if {test}:")
                 g.defined, g.kinds = set(params), kinds
                 g.block(p.body, 3)
                 g.emit(3, f"return {g.ret_value('_last', 1)}" if implicit else "return None")
+                g.recur = None
             g.defined, g.kinds = set(params), generic
             g.block(p.body, 2)
         if implicit:
@@ -350,6 +359,8 @@ class _Gen:
         self.assigned: set[str] = set()
         self.defined: set[str] = set()
         self.kinds: dict[str, str] = {}
+        #: (name, parameters, their kinds on entry, result kind) while writing a procedure's checked copy
+        self.recur: tuple[str, tuple[str, ...], dict[str, str], str] | None = None
         lim = self.rt.limits
         self.loop_limit = lim.max_loop_iterations or (1 << 62)
         self.budget = bool(lim.max_steps or lim.timeout_s)
@@ -700,9 +711,11 @@ class _Gen:
                 return t, _INT
             self.emit(ind, f"{t} = call_builtin({self.const(builtin)}, {x}, {span})")
             return t, None
-        args = [self.expr(a, ind)[0] for a in e.args]
+        coded = [self.expr(a, ind) for a in e.args]
+        args = [c for c, _ in coded]
         name = e.name
         target = self.rt.procedures_table.get(name)
+        kind = _recur_kind(self.recur, name, [k for _, k in coded])
         if target is not None and target.nreq <= len(args) <= target.nmax:
             ns = codespace(self.rt)
             fname = "P_" + name
@@ -715,10 +728,11 @@ class _Gen:
             self.emit(ind, "except RecursionError:")
             self.emit(ind + 1, f"raise recursion_error({name!r}, {span}) from None")
         else:
+            kind = None
             self.emit(ind, f"{t} = call_dyn({name!r}, {span}, _d + 1, [{', '.join(args)}])")
         if self.tracks_last:  # a procedure call inside an expression also sets ``last`` (issue 15)
             self.set_last(t, ind)
-        return t, None
+        return t, kind
 
     # -- statements -------------------------------------------------------------------------------
 
@@ -1037,12 +1051,13 @@ def _too_deep(name: str, span: Span) -> NSRuntimeError:
 
 
 def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], locals_: set[str], ints: set[str],
-                 strs: set[str]) -> dict[str, str]:
+                 strs: set[str], recur: Any = None) -> tuple[dict[str, str], set[str | None]]:
     """Kinds of the variables of a body without ``on error``: those whose every assignment gives an
     int (or a string, or a string with no numeric reading) and that are read only where certainly
     assigned. The compiler then drops the type tests on them (issue 16 item 2: "ints inferred
     through loops"). ``locals_``: the variables it assigns (not parameters); ``ints``/``strs``:
-    parameters taken to be ints/strings on entry (checked there).
+    parameters taken to be ints/strings on entry (checked there); ``recur``: the kind a self-recursive
+    call gives (see :func:`_recur_kind`). Returns the kinds and the kinds of the ``return`` values.
 
     One monotone pass per kind: start from every candidate and drop those with an assignment of
     another kind until none changes; later kinds see the variables earlier ones settled.
@@ -1052,13 +1067,26 @@ def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], locals_: set[str], 
         cands = {n: kind for n in (locals_ | assume) if n not in known}
         while True:
             found: dict[str, set[str | None]] = {}
-            _KindWalk({**known, **cands}, found).block(body, set(params))
+            _KindWalk({**known, **cands}, found, recur).block(body, set(params))
             new = {n: kind for n in cands if all(_fits(k, kind) for k in found.get(n, ()))}
             if new == cands:
                 break
             cands = new
         known.update(cands)
-    return known
+    walk = _KindWalk(known, {}, recur)
+    walk.block(body, set(params))
+    return known, walk.returns
+
+
+def _recur_kind(recur: Any, name: str, arg_kinds: list[str | None]) -> str | None:
+    """The kind of a call to ``name`` with arguments of ``arg_kinds`` when it is the procedure whose
+    checked copy is being written (``recur``) and the arguments pass its entry checks."""
+    if recur is None or name != recur[0] or len(arg_kinds) != len(recur[1]):
+        return None
+    entry = recur[2]
+    if all(_fits(k, entry[p]) for p, k in zip(recur[1], arg_kinds) if p in entry):
+        return recur[3]  # type: ignore[no-any-return]
+    return None
 
 
 def _fits(k: str | None, kind: str) -> bool:
@@ -1089,9 +1117,11 @@ class _KindWalk:
     """One pass of :func:`_infer_kinds`: the kinds assigned to each variable, with the same definite
     assignment rules as :class:`_Gen` (an uncertain read may be a global of any type)."""
 
-    def __init__(self, kinds: dict[str, str], found: dict[str, set[str | None]]) -> None:
+    def __init__(self, kinds: dict[str, str], found: dict[str, set[str | None]], recur: Any = None) -> None:
         self.kinds = kinds
         self.found = found
+        self.recur = recur
+        self.returns: set[str | None] = set()
 
     def note(self, name: str, kind: str | None) -> None:
         self.found.setdefault(name, set()).add(kind)
@@ -1113,8 +1143,10 @@ class _KindWalk:
                 if _plain_str(e.left) is not None or ka == _NSTR:
                     return _STR
             return None
-        if isinstance(e, A.ProcCall) and e.name.lower() == "len" and len(e.args) == 1:
-            return _INT
+        if isinstance(e, A.ProcCall):
+            if e.name.lower() == "len" and len(e.args) == 1:
+                return _INT
+            return _recur_kind(self.recur, e.name, [self.kind(a, defined) for a in e.args])
         if isinstance(e, A.UnaryOp) and e.op == "-" and not isinstance(e.operand, A.Literal):
             return _INT if self.kind(e.operand, defined) == _INT else None
         if isinstance(e, A.UnaryOp) and e.op == "-":
@@ -1129,6 +1161,9 @@ class _KindWalk:
         return defined
 
     def stmt(self, s: A.Stmt, defined: set[str]) -> set[str]:
+        if isinstance(s, A.Return):
+            self.returns.add(self.kind(s.values[0], defined) if len(s.values) == 1 else None)
+            return defined
         if isinstance(s, A.Set):
             k = self.kind(s.value, defined) if len(s.targets) == 1 else None
             for t in s.targets:

@@ -214,3 +214,11 @@ def test_generated_code_sees_no_python_names() -> None:
     src = ('func main(needs type) means\n  set rt = 1\n  set U = "u"\n  set K = [type, rt, U]\n'
            "  set __import__ = 2\n  return K\nendfunc\n")
     assert _run(src, "t")[0] == ["t", 1, "u"]
+
+
+def test_a_self_recursive_call_is_an_int_only_when_every_return_is() -> None:
+    mixed = ('func f(needs n) means\n  if n < 1\n    return "s"\n  endif\n  return f(n - 1) + 1\nendfunc\n')
+    assert _run(mixed, 3, target="f")[0] == "s111"
+    ints = "func f(needs n) means\n  if n < 1\n    return 0\n  endif\n  return f(n - 1) + n\nendfunc\n"
+    assert _run(ints, 4, target="f")[0] == 10
+    assert _run(ints, "4", target="f")[0] == 10  # the unchecked copy: "4" - 1 is 3, then ints

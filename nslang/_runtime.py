@@ -108,6 +108,11 @@ def iter_items(coll: Any, limit: int, span: Span) -> Any:
     return items
 
 
+def nonnum(s: str) -> bool:
+    """Has the string no numeric reading (``+`` with it concatenates, ``==`` compares the text)?"""
+    return not s or s[0] not in V._NUM_START or V.string_number(s) is None
+
+
 def slow(fn: Callable[[Any, Any], Any], a: Any, b: Any, span: Span) -> Any:
     """An operator's full rules (:data:`SLOW`), with the operator's position on errors; a Python
     exception on extreme input becomes its NeuroScript error (:func:`nslang.errors.python_error`)."""
@@ -427,7 +432,7 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
         "idisplay": interpolation_display, "clear_events": rt.clear_event_handlers,
         "NSRuntimeError": NSRuntimeError, "LEN_TYPES": (str, list, dict), "builtin_len": BUILTINS["len"],
         "INT_LOW": V._INT_LOW, "INT_BOUND": V._INT_BOUND, "STR_SAFE": STR_SAFE, "NUMSTART": V._NUM_START,
-        "NEG": V.negate, "BITNOT": V.bit_not, "LIMIT": limit, "MAXE": max_entries,
+        "nonnum": nonnum, "NEG": V.negate, "BITNOT": V.bit_not, "LIMIT": limit, "MAXE": max_entries,
     }
     rt.codespace = ns
     return ns

@@ -57,6 +57,8 @@ _STR = "str"
 #: a string with no numeric reading (``+`` with it always concatenates; ``==`` is string equality)
 _NSTR = "nstr"
 _STRS = (_STR, _NSTR)
+#: the entry checks of parameters by kind (a procedure's checked copy, issue 16 item 2)
+_ENTRY_TEST = {_INT: "type({v}) is int", _STR: "type({v}) is str", _NSTR: "type({v}) is str and nonnum({v})"}
 #: the last characters a string with a numeric reading can have (digits, ".", inf, infinity, nan)
 _NUM_END = frozenset("0123456789.fFyYnN")
 _BOOL = "bool"
@@ -298,7 +300,7 @@ class Compiler:
                     again, rets = _infer_kinds(p.body, set(params), local, nums, strs, recur)
                     if rets == {_INT} and all(again.get(n) == k for n, k in entry.items()):
                         kinds, g.recur = again, recur
-                test = " and ".join(f"type(v_{n}) is {'int' if kinds[n] == _INT else 'str'}" for n in assumed)
+                test = " and ".join(_ENTRY_TEST[kinds[n]].format(v=f"v_{n}") for n in assumed)
                 g.emit(2, f"if {test}:")
                 g.defined, g.kinds = set(params), kinds
                 g.block(p.body, 3)
@@ -600,11 +602,76 @@ class _Gen:
         self.emit(ind + 1, f"{t} = index_slow({c}, {i}, {self.const(e.span)})")
         return t
 
-    def binop(self, e: A.BinOp, ind: int) -> tuple[str, str | None]:
+    def peek_kind(self, e: A.Expr) -> str | None:
+        """The kind :meth:`expr` will give a literal or a variable, before any code is written."""
+        if isinstance(e, A.Literal):
+            return _literal_kind(e.value)
+        if isinstance(e, A.Variable) and self.locals and e.name in self.defined:
+            return self.kinds.get(e.name)
+        return None
+
+    def concat(self, e: A.BinOp, ind: int) -> tuple[str, str | None] | None:
+        """A chain ``a + "x" + b + "y" …`` in which every ``+`` is sure to join display strings (a
+        literal with no numeric reading on the right, or a left side known to have none) as one
+        Python expression, with one size check for every two operands that may be long; None when
+        its first ``+`` is not sure to join."""
+        steps = []
+        x: A.Expr = e
+        while isinstance(x, A.BinOp) and x.op == "+":
+            steps.append(x)
+            x = x.left
+        steps.reverse()
+        kind = self.peek_kind(x)
+        sure = 0
+        for st in steps:
+            suffix = _plain_str(st.right)
+            if suffix is not None:
+                kind = _concat_kind(suffix)
+            elif kind == _NSTR or (sure == 0 and _plain_str(x) is not None):
+                kind = _STR
+            else:
+                break
+            sure += 1
+        if sure < 2:
+            return None
+        first, fk = self.expr(x, ind)
+        parts = [self.shown(first, fk, self.const(steps[0].span))]
+        long = int(fk != _INT and not isinstance(x, A.Literal))
+        t = self.temp()
+        kind = fk
+        for st in steps[:sure]:
+            span = self.const(st.span)
+            b, kb = self.expr(st.right, ind)
+            grows = kb != _INT and not isinstance(st.right, A.Literal)
+            if long + grows > 2:  # at most two long operands joined between two checks
+                self.emit(ind, f"{t} = {' + '.join(parts)}")
+                self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
+                parts, long = [t], 1
+            parts.append(self.shown(b, kb, span))
+            long += grows
+            suffix = _plain_str(st.right)
+            kind = _concat_kind(suffix) if suffix is not None else _STR
+        self.emit(ind, f"{t} = {' + '.join(parts)}")
+        self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {self.const(steps[sure - 1].span)})")
+        if sure == len(steps):
+            return t, kind
+        return self.binop_rest(steps[sure:], t, kind, ind)
+
+    def binop_rest(self, steps: list[A.BinOp], a: str, ka: str | None, ind: int) -> tuple[str, str | None]:
+        """The ``+`` steps of a chain after its joined part (value ``a`` of kind ``ka``)."""
+        for st in steps:
+            a, ka = self.binop(st, ind, left=(a, ka))
+        return a, ka
+
+    def binop(self, e: A.BinOp, ind: int, left: tuple[str, str | None] | None = None) -> tuple[str, str | None]:
         op = e.op
+        if op == "+" and left is None:
+            joined = self.concat(e, ind)
+            if joined is not None:
+                return joined
         lit_r = _plain_str(e.right) if op == "+" else None
-        lit_l = _plain_str(e.left) if op == "+" else None
-        a, ka = self.expr(e.left, ind)
+        lit_l = _plain_str(e.left) if op == "+" and left is None else None
+        a, ka = self.expr(e.left, ind) if left is None else left
         b, kb = self.expr(e.right, ind)
         t = self.temp()
         span = self.const(e.span)
@@ -978,10 +1045,15 @@ class _Gen:
         else:
             coll, _ = self.expr(s.iterable, ind)
             self.emit(ind, f"{items} = iter_items({coll}, {self.loop_limit}, {sp})")
-        x = self.temp()
-        self.emit(ind, f"for {x} in {items}:")
         before = set(self.defined)
-        self.write(s.var, x, ind + 1)
+        if self.locals:
+            self.emit(ind, f"for v_{s.var} in {items}:")
+            if not self.guarded:
+                self.defined.add(s.var)
+        else:
+            x = self.temp()
+            self.emit(ind, f"for {x} in {items}:")
+            self.write(s.var, x, ind + 1)
         if self.budget:
             self.emit(ind + 1, f"charge({max(1, len(s.body))})")
         self.loop_body(s.body, ind + 1)
@@ -1063,7 +1135,7 @@ def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], locals_: set[str], 
     another kind until none changes; later kinds see the variables earlier ones settled.
     """
     known: dict[str, str] = {}
-    for kind, assume in ((_INT, ints), (_NSTR, set()), (_STR, strs)):
+    for kind, assume in ((_INT, ints), (_NSTR, strs), (_STR, strs)):
         cands = {n: kind for n in (locals_ | assume) if n not in known}
         while True:
             found: dict[str, set[str | None]] = {}

@@ -222,3 +222,13 @@ def test_a_self_recursive_call_is_an_int_only_when_every_return_is() -> None:
     ints = "func f(needs n) means\n  if n < 1\n    return 0\n  endif\n  return f(n - 1) + n\nendfunc\n"
     assert _run(ints, 4, target="f")[0] == 10
     assert _run(ints, "4", target="f")[0] == 10  # the unchecked copy: "4" - 1 is 3, then ints
+
+
+def test_a_joined_chain_keeps_the_value_size_limit_and_display_rules() -> None:
+    grow = ('func main() means\n  set s = "x"\n  set n = 0\n  while n < 100\n    set s = s + "ab" + s + "c" + n\n'
+            "    set n = n + 1\n  endwhile\nendfunc\n")
+    e = _fails(grow, max_value_bytes=4096)
+    assert e.code == 37 and e.span is not None and e.span.line == 5
+    shown = ('func main() means\n  set l = [1, "a"]\n  return "l=" + l + ";" + nil + "|" + 1.5 + "|" + true + '
+             '"|" + {"k": 2}\nendfunc\n')
+    assert _run(shown)[0] == "l=" + V.display([1, "a"]) + ";|1.5|true|" + V.display({"k": 2})

@@ -590,12 +590,14 @@ class _Gen:
         c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)[0]
         i, ik = self.expr(e.index, ind)
         t = self.temp()
-        if ik == _INT:
+        if ik in _STRS:
+            self.emit(ind, f"if type({c}) is dict and {i} in {c}:")
+        elif ik == _INT:
             self.emit(ind, f"if type({c}) is list and -1 < {i} < len({c}):")
         else:
             self.emit(ind, f"if type({c}) is list and type({i}) is int and -1 < {i} < len({c}):")
         self.emit(ind + 1, f"{t} = {c}[{i}]")
-        if ik != _INT:
+        if ik is None:
             self.emit(ind, f"elif type({c}) is dict and type({i}) is str and {i} in {c}:")
             self.emit(ind + 1, f"{t} = {c}[{i}]")
         self.emit(ind, "else:")

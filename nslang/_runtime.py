@@ -14,6 +14,7 @@ global namespace of all of its generated code: these helpers bound to the interp
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -239,10 +240,23 @@ def _fits(c: Any) -> bool:
 # The namespace of an interpreter's generated code
 
 
+_BUILDING = threading.Lock()
+
+
 def codespace(rt: Interpreter) -> dict[str, Any]:
-    """The globals of ``rt``'s generated code (built on first use, kept on the interpreter)."""
-    if rt.codespace is not None:
+    """The globals of ``rt``'s generated code (built on first use, kept on the interpreter; one per
+    interpreter even when threads compile their first procedures at once)."""
+    ns = rt.codespace
+    if ns is not None:
+        return ns
+    with _BUILDING:
+        if rt.codespace is None:
+            rt.codespace = ns = _build(rt)
+            ns["CPV"] = rt.depth_checkpoint  # (set meanwhile by another thread's run)
         return rt.codespace
+
+
+def _build(rt: Interpreter) -> dict[str, Any]:
     limit = rt.limits.max_value_bytes
     max_entries = limit // ELEMENT_BYTES
     lookup = rt.lookup_global
@@ -420,7 +434,7 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
         raise err(f"procedure '{name}' declares {len(returns)} return values ({', '.join(returns)}) but "
                    f"returned {got}", ErrorCode.PROC_NOT_FOUND, span)
 
-    ns = {
+    return {
         "rt": rt, "U": UNSET, "CPV": rt.depth_checkpoint, "lookup": lookup, "write": rt.write, "show": show,
         "too_large": too_large, "add": add, "slow": slow, "unop": unop, "index_slow": index_slow,
         "store_index": store_index, "store_path": store_path, "unpack": unpack, "interp": interp,
@@ -434,5 +448,3 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
         "INT_LOW": V._INT_LOW, "INT_BOUND": V._INT_BOUND, "STR_SAFE": STR_SAFE, "NUMSTART": V._NUM_START,
         "nonnum": nonnum, "NEG": V.negate, "BITNOT": V.bit_not, "LIMIT": limit, "MAXE": max_entries,
     }
-    rt.codespace = ns
-    return ns

@@ -32,16 +32,18 @@ class _Frozen:
         raise FrozenInstanceError(f"cannot delete field {name!r} of an AST node")
 
     # One __eq__ and __repr__ for all nodes (same behaviour as the generated ones, field by field),
-    # instead of two generated functions per class.
+    # instead of two generated functions per class. Nodes of one class and its subclasses (the parse
+    # cache's LazyProcedure) share the class's dict of dataclass fields.
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
+        fields = self.__dataclass_fields__  # type: ignore[attr-defined]
+        if getattr(other, "__dataclass_fields__", None) is not fields:
             return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in self.__slots__)  # type: ignore[attr-defined]
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)  # type: ignore[attr-defined]
+        fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__dataclass_fields__)  # type: ignore[attr-defined]
         return f"{type(self).__name__}({fields})"
 
 # ---------------------------------------------------------------------------------------------

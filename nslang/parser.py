@@ -3,8 +3,10 @@
 Lark's errors become :class:`~nslang.errors.NSSyntaxError` (code 15) with ``file:line:col`` and a
 readable list of what was expected. Parse results are cached by content hash in the platformdirs user
 cache directory (``parse_cache=False`` or env ``NSLANG_NO_CACHE=1`` to skip), so re-running an
-unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt. Entries hold script text
-(an inline API key, perhaps): the directory is kept at mode 0700 and entries at 0600 (issue 10 item 2).
+unchanged script skips parsing; a corrupt cache entry is ignored and rebuilt. An entry is ``marshal`` data
+whose procedure bodies are decoded only when first used (:mod:`nslang._astcodec`, issue 16 item 3).
+Entries hold script text (an inline API key, perhaps): the directory is kept at mode 0700 and entries at
+0600 (issue 10 item 2).
 
 >>> prog = parse('func main() means\\n  emit "hi"\\nendfunc\\n', name="demo.ns", use_cache=False)
 >>> prog.procedures[0].name
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from .source import Span, remember_source
 
 __all__ = ["is_incomplete", "parse"]
 
-_CACHE_VERSION = b"nslang-ast-1"
+_CACHE_VERSION = b"nslang-ast-2"
 
 
 def parse(text: str, *, name: str = "<string>", use_cache: bool = True,
@@ -239,10 +241,10 @@ def _cache_key(text: str, name: str) -> str:
         from _sha256 import sha256
     except ImportError:  # pragma: no cover
         from hashlib import sha256
-    h = sha256(_CACHE_VERSION)
+    h = sha256(_CACHE_VERSION + str(sys.version_info[:2]).encode())  # marshal's format is per version
     # the AST depends on the grammar and on the code that builds it: any change invalidates entries
     here = os.path.dirname(__file__)
-    for dep in (str(grammar_path()), os.path.join(here, "_transformer.py"), os.path.join(here, "ast.py")):
+    for dep in (str(grammar_path()), *(os.path.join(here, f) for f in ("_transformer.py", "ast.py", "_astcodec.py"))):
         try:
             h.update(str(os.stat(dep).st_mtime_ns).encode())
         except OSError:
@@ -271,27 +273,29 @@ def _cache_get(key: str) -> A.Program | None:
         return None
     try:
         with open(d / key, "rb") as f:
-            prog = pickle.load(f)
-    except FileNotFoundError:
+            data = f.read()
+    except OSError:
         return None
-    except Exception:  # corrupt or incompatible entry: ignore it, it is rebuilt
-        return None
-    return prog if isinstance(prog, A.Program) else None
+    from ._astcodec import decode
+
+    return decode(data)  # None for a damaged entry: it is parsed again and rewritten
 
 
 def _cache_put(key: str, prog: A.Program) -> None:
     d = _cache_dir()
     if d is None:
         return
+    from ._astcodec import encode
     from ._private_paths import create_private
 
     tmp = d / f".{key}.{os.getpid()}.tmp"
     try:
+        data = encode(prog)
         _private_cache_dir(d)
         with create_private(tmp) as f:  # mode 0600
-            pickle.dump(prog, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(data)
         os.replace(tmp, d / key)
-    except (OSError, pickle.PicklingError, RecursionError):
+    except (OSError, ValueError, TypeError, RecursionError):  # e.g. too deeply nested for marshal: not cached
         try:
             tmp.unlink()
         except OSError:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from typing import Any
 
 from ._resources import grammar_path
@@ -39,11 +38,9 @@ def _cache_file() -> str | bool:
     and the file at 0600, like the parse cache beside it (issue 10 item 2).
     """
     try:
-        from platformdirs import user_cache_dir
+        from ._private_paths import private_dir, user_cache_dir
 
-        from ._private_paths import private_dir
-
-        d = private_dir(Path(user_cache_dir("nslang", appauthor=False)))  # mode 0700 (issue 10 item 2)
+        d = private_dir(user_cache_dir())  # mode 0700 (issue 10 item 2)
         return os.path.join(d, "lark-grammar.cache")
     except OSError:
         return False
@@ -106,7 +103,7 @@ def get_parser(strict: bool = False) -> Any:
         from ._private_paths import private_file
 
         try:
-            private_file(Path(cache))  # Lark writes it with the default mode: 0600
+            private_file(cache)  # Lark writes it with the default mode: 0600
         except OSError:
             pass
     return parser

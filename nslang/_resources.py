@@ -8,11 +8,23 @@ package; a source checkout or an editable install finds the top-level folders be
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from typing import TYPE_CHECKING
 
-__all__ = ["data_dir", "grammar_path", "stdlib_dir"]
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
+__all__ = ["data_dir", "grammar_file", "grammar_path", "stdlib_dir"]
+
+_PKG = os.path.dirname(os.path.realpath(__file__))
+
+
+def _data_dir(name: str) -> str:
+    for candidate in (os.path.join(_PKG, "_data", name), os.path.join(os.path.dirname(_PKG), name)):
+        if os.path.isdir(candidate):
+            return candidate
+    raise FileNotFoundError(f"nslang data directory {name!r} not found (looked in "
+                            f"{os.path.join(_PKG, '_data')} and {os.path.dirname(_PKG)})")
 
 
 def data_dir(name: str) -> Path:
@@ -21,15 +33,21 @@ def data_dir(name: str) -> Path:
     Raises:
         FileNotFoundError: neither location exists (a broken installation).
     """
-    for candidate in (_PKG / "_data" / name, _PKG.parent / name):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"nslang data directory {name!r} not found (looked in {_PKG / '_data'} and {_PKG.parent})")
+    from pathlib import Path
+
+    return Path(_data_dir(name))
+
+
+def grammar_file() -> str:
+    """Path of ``neuroscript.lark`` as a ``str`` (for the parse cache's key: no pathlib at start-up)."""
+    return os.path.join(_data_dir("grammar"), "neuroscript.lark")
 
 
 def grammar_path() -> Path:
     """Path of ``neuroscript.lark``."""
-    return data_dir("grammar") / "neuroscript.lark"
+    from pathlib import Path
+
+    return Path(grammar_file())
 
 
 def stdlib_dir() -> Path:

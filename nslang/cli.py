@@ -10,17 +10,19 @@ script emits is its output and is written as is.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import IO, Any
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
 from .terminal import escape_controls
+
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 __all__ = ["main"]
 
@@ -28,17 +30,58 @@ EXIT_OK, EXIT_USAGE, EXIT_SYNTAX, EXIT_RUNTIME = 0, 64, 65, 70
 _COMMANDS = ("run", "check", "fmt", "tools", "repl", "workers", "help", "info")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageExit(f"{self.prog}: {message}\n{self.format_usage().strip()}")
-
-
 class _UsageExit(Exception):
     pass
 
 
+#: ``nslang run`` options that take no value: option -> (attribute, value). With only these and the files,
+#: :func:`_quick_run_args` reads the command line without argparse (issue 16 item 3: building the parser
+#: imports argparse, gettext, locale and shutil and costs ~7 ms of a 1-line run).
+_RUN_FLAGS = {"--no-cache": ("no_cache", True), "--debug": ("debug", True), "--print-result": ("print_result", True),
+              "--approve-all": ("approve_all", True), "--durable": ("durable", True),
+              "--no-durable": ("durable", False)}
+
+
+def _run_defaults() -> dict[str, Any]:
+    """The attributes of a parsed ``nslang run`` command line without options (as argparse sets them)."""
+    return dict(command="run", target=None, arg=[], sandbox=None, worker=None, timeout=None, approve=[],
+                approve_all=False, max_cost=None, record=None, replay=None, max_steps=None, max_depth=None,
+                max_loop_iterations=None, print_result=False, max_value_bytes=None, no_cache=False,
+                durable=True, debug=False)
+
+
+def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
+    """``run FILE… `` with at most the value-less options of :data:`_RUN_FLAGS` before or after the files,
+    parsed as argparse would; None for anything else (argparse then parses it, or reports the error)."""
+    if len(argv) < 2 or argv[0] != "run":
+        return None
+    args = _run_defaults()
+    files: list[str] = []
+    ended = False  # the files were followed by an option: no more files (argparse: one group of FILEs)
+    for a in argv[1:]:
+        if a.startswith("-"):
+            if a not in _RUN_FLAGS:
+                return None
+            attr, value = _RUN_FLAGS[a]
+            args[attr] = value
+            ended = bool(files)
+        elif ended:
+            return None
+        else:
+            files.append(a)
+    if not files:
+        return None
+    return SimpleNamespace(files=files, **args)
+
+
 def _build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; ``only`` builds just that subcommand (start-up: building all costs ~3 ms)."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise _UsageExit(f"{self.prog}: {message}\n{self.format_usage().strip()}")
+
     p = _Parser(prog="nslang", description="NeuroScript interpreter (nslang).")
     p.add_argument("--version", action="version", version=f"nslang {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -141,9 +184,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     if not args_list:
         args_list = ["repl"]
     try:
-        with contextlib.redirect_stdout(out):  # --help and --version print through argparse
-            only = args_list[0] if args_list and args_list[0] in _COMMANDS else None
-            args = _build_parser(only).parse_args(args_list)
+        args = _quick_run_args(args_list)
+        if args is None:
+            with contextlib.redirect_stdout(out):  # --help and --version print through argparse
+                only = args_list[0] if args_list and args_list[0] in _COMMANDS else None
+                args = _build_parser(only).parse_args(args_list)
     except _UsageExit as e:
         err.write(f"{e}\n")
         return EXIT_USAGE
@@ -204,6 +249,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 
 def _max_depth(text: str) -> int:
     """``--max-depth N``: an integer from 1 to MAX_CALL_DEPTH (else a usage error, exit 64)."""
+    import argparse
+
     from ._stack import MAX_CALL_DEPTH
 
     try:
@@ -226,7 +273,8 @@ def _report(e: NSError, err: IO[str], debug: bool) -> None:
 
 def _read(path: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            return f.read()
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}") from None
     except IsADirectoryError:
@@ -283,14 +331,29 @@ def _run_files(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 def _approver(args: argparse.Namespace, err: IO[str]) -> Any:
     """``--approve`` / ``--approve-all``; other side-effect calls are asked about when stdin and
-    stderr are a terminal, else refused (issue 12 item 3)."""
-    from .workers.policy import PatternApprover, ask_on_terminal
+    stderr are a terminal, else refused (issue 12 item 3). The
+    :class:`~nslang.workers.policy.PatternApprover` is built on the first request (a run that makes
+    none does not import the workers package: ~2 ms of start-up, issue 16 item 3)."""
+    import threading
 
-    ask = None
-    if sys.stdin.isatty() and getattr(err, "isatty", lambda: False)():
-        def ask(request: Any) -> str:
-            return ask_on_terminal(request, sys.stdin, err)
-    return PatternApprover(list(args.approve), args.approve_all, ask)
+    interactive = sys.stdin.isatty() and getattr(err, "isatty", lambda: False)()
+    approver: Any = None
+    lock = threading.Lock()  # Map's threads: one approver, so one question at a time
+
+    def approve(request: Any) -> bool:
+        nonlocal approver
+        with lock:
+            if approver is None:
+                from .workers.policy import PatternApprover, ask_on_terminal
+
+                ask = None
+                if interactive:
+                    def ask(request: Any) -> str:
+                        return ask_on_terminal(request, sys.stdin, err)
+                approver = PatternApprover(list(args.approve), args.approve_all, ask)
+        return approver(request)  # type: ignore[no-any-return]
+
+    return approve
 
 
 def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
@@ -360,7 +423,8 @@ def _fmt(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 changed += 1
         elif args.write:
             if formatted != text:
-                Path(f).write_text(formatted, encoding="utf-8")
+                with open(f, "w", encoding="utf-8") as fh:
+                    fh.write(formatted)
                 out.write(f"{f}: reformatted\n")
         else:
             out.write(formatted)

@@ -20,14 +20,16 @@ Issue 10 item 6 ("limits bound everything"). Two limits live here because severa
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .errors import ErrorCode, NSRuntimeError, python_error
+
+if TYPE_CHECKING:  # pragma: no cover
+    import concurrent.futures
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
@@ -278,6 +280,8 @@ class LineReader:
             ResourceLimitError: code 31, the run's deadline passed while waiting.
             OSError, ValueError: the stream's own errors.
         """
+        import concurrent.futures  # here, not at start-up: it imports logging (~3 ms)
+
         left = None if run is None else run.remaining_time()
         with self._lock:
             pending = self._pending[1] if self._pending is not None and self._pending[0] is stream else None

@@ -20,12 +20,14 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from .errors import NSError, NSSyntaxError
 from .source import Span, remember_source
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
 
 __all__ = ["is_incomplete", "parse"]
 
@@ -225,17 +227,28 @@ def is_incomplete(text: str) -> bool:
 # ---- the on-disk parse cache -----------------------------------------------------------------
 
 
-def _cache_dir() -> Path | None:
-    try:
-        from platformdirs import user_cache_dir
+def _cache_root() -> str | None:
+    """The parse cache directory, ``<user cache dir>/nslang/ast`` (a ``str``: no pathlib at start-up)."""
+    from ._private_paths import user_cache_dir
 
-        return Path(user_cache_dir("nslang", appauthor=False)) / "ast"
+    try:
+        return os.path.join(user_cache_dir(), "ast")
     except Exception:  # pragma: no cover - platformdirs failure: no cache
         return None
 
 
+def _cache_dir() -> Path | None:
+    """:func:`_cache_root` as a ``Path`` (``nslang info``)."""
+    root = _cache_root()
+    if root is None:  # pragma: no cover
+        return None
+    from pathlib import Path
+
+    return Path(root)
+
+
 def _cache_key(text: str, name: str) -> str:
-    from ._resources import grammar_path
+    from ._resources import grammar_file
 
     try:  # the built-in module avoids loading OpenSSL through hashlib (2 ms of start-up)
         from _sha256 import sha256
@@ -244,7 +257,7 @@ def _cache_key(text: str, name: str) -> str:
     h = sha256(_CACHE_VERSION + str(sys.version_info[:2]).encode())  # marshal's format is per version
     # the AST depends on the grammar and on the code that builds it: any change invalidates entries
     here = os.path.dirname(__file__)
-    for dep in (str(grammar_path()), *(os.path.join(here, f) for f in ("_transformer.py", "ast.py", "_astcodec.py"))):
+    for dep in (grammar_file(), *(os.path.join(here, f) for f in ("_transformer.py", "ast.py", "_astcodec.py"))):
         try:
             h.update(str(os.stat(dep).st_mtime_ns).encode())
         except OSError:
@@ -255,7 +268,7 @@ def _cache_key(text: str, name: str) -> str:
 
 
 @functools.cache
-def _private_cache_dir(d: Path) -> Path:
+def _private_cache_dir(d: str) -> str:
     """``d`` created or tightened to mode 0700 (its parent, nslang's cache dir, too), once per process:
     entries hold script text, so possibly an inline API key (issue 10 item 2)."""
     from ._private_paths import private_dir
@@ -264,7 +277,7 @@ def _private_cache_dir(d: Path) -> Path:
 
 
 def _cache_get(key: str) -> A.Program | None:
-    d = _cache_dir()
+    d = _cache_root()
     if d is None:
         return None
     try:
@@ -272,7 +285,7 @@ def _cache_get(key: str) -> A.Program | None:
     except OSError:
         return None
     try:
-        with open(d / key, "rb") as f:
+        with open(os.path.join(d, key), "rb") as f:
             data = f.read()
     except OSError:
         return None
@@ -282,21 +295,21 @@ def _cache_get(key: str) -> A.Program | None:
 
 
 def _cache_put(key: str, prog: A.Program) -> None:
-    d = _cache_dir()
+    d = _cache_root()
     if d is None:
         return
     from ._astcodec import encode
     from ._private_paths import create_private
 
-    tmp = d / f".{key}.{os.getpid()}.tmp"
+    tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
     try:
         data = encode(prog)
         _private_cache_dir(d)
         with create_private(tmp) as f:  # mode 0600
             f.write(data)
-        os.replace(tmp, d / key)
+        os.replace(tmp, os.path.join(d, key))
     except (OSError, ValueError, TypeError, RecursionError):  # e.g. too deeply nested for marshal: not cached
         try:
-            tmp.unlink()
+            os.unlink(tmp)
         except OSError:
             pass

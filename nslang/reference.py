@@ -8,8 +8,8 @@ reuse. The ``tools`` topic is generated from a tool registry, so it lists exactl
 
 from __future__ import annotations
 
+import os
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .terminal import escape_controls
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["TOPICS", "prompt", "prompt_globals", "topic"]
 
-_DOCS = Path(__file__).resolve().parent / "docs"
+_DOCS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "docs")
 
 #: help topics, in display order, with a one-line summary each
 TOPICS: dict[str, str] = {
@@ -34,7 +34,8 @@ TOPICS: dict[str, str] = {
 
 @cache
 def _read(name: str) -> str:
-    return (_DOCS / name).read_text(encoding="utf-8")
+    with open(os.path.join(_DOCS, name), encoding="utf-8") as f:
+        return f.read()
 
 
 def prompt(kind: str) -> str:

@@ -16,7 +16,7 @@ SRC = 'func main() means\n  emit "cached"\nendfunc\n'
 @pytest.fixture(autouse=True)
 def _cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "ast"
-    monkeypatch.setattr(P, "_cache_dir", lambda: d)
+    monkeypatch.setattr(P, "_cache_root", lambda: str(d))
     monkeypatch.delenv("NSLANG_NO_CACHE", raising=False)
     return d
 

@@ -188,6 +188,13 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         if data == "builtin_name":
             tok = children[0]
             return _Name(str(tok), self._tspan(tok))
+        entry = _DISPATCH.get(data)
+        if entry is None:
+            entry = _DISPATCH[data] = _dispatch_entry(type(self), data)
+        func, wants_meta = entry
+        items = [c for c in children if type(c) is not Token or c.type in _DATA_TOKENS]
+        if func is not None and not wants_meta:  # positions only for rules that use them (issue 16 item 4)
+            return func(self, items)
         first = last = None
         for c in children:
             first = _start_of(c)
@@ -197,16 +204,9 @@ class ToAST(Transformer):  # type: ignore[type-arg]
             last = _end_of(c)
             if last is not None:
                 break
-        items = [c for c in children if type(c) is not Token or c.type in _DATA_TOKENS]
-        entry = _DISPATCH.get(data)
-        if entry is None:
-            entry = _DISPATCH[data] = _dispatch_entry(type(self), data)
-        func, wants_meta = entry
         if func is None:
             return self.__default__(data, items, _Meta(first, last))
-        if wants_meta:  # decorated with v_args(meta=True)
-            return func(self, _Meta(first, last), items)
-        return func(self, items)
+        return func(self, _Meta(first, last), items)
 
     def primary(self, items: list[Any]) -> Any:
         """``( expr )``: the parentheses only group."""

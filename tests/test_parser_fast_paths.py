@@ -1,0 +1,47 @@
+"""The cold parser's shortcuts (issue 16 item 4) build the same AST as Lark's plain parse tree transformed
+afterwards: the streamlined LALR table (``nslang._lark._streamline``), the generated node ``__init__``s
+and the transformer computing positions only where used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lark
+import pytest
+
+from nslang import ast as A
+from nslang._lark import _RuleKey, get_inline_parser, get_parser
+from nslang._transformer import ToAST
+from nslang.errors import NSError
+from nslang.parser import parse
+
+SCRIPTS = sorted(Path(__file__).parent.glob("scripts/**/*.ns"))
+
+
+def test_the_inline_parser_is_streamlined() -> None:
+    """With the Lark this project pins, every reduction of the inline parser uses a _RuleKey."""
+    inner = get_inline_parser()[0].parser.parser.parser
+    reduces = [arg for row in inner.parse_table.states.values() for action, arg in row.values()
+               if not isinstance(arg, int)]
+    assert reduces and all(type(arg) is _RuleKey for arg in reduces)
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_same_ast_as_the_plain_parse_tree(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        fast = parse(text, name=str(path), use_cache=False)
+    except NSError as e:  # then the plain path must reject it too
+        with pytest.raises(Exception) as info:
+            ToAST(str(path)).transform(get_parser().parse(text))
+        plain_error = info.value.orig_exc if isinstance(info.value, lark.exceptions.VisitError) else info.value
+        if isinstance(plain_error, NSError):
+            assert (type(plain_error), plain_error.message) == (type(e), e.message)
+        else:  # a syntax error: Lark's exception, made an NSSyntaxError by nslang.parser
+            assert isinstance(plain_error, lark.exceptions.UnexpectedInput) and e.code == 15
+        return
+    plain = ToAST(str(path)).transform(get_parser().parse(text))
+    assert isinstance(plain, A.Program)
+    assert fast == plain and repr(fast) == repr(plain)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._resources import grammar_path
 
-__all__ = ["get_inline_parser", "get_parser"]
+__all__ = ["get_inline_parser", "get_parser", "parse_inline"]
 
 
 class _WholeWords:
@@ -77,14 +77,18 @@ def get_inline_parser() -> tuple[Any, Any]:
 
 class _RuleKey:
     """Stands for a Lark ``Rule`` in the LALR table and the callbacks dict: the same ``origin`` and
-    ``expansion``, with the built-in identity ``__hash__``/``__eq__`` instead of ``Rule``'s Python ones."""
+    ``expansion``, with the built-in identity ``__hash__``/``__eq__`` instead of ``Rule``'s Python ones;
+    ``size``, ``name`` and ``callback`` are what :func:`parse_inline` needs on a reduction."""
 
-    __slots__ = ("origin", "expansion", "rule")
+    __slots__ = ("origin", "expansion", "rule", "size", "name", "callback")
 
     def __init__(self, rule: Any) -> None:
         self.origin = rule.origin
         self.expansion = rule.expansion
         self.rule = rule
+        self.size = len(rule.expansion)
+        self.name = rule.origin.name
+        self.callback: Any = None
 
     def __repr__(self) -> str:
         return repr(self.rule)
@@ -121,7 +125,7 @@ def _streamline(parser: Any) -> None:
             fast[rule] = cb
             continue
         key = keys[id(rule)] = _RuleKey(rule)
-        fast[key] = itemgetter(0) if type(cb) is ExpandSingleChild and len(rule.expansion) == 1 else cb
+        fast[key] = key.callback = itemgetter(0) if type(cb) is ExpandSingleChild and key.size == 1 else cb
     new_states = {}
     for state, actions in states.items():
         row = {}
@@ -134,6 +138,82 @@ def _streamline(parser: Any) -> None:
         new_states[state] = row
     inner.parse_table.states = new_states
     inner.callbacks = fast
+
+
+def parse_inline(parser: Any, text: str) -> Any:
+    """``parser.parse(text)`` for the parser of :func:`get_inline_parser`: Lark's LALR loop
+    (``ParserState.feed_token``) run inline, without a method call and five attribute loads per token,
+    reading each reduction's size, result name and callback from its :class:`_RuleKey` (issue 16 item 4).
+
+    Same results and the same exceptions as ``parser.parse`` (``UnexpectedToken``, the lexer's
+    ``UnexpectedCharacters``, errors of the callbacks); a parser that :func:`_streamline` left alone is
+    parsed by Lark itself.
+    """
+    from lark.exceptions import UnexpectedToken
+    from lark.lexer import Token
+    from lark.parsers.lalr_analysis import Shift
+    from lark.parsers.lalr_parser_state import ParseConf, ParserState
+
+    try:
+        frontend = parser.parser
+        lalr = frontend.parser.parser
+        conf = ParseConf(lalr.parse_table, lalr.callbacks, "start")
+        lexer = frontend._make_lexer_thread(text)
+    except AttributeError:  # pragma: no cover - another Lark layout
+        return parser.parse(text)
+    if not all(type(arg) is _RuleKey for row in conf.states.values() for action, arg in row.values()
+               if action is not Shift):  # pragma: no cover - not streamlined
+        return parser.parse(text)
+    state = ParserState(conf, lexer)  # the contextual lexer reads state.position
+    state_stack, value_stack = state.state_stack, state.value_stack
+    states, end_state = conf.states, conf.end_state
+    on_token = {k: v for k, v in conf.callbacks.items() if type(k) is str}  # terminal callbacks (none today)
+
+    def expected(st: Any) -> set[str]:
+        return {s for s in states[st] if s.isupper()}
+
+    token = None
+    for token in lexer.lex(state):
+        ttype = token.type
+        while True:
+            st = state_stack[-1]
+            try:
+                action, arg = states[st][ttype]
+            except KeyError:
+                raise UnexpectedToken(token, expected(st), state=state, interactive_parser=None) from None
+            if action is Shift:
+                state_stack.append(arg)
+                value_stack.append(on_token[ttype](token) if ttype in on_token else token)
+                break
+            size = arg.size
+            if size:
+                children = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                children = []
+            value_stack.append(arg.callback(children))
+            state_stack.append(states[state_stack[-1]][arg.name][1])
+    end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
+    while True:  # reductions at the end of the input, as Lark's feed_token(end, is_end=True)
+        st = state_stack[-1]
+        try:
+            action, arg = states[st]["$END"]
+        except KeyError:
+            raise UnexpectedToken(end, expected(st), state=state, interactive_parser=None) from None
+        if action is Shift:  # pragma: no cover - LALR tables never shift $END
+            raise AssertionError("shift of $END")
+        size = arg.size
+        if size:
+            children = value_stack[-size:]
+            del state_stack[-size:]
+            del value_stack[-size:]
+        else:
+            children = []
+        value_stack.append(arg.callback(children))
+        state_stack.append(states[state_stack[-1]][arg.name][1])
+        if state_stack[-1] == end_state:
+            return value_stack[-1]
 
 
 @functools.cache

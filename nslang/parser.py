@@ -73,7 +73,7 @@ def parse(text: str, *, name: str = "<string>", use_cache: bool = True,
 def _parse_uncached(text: str, name: str, tick: Callable[[], None] | None = None) -> A.Program:
     import lark
 
-    from ._lark import get_inline_parser
+    from ._lark import get_inline_parser, parse_inline
     from ._transformer import ToAST
 
     if not text.endswith("\n"):
@@ -91,7 +91,7 @@ def _parse_uncached(text: str, name: str, tick: Callable[[], None] | None = None
     if collecting:
         gc.disable()
     try:
-        prog: A.Program = parser.parse(text)
+        prog: A.Program = parse_inline(parser, text)
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, text, name, parser) from None
     except lark.exceptions.VisitError as e:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import Any
 
 from ._resources import grammar_path
@@ -80,7 +81,7 @@ class _RuleKey:
     ``expansion``, with the built-in identity ``__hash__``/``__eq__`` instead of ``Rule``'s Python ones;
     ``size``, ``name`` and ``callback`` are what :func:`parse_inline` needs on a reduction."""
 
-    __slots__ = ("origin", "expansion", "rule", "size", "name", "callback")
+    __slots__ = ("origin", "expansion", "rule", "size", "name", "callback", "passthrough")
 
     def __init__(self, rule: Any) -> None:
         self.origin = rule.origin
@@ -89,6 +90,8 @@ class _RuleKey:
         self.size = len(rule.expansion)
         self.name = rule.origin.name
         self.callback: Any = None
+        #: a one-symbol ``?rule``: the reduction only changes the parser state, the value stays
+        self.passthrough = False
 
     def __repr__(self) -> str:
         return repr(self.rule)
@@ -125,7 +128,8 @@ def _streamline(parser: Any) -> None:
             fast[rule] = cb
             continue
         key = keys[id(rule)] = _RuleKey(rule)
-        fast[key] = key.callback = itemgetter(0) if type(cb) is ExpandSingleChild and key.size == 1 else cb
+        key.passthrough = type(cb) is ExpandSingleChild and key.size == 1
+        fast[key] = key.callback = itemgetter(0) if key.passthrough else cb
     new_states = {}
     for state, actions in states.items():
         row = {}
@@ -140,14 +144,58 @@ def _streamline(parser: Any) -> None:
     inner.callbacks = fast
 
 
-def parse_inline(parser: Any, text: str) -> Any:
-    """``parser.parse(text)`` for the parser of :func:`get_inline_parser`: Lark's LALR loop
-    (``ParserState.feed_token``) run inline, without a method call and five attribute loads per token,
-    reading each reduction's size, result name and callback from its :class:`_RuleKey` (issue 16 item 4).
+class _Lexers(dict):  # type: ignore[type-arg]
+    """The contextual lexer's per-state scanners, flattened for :func:`parse_inline`: parser state ->
+    (compiled alternations, ignored terminal types, terminal types that may contain a newline, terminal
+    callbacks such as Lark's keyword-versus-NAME ``UnlessCallback``), filled on first use of a state (Lark
+    compiles a state's scanner only when it is first used, too)."""
 
-    Same results and the same exceptions as ``parser.parse`` (``UnexpectedToken``, the lexer's
-    ``UnexpectedCharacters``, errors of the callbacks); a parser that :func:`_streamline` left alone is
-    parsed by Lark itself.
+    def __init__(self, contextual: Any) -> None:
+        super().__init__()
+        self.lexers = contextual.lexers
+        self.by_lexer: dict[int, tuple[Any, Any, Any, Any]] = {}
+
+    def __missing__(self, state: Any) -> tuple[Any, Any, Any, Any]:
+        basic = self.lexers[state]
+        entry = self.by_lexer.get(id(basic))
+        if entry is None:
+            mres = tuple(basic.scanner._mres)  # builds the scanner and basic.callback
+            entry = self.by_lexer[id(basic)] = (mres, basic.ignore_types, basic.newline_types, basic.callback)
+        self[state] = entry
+        return entry
+
+
+_LEXERS: weakref.WeakKeyDictionary[Any, _Lexers | None] = weakref.WeakKeyDictionary()
+
+
+def _lexers_of(frontend: Any) -> _Lexers | None:
+    """The flattened contextual lexer behind ``frontend`` (its only post-lexer being :class:`_WholeWords`),
+    or None when the layout is not Lark 1.1-1.3's."""
+    try:
+        return _LEXERS[frontend]
+    except KeyError:
+        pass
+    lexers = None
+    try:
+        connector = frontend.lexer
+        if type(connector.postlexer) is _WholeWords and isinstance(connector.lexer.lexers, dict):
+            lexers = _Lexers(connector.lexer)
+    except AttributeError:  # pragma: no cover - another Lark layout
+        pass
+    _LEXERS[frontend] = lexers
+    return lexers
+
+
+def parse_inline(parser: Any, text: str) -> Any:
+    """``parser.parse(text)`` for the parser of :func:`get_inline_parser`, with Lark's contextual lexer
+    and LALR loop (``BasicLexer.next_token``, ``ParserState.feed_token``) run inline in one loop
+    (issue 16 item 4): no generator, method calls or ``LineCounter`` per token, and each reduction's
+    size, result name and callback read from its :class:`_RuleKey`.
+
+    Same tokens (type, value and positions), results and exceptions as ``parser.parse``: where no
+    terminal of the current parser state matches, Lark's own lexer is run at that position to raise its
+    ``UnexpectedCharacters`` or ``UnexpectedToken``; an unexpected token is Lark's ``UnexpectedToken``
+    with the same expected terminals. A parser laid out otherwise is parsed by Lark itself.
     """
     from lark.exceptions import UnexpectedToken
     from lark.lexer import Token
@@ -158,24 +206,59 @@ def parse_inline(parser: Any, text: str) -> Any:
         frontend = parser.parser
         lalr = frontend.parser.parser
         conf = ParseConf(lalr.parse_table, lalr.callbacks, "start")
-        lexer = frontend._make_lexer_thread(text)
+        thread = frontend._make_lexer_thread(text)
+        lex_state = thread.state
+        line_ctr = lex_state.line_ctr
     except AttributeError:  # pragma: no cover - another Lark layout
         return parser.parse(text)
-    if not all(type(arg) is _RuleKey for row in conf.states.values() for action, arg in row.values()
-               if action is not Shift):  # pragma: no cover - not streamlined
+    lexers = _lexers_of(frontend)
+    if lexers is None or line_ctr.char_pos != 0 or not all(
+            type(arg) is _RuleKey for row in conf.states.values() for action, arg in row.values()
+            if action is not Shift):  # pragma: no cover - not streamlined
         return parser.parse(text)
-    state = ParserState(conf, lexer)  # the contextual lexer reads state.position
+    state = ParserState(conf, thread)  # Lark's lexer reads state.position on the error path
     state_stack, value_stack = state.state_stack, state.value_stack
     states, end_state = conf.states, conf.end_state
     on_token = {k: v for k, v in conf.callbacks.items() if type(k) is str}  # terminal callbacks (none today)
+    table = lexers
 
     def expected(st: Any) -> set[str]:
         return {s for s in states[st] if s.isupper()}
 
     token = None
-    for token in lexer.lex(state):
-        ttype = token.type
-        while True:
+    pos, end, line, line_start = 0, len(text), 1, 0
+    while pos < end:
+        mres, ignore, newline_types, on_terminal = table[state_stack[-1]]
+        for mre in mres:
+            m = mre.match(text, pos, end)
+            if m:
+                break
+        else:  # Lark's lexer, from this position, raises the error it would have raised
+            line_ctr.char_pos, line_ctr.line, line_ctr.line_start_pos = pos, line, line_start
+            line_ctr.column = pos - line_start + 1
+            lex_state.last_token = token
+            for _ in thread.lex(state):  # pragma: no cover - it matches nothing here: raises
+                break
+            raise AssertionError("Lark's lexer accepted what nslang's did not")  # pragma: no cover
+        value = m.group(0)
+        ttype = m.lastgroup
+        start, start_line, start_column = pos, line, pos - line_start + 1
+        pos += len(value)
+        if ttype in newline_types:  # as LineCounter.feed
+            n = value.count("\n")
+            if n:
+                line += n
+                line_start = start + value.rindex("\n") + 1
+        if ttype in ignore:
+            if ttype in on_terminal:  # pragma: no cover - no ignored terminal has a callback here
+                on_terminal[ttype](Token(ttype, value, start, start_line, start_column, line,
+                                         pos - line_start + 1, pos))
+            continue
+        token = Token(ttype, value, start, start_line, start_column, line, pos - line_start + 1, pos)
+        if ttype in on_terminal:
+            token = on_terminal[ttype](token)
+            ttype = token.type
+        while True:  # as ParserState.feed_token
             st = state_stack[-1]
             try:
                 action, arg = states[st][ttype]
@@ -185,6 +268,9 @@ def parse_inline(parser: Any, text: str) -> Any:
                 state_stack.append(arg)
                 value_stack.append(on_token[ttype](token) if ttype in on_token else token)
                 break
+            if arg.passthrough:  # e.g. or_expr -> and_expr: a new state over the same value
+                state_stack[-1] = states[state_stack[-2]][arg.name][1]
+                continue
             size = arg.size
             if size:
                 children = value_stack[-size:]
@@ -194,15 +280,20 @@ def parse_inline(parser: Any, text: str) -> Any:
                 children = []
             value_stack.append(arg.callback(children))
             state_stack.append(states[state_stack[-1]][arg.name][1])
-    end = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
-    while True:  # reductions at the end of the input, as Lark's feed_token(end, is_end=True)
+    end_token = Token.new_borrow_pos("$END", "", token) if token else Token("$END", "", 0, 1, 1)
+    while True:  # reductions at the end of the input, as feed_token(end, is_end=True)
         st = state_stack[-1]
         try:
             action, arg = states[st]["$END"]
         except KeyError:
-            raise UnexpectedToken(end, expected(st), state=state, interactive_parser=None) from None
+            raise UnexpectedToken(end_token, expected(st), state=state, interactive_parser=None) from None
         if action is Shift:  # pragma: no cover - LALR tables never shift $END
             raise AssertionError("shift of $END")
+        if arg.passthrough:
+            state_stack[-1] = states[state_stack[-2]][arg.name][1]
+            if state_stack[-1] == end_state:  # pragma: no cover - the start rule is not a ?rule
+                return value_stack[-1]
+            continue
         size = arg.size
         if size:
             children = value_stack[-size:]

@@ -45,3 +45,44 @@ def test_same_ast_as_the_plain_parse_tree(path: Path) -> None:
     plain = ToAST(str(path)).transform(get_parser().parse(text))
     assert isinstance(plain, A.Program)
     assert fast == plain and repr(fast) == repr(plain)
+
+
+BAD = [
+    'func main() means\n  emit "unterminated\nendfunc\n',
+    "func main() means\n  set x = 1 +\nendfunc\n",
+    "func main() means\n  set x = $\nendfunc\n",
+    "func main() means\n  caller(2)\nendfunc\n",
+    "func main() means\n  if x\n    emit 1\nendfunc\n",
+    "func main() means\n  emit [1, 2,]\nendfunc\n",
+    "func main()\n  emit 1\nendfunc\n",
+    "func main() means\n  emit 1\n",
+    "command\n  emit 1\nendcommand\nfunc f() means\n  emit 2\nendfunc\n",
+    "func main() means\n  set é = 1\nendfunc\n",
+    "",
+    "\n\n   \n",
+]
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_inline_loop_raises_what_lark_raises(text: str) -> None:
+    """``parse_inline`` (nslang's lexer and LALR loop) and Lark's own ``parse`` of the same parser
+    raise the same exception at the same place with the same expected terminals."""
+    from nslang._lark import parse_inline
+    from nslang._transformer import ToAST
+
+    parser, callbacks = get_inline_parser()
+
+    def outcome(run: object) -> object:
+        callbacks.current = ToAST("t.ns")
+        try:
+            return ("ok", run(parser, text))  # type: ignore[operator]
+        except lark.exceptions.UnexpectedInput as e:
+            return (type(e).__name__, e.line, e.column, sorted(getattr(e, "expected", None) or
+                                                                getattr(e, "allowed", None) or ()),
+                    str(getattr(e, "token", "")))
+        except NSError as e:
+            return ("nserror", e.message)
+        finally:
+            callbacks.current = None
+
+    assert outcome(parse_inline) == outcome(lambda p, t: p.parse(t))

@@ -114,17 +114,6 @@ class _Name(str):
         return obj
 
 
-class _Meta:
-    """Position of a rule, computed from its children (cheaper than Lark's propagate_positions)."""
-
-    __slots__ = ("line", "column", "end_line", "end_column", "empty")
-
-    def __init__(self, first: tuple[int, int] | None, last: tuple[int, int] | None) -> None:
-        self.empty = first is None
-        self.line, self.column = first or (1, 1)
-        self.end_line, self.end_column = last or first or (0, 0)
-
-
 def _start_of(c: Any) -> tuple[int, int] | None:
     if isinstance(c, Token):
         return (c.line, c.column) if c.line is not None else None
@@ -153,8 +142,10 @@ def _end_of(c: Any) -> tuple[int, int] | None:
     return None
 
 
-#: rule name -> (plain function taking self, wants meta): resolved once, because Lark's v_args wrapper
-#: builds a new bound wrapper (functools.update_wrapper) on every attribute access.
+#: rule name -> (plain function taking self, wants its span): resolved once, because Lark's v_args wrapper
+#: builds a new bound wrapper (functools.update_wrapper) on every attribute access. A method marked with
+#: ``v_args(meta=True)`` is called as ``method(self, span, items)``: its rule's :class:`Span`, computed
+#: from the children's positions (cheaper than Lark's propagate_positions and its meta objects).
 _DISPATCH: dict[str, tuple[Any, bool]] = {}
 
 
@@ -183,7 +174,9 @@ class ToAST(Transformer):  # type: ignore[type-arg]
     def apply(self, data: str, children: list[Any]) -> Any:
         """Build the AST object for rule ``data`` from its (already built) children.
 
-        Used both as a tree transformer and as Lark's inline callback during parsing.
+        Used both as a tree transformer and as Lark's inline callback during parsing. The span of a
+        rule runs from its first child's start to its last child's end (``Span(source, 1, 1)`` when no
+        child has a position); it is computed only for methods that take it (issue 16 item 4).
         """
         if data == "builtin_name":
             tok = children[0]
@@ -191,9 +184,9 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         entry = _DISPATCH.get(data)
         if entry is None:
             entry = _DISPATCH[data] = _dispatch_entry(type(self), data)
-        func, wants_meta = entry
+        func, wants_span = entry
         items = [c for c in children if type(c) is not Token or c.type in _DATA_TOKENS]
-        if func is not None and not wants_meta:  # positions only for rules that use them (issue 16 item 4)
+        if func is not None and not wants_span:
             return func(self, items)
         first = last = None
         for c in children:
@@ -204,20 +197,19 @@ class ToAST(Transformer):  # type: ignore[type-arg]
             last = _end_of(c)
             if last is not None:
                 break
+        if first is None:
+            span = Span(self.source, 1, 1)
+        else:
+            span = Span(self.source, first[0], first[1], *(last or first))
         if func is None:
-            return self.__default__(data, items, _Meta(first, last))
-        return func(self, _Meta(first, last), items)
+            return self.__default__(data, items, span)
+        return func(self, span, items)
 
     def primary(self, items: list[Any]) -> Any:
         """``( expr )``: the parentheses only group."""
         return items[0]
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _span(self, meta: Any) -> Span:
-        if getattr(meta, "empty", True):
-            return Span(self.source, 1, 1)
-        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tspan(self, tok: Token) -> Span:
         return Span(self.source, tok.line or 1, tok.column or 1, tok.end_line or 0, tok.end_column or 0)
@@ -237,7 +229,7 @@ class ToAST(Transformer):  # type: ignore[type-arg]
     # -- top level -----------------------------------------------------------------------------
 
     @v_args(meta=True)
-    def start(self, meta: Any, items: list[Any]) -> A.Program:
+    def start(self, span: Span, items: list[Any]) -> A.Program:
         metadata: list[tuple[str, str]] = []
         procs: list[A.Procedure] = []
         events: list[A.EventHandler] = []
@@ -261,18 +253,16 @@ class ToAST(Transformer):  # type: ignore[type-arg]
                 commands.append(it)
         events.extend(self.hoisted_events)
         return A.Program(self.source, tuple(metadata), tuple(procs), tuple(events), tuple(commands),
-                         self._span(meta))
+                         span)
 
-    @v_args(meta=True)
-    def metadata(self, meta: Any, items: list[Token]) -> tuple[str, str]:
+    def metadata(self, items: list[Token]) -> tuple[str, str]:
         return parse_metadata(str(items[0]), self._tspan(items[0]))
 
     @v_args(meta=True)
-    def func_def(self, meta: Any, items: list[Any]) -> A.Procedure:
+    def func_def(self, span: Span, items: list[Any]) -> A.Procedure:
         name_tok, sig = items[0], items[1]
         md = [m for m in items[2:-1] if isinstance(m, tuple)]
         body_stmts = items[-1]
-        span = self._span(meta)
         needs: list[str] = []
         optional: list[str] = []
         returns: list[str] = []
@@ -297,17 +287,15 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         return ("returns", [self._name(t) for t in items])
 
     @v_args(meta=True)
-    def command_block(self, meta: Any, items: list[Any]) -> A.CommandBlock:
-        span = self._span(meta)
+    def command_block(self, span: Span, items: list[Any]) -> A.CommandBlock:
         md = [m for m in items[:-1] if isinstance(m, tuple)]
         body = self._body(items[-1], span, "command block")
         _check_command_body(body)
         return A.CommandBlock(tuple(md), body, span)
 
     @v_args(meta=True)
-    def event_handler(self, meta: Any, items: list[Any]) -> A.EventHandler:
+    def event_handler(self, span: Span, items: list[Any]) -> A.EventHandler:
         event, name, var, body = items
-        span = self._span(meta)
         return A.EventHandler(event, name, var, self._body(body, span, "on event"), span)
 
     def event_name(self, items: list[Token]) -> str:
@@ -328,51 +316,51 @@ class ToAST(Transformer):  # type: ignore[type-arg]
     # -- statements ----------------------------------------------------------------------------
 
     @v_args(meta=True)
-    def set_stmt(self, meta: Any, items: list[Any]) -> A.Set:
-        return A.Set(tuple(items[:-1]), items[-1], self._span(meta))
+    def set_stmt(self, span: Span, items: list[Any]) -> A.Set:
+        return A.Set(tuple(items[:-1]), items[-1], span)
 
     @v_args(meta=True)
-    def call_stmt(self, meta: Any, items: list[Any]) -> A.Call:
-        return A.Call(items[0], self._span(meta))
+    def call_stmt(self, span: Span, items: list[Any]) -> A.Call:
+        return A.Call(items[0], span)
 
     @v_args(meta=True)
-    def return_stmt(self, meta: Any, items: list[Any]) -> A.Return:
-        return A.Return(tuple(i for i in items if i is not None), self._span(meta))
+    def return_stmt(self, span: Span, items: list[Any]) -> A.Return:
+        return A.Return(tuple(i for i in items if i is not None), span)
 
     @v_args(meta=True)
-    def emit_stmt(self, meta: Any, items: list[Any]) -> A.Emit:
-        return A.Emit(items[0], self._span(meta))
+    def emit_stmt(self, span: Span, items: list[Any]) -> A.Emit:
+        return A.Emit(items[0], span)
 
     @v_args(meta=True)
-    def must_stmt(self, meta: Any, items: list[Any]) -> A.Must:
-        return A.Must(items[0], self._span(meta))
+    def must_stmt(self, span: Span, items: list[Any]) -> A.Must:
+        return A.Must(items[0], span)
 
     @v_args(meta=True)
-    def mustbe_stmt(self, meta: Any, items: list[Any]) -> A.Must:
-        return A.Must(items[0], self._span(meta), "mustbe")
+    def mustbe_stmt(self, span: Span, items: list[Any]) -> A.Must:
+        return A.Must(items[0], span, "mustbe")
 
     @v_args(meta=True)
-    def fail_stmt(self, meta: Any, items: list[Any]) -> A.Fail:
-        return A.Fail(items[0] if items else None, self._span(meta))
+    def fail_stmt(self, span: Span, items: list[Any]) -> A.Fail:
+        return A.Fail(items[0] if items else None, span)
 
     @v_args(meta=True)
-    def clear_error_stmt(self, meta: Any, items: list[Any]) -> A.ClearError:
-        return A.ClearError(self._span(meta))
+    def clear_error_stmt(self, span: Span, items: list[Any]) -> A.ClearError:
+        return A.ClearError(span)
 
     @v_args(meta=True)
-    def clear_event_stmt(self, meta: Any, items: list[Any]) -> A.ClearEvent:
+    def clear_event_stmt(self, span: Span, items: list[Any]) -> A.ClearEvent:
         item = items[0]
         if isinstance(item, Token):
-            return A.ClearEvent(None, unescape(str(item)[1:-1], self._tspan(item)), self._span(meta))
-        return A.ClearEvent(item, None, self._span(meta))
+            return A.ClearEvent(None, unescape(str(item)[1:-1], self._tspan(item)), span)
+        return A.ClearEvent(item, None, span)
 
     @v_args(meta=True)
-    def ask_stmt(self, meta: Any, items: list[Any]) -> A.Ask:
+    def ask_stmt(self, span: Span, items: list[Any]) -> A.Ask:
         exprs = [i for i in items if not isinstance(i, tuple)]
         opts = [i[1] for i in items if isinstance(i, tuple) and i[0] == "with"]
         into = [i[1] for i in items if isinstance(i, tuple) and i[0] == "into"]
         worker, prompt = (exprs[0], exprs[1]) if len(exprs) == 2 else (None, exprs[0])
-        return A.Ask(worker, prompt, opts[0] if opts else None, into[0] if into else None, self._span(meta))
+        return A.Ask(worker, prompt, opts[0] if opts else None, into[0] if into else None, span)
 
     def ask_with(self, items: list[Any]) -> tuple[str, Any]:
         return ("with", items[0])
@@ -381,41 +369,37 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         return ("into", items[0])
 
     @v_args(meta=True)
-    def break_stmt(self, meta: Any, items: list[Any]) -> A.Break:
-        return A.Break(self._span(meta))
+    def break_stmt(self, span: Span, items: list[Any]) -> A.Break:
+        return A.Break(span)
 
     @v_args(meta=True)
-    def continue_stmt(self, meta: Any, items: list[Any]) -> A.Continue:
-        return A.Continue(self._span(meta))
+    def continue_stmt(self, span: Span, items: list[Any]) -> A.Continue:
+        return A.Continue(span)
 
     @v_args(meta=True)
-    def if_stmt(self, meta: Any, items: list[Any]) -> A.If:
-        span = self._span(meta)
+    def if_stmt(self, span: Span, items: list[Any]) -> A.If:
         cond, body, orelse = items
         return A.If(cond, self._body(body, span, "if"), tuple(orelse) if orelse is not None else (), span)
 
     @v_args(meta=True)
-    def else_clause(self, meta: Any, items: list[Any]) -> tuple[Any, ...]:
-        return self._body(items[0], self._span(meta), "else")
+    def else_clause(self, span: Span, items: list[Any]) -> tuple[Any, ...]:
+        return self._body(items[0], span, "else")
 
     @v_args(meta=True)
-    def while_stmt(self, meta: Any, items: list[Any]) -> A.While:
-        span = self._span(meta)
+    def while_stmt(self, span: Span, items: list[Any]) -> A.While:
         return A.While(items[0], self._body(items[1], span, "while"), span)
 
     @v_args(meta=True)
-    def for_stmt(self, meta: Any, items: list[Any]) -> A.ForEach:
-        span = self._span(meta)
+    def for_stmt(self, span: Span, items: list[Any]) -> A.ForEach:
         return A.ForEach(self._name(items[0]), items[1], self._body(items[2], span, "for each"), span)
 
     @v_args(meta=True)
-    def on_error(self, meta: Any, items: list[Any]) -> A.OnError:
-        span = self._span(meta)
+    def on_error(self, span: Span, items: list[Any]) -> A.OnError:
         return A.OnError(self._body(items[0], span, "on error"), span)
 
     @v_args(meta=True)
-    def lvalue(self, meta: Any, items: list[Any]) -> A.LValue:
-        return A.LValue(self._name(items[0]), tuple(items[1:]), self._span(meta))
+    def lvalue(self, span: Span, items: list[Any]) -> A.LValue:
+        return A.LValue(self._name(items[0]), tuple(items[1:]), span)
 
     def index_accessor(self, items: list[Any]) -> Any:
         return items[0]
@@ -427,8 +411,8 @@ class ToAST(Transformer):  # type: ignore[type-arg]
 
     def _bin(op: str) -> Any:  # type: ignore[misc]  # noqa: N805
         @v_args(meta=True)
-        def method(self: ToAST, meta: Any, items: list[Any]) -> A.BinOp:
-            return A.BinOp(op, items[0], items[1], self._span(meta))
+        def method(self: ToAST, span: Span, items: list[Any]) -> A.BinOp:
+            return A.BinOp(op, items[0], items[1], span)
 
         return method
 
@@ -450,8 +434,8 @@ class ToAST(Transformer):  # type: ignore[type-arg]
 
     def _un(op: str) -> Any:  # type: ignore[misc]  # noqa: N805
         @v_args(meta=True)
-        def method(self: ToAST, meta: Any, items: list[Any]) -> A.UnaryOp:
-            return A.UnaryOp(op, items[0], self._span(meta))
+        def method(self: ToAST, span: Span, items: list[Any]) -> A.UnaryOp:
+            return A.UnaryOp(op, items[0], span)
 
         return method
 
@@ -464,50 +448,48 @@ class ToAST(Transformer):  # type: ignore[type-arg]
     typeof_op = _un("typeof")
 
     @v_args(meta=True)
-    def and_op(self, meta: Any, items: list[Any]) -> A.And:
-        return A.And(items[0], items[1], self._span(meta))
+    def and_op(self, span: Span, items: list[Any]) -> A.And:
+        return A.And(items[0], items[1], span)
 
     @v_args(meta=True)
-    def or_op(self, meta: Any, items: list[Any]) -> A.Or:
-        return A.Or(items[0], items[1], self._span(meta))
+    def or_op(self, span: Span, items: list[Any]) -> A.Or:
+        return A.Or(items[0], items[1], span)
 
     @v_args(meta=True)
-    def index(self, meta: Any, items: list[Any]) -> A.Index:
-        return A.Index(items[0], items[1], self._span(meta))
+    def index(self, span: Span, items: list[Any]) -> A.Index:
+        return A.Index(items[0], items[1], span)
 
     @v_args(meta=True)
-    def placeholder(self, meta: Any, items: list[Token]) -> A.Placeholder:
-        return A.Placeholder(self._name(items[0]), self._span(meta))
+    def placeholder(self, span: Span, items: list[Token]) -> A.Placeholder:
+        return A.Placeholder(self._name(items[0]), span)
 
     @v_args(meta=True)
-    def placeholder_last(self, meta: Any, items: list[Any]) -> A.Placeholder:
-        return A.Placeholder("last", self._span(meta))
+    def placeholder_last(self, span: Span, items: list[Any]) -> A.Placeholder:
+        return A.Placeholder("last", span)
 
-    @v_args(meta=True)
-    def variable(self, meta: Any, items: list[Token]) -> A.Variable:
+    def variable(self, items: list[Token]) -> A.Variable:
         return A.Variable(self._name(items[0]), self._tspan(items[0]))
 
     @v_args(meta=True)
-    def last(self, meta: Any, items: list[Any]) -> A.Last:
-        return A.Last(self._span(meta))
+    def last(self, span: Span, items: list[Any]) -> A.Last:
+        return A.Last(span)
 
     @v_args(meta=True)
-    def proc_call(self, meta: Any, items: list[Any]) -> A.ProcCall:
-        return A.ProcCall(self._name(items[0]), tuple(a for a in items[1:] if a is not None), self._span(meta))
+    def proc_call(self, span: Span, items: list[Any]) -> A.ProcCall:
+        return A.ProcCall(self._name(items[0]), tuple(a for a in items[1:] if a is not None), span)
 
     @v_args(meta=True)
-    def builtin_call(self, meta: Any, items: list[Any]) -> A.ProcCall:
-        return A.ProcCall(str(items[0]), tuple(a for a in items[1:] if a is not None), self._span(meta))
+    def builtin_call(self, span: Span, items: list[Any]) -> A.ProcCall:
+        return A.ProcCall(str(items[0]), tuple(a for a in items[1:] if a is not None), span)
 
     def builtin_name(self, items: list[Token]) -> str:
         return str(items[0])
 
     @v_args(meta=True)
-    def tool_call(self, meta: Any, items: list[Any]) -> A.ToolCall:
+    def tool_call(self, span: Span, items: list[Any]) -> A.ToolCall:
         path = items[0]
         args: list[Any] = []
         named: list[tuple[str, Any]] = []
-        span = self._span(meta)
         for a in items[1:]:
             if a is None:
                 continue
@@ -532,36 +514,32 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         return (str(items[0]), items[1])
 
     @v_args(meta=True)
-    def eval_expr(self, meta: Any, items: list[Any]) -> A.Eval:
-        return A.Eval(items[0], self._span(meta))
+    def eval_expr(self, span: Span, items: list[Any]) -> A.Eval:
+        return A.Eval(items[0], span)
 
     @v_args(meta=True)
-    def list_literal(self, meta: Any, items: list[Any]) -> A.ListLit:
-        return A.ListLit(tuple(i for i in items if i is not None), self._span(meta))
+    def list_literal(self, span: Span, items: list[Any]) -> A.ListLit:
+        return A.ListLit(tuple(i for i in items if i is not None), span)
 
     @v_args(meta=True)
-    def map_literal(self, meta: Any, items: list[Any]) -> A.MapLit:
-        return A.MapLit(tuple(i for i in items if i is not None), self._span(meta))
+    def map_literal(self, span: Span, items: list[Any]) -> A.MapLit:
+        return A.MapLit(tuple(i for i in items if i is not None), span)
 
     def map_entry(self, items: list[Any]) -> tuple[Any, Any]:
         return (items[0], items[1])
 
-    @v_args(meta=True)
-    def string(self, meta: Any, items: list[Token]) -> A.Literal:
+    def string(self, items: list[Token]) -> A.Literal:
         tok = items[0]
         span = self._tspan(tok)
         return A.Literal(unescape(str(tok)[1:-1], span), span)
 
-    @v_args(meta=True)
-    def raw_string(self, meta: Any, items: list[Token]) -> A.RawString:
+    def raw_string(self, items: list[Token]) -> A.RawString:
         return A.RawString(str(items[0])[3:-3], True, self._tspan(items[0]))
 
-    @v_args(meta=True)
-    def raw_string3(self, meta: Any, items: list[Token]) -> A.RawString:
+    def raw_string3(self, items: list[Token]) -> A.RawString:
         return A.RawString(str(items[0])[3:-3], False, self._tspan(items[0]))
 
-    @v_args(meta=True)
-    def number(self, meta: Any, items: list[Token]) -> A.Literal:
+    def number(self, items: list[Token]) -> A.Literal:
         text = str(items[0])
         # exact int up to values.MAX_INT_DIGITS digits, else a float (like 1e999): never Python's digit error
         n = string_number(text) if text.isdigit() else None
@@ -569,18 +547,18 @@ class ToAST(Transformer):  # type: ignore[type-arg]
         return A.Literal(value, self._tspan(items[0]))
 
     @v_args(meta=True)
-    def true(self, meta: Any, items: list[Any]) -> A.Literal:
-        return A.Literal(True, self._span(meta))
+    def true(self, span: Span, items: list[Any]) -> A.Literal:
+        return A.Literal(True, span)
 
     @v_args(meta=True)
-    def false(self, meta: Any, items: list[Any]) -> A.Literal:
-        return A.Literal(False, self._span(meta))
+    def false(self, span: Span, items: list[Any]) -> A.Literal:
+        return A.Literal(False, span)
 
     @v_args(meta=True)
-    def nil(self, meta: Any, items: list[Any]) -> A.Literal:
-        return A.Literal(None, self._span(meta))
+    def nil(self, span: Span, items: list[Any]) -> A.Literal:
+        return A.Literal(None, span)
 
-    def __default__(self, data: str, children: list[Any], meta: Any) -> Any:
+    def __default__(self, data: str, children: list[Any], span: Span) -> Any:
         raise NSSyntaxError(f"internal: unhandled grammar rule {data!r}")  # pragma: no cover
 
 

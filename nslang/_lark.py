@@ -144,8 +144,9 @@ def _streamline(parser: Any) -> None:
     inner.callbacks = fast
 
 
-class _Lexers(dict):  # type: ignore[type-arg]
-    """The contextual lexer's per-state scanners, flattened for :func:`parse_inline`: parser state ->
+class _Tables(dict):  # type: ignore[type-arg]
+    """What :func:`parse_inline` reads besides the LALR table. As a dict, the contextual lexer's per-state
+    scanners, flattened: parser state ->
     (compiled alternations, ignored terminal types, terminal types that may contain a newline, terminal
     callbacks such as Lark's keyword-versus-NAME ``UnlessCallback``), filled on first use of a state (Lark
     compiles a state's scanner only when it is first used, too)."""
@@ -154,6 +155,9 @@ class _Lexers(dict):  # type: ignore[type-arg]
         super().__init__()
         self.lexers = contextual.lexers
         self.by_lexer: dict[int, tuple[Any, Any, Any, Any]] = {}
+        #: (state below, top state, terminal) -> the top state after the one-symbol ``?rule`` reductions
+        #: that terminal causes there (parse_inline's memo: a literal climbs a dozen precedence levels)
+        self.chains: dict[tuple[Any, Any, str], Any] = {}
 
     def __missing__(self, state: Any) -> tuple[Any, Any, Any, Any]:
         basic = self.lexers[state]
@@ -165,25 +169,25 @@ class _Lexers(dict):  # type: ignore[type-arg]
         return entry
 
 
-_LEXERS: weakref.WeakKeyDictionary[Any, _Lexers | None] = weakref.WeakKeyDictionary()
+_TABLES: weakref.WeakKeyDictionary[Any, _Tables | None] = weakref.WeakKeyDictionary()
 
 
-def _lexers_of(frontend: Any) -> _Lexers | None:
-    """The flattened contextual lexer behind ``frontend`` (its only post-lexer being :class:`_WholeWords`),
-    or None when the layout is not Lark 1.1-1.3's."""
+def _tables_of(frontend: Any) -> _Tables | None:
+    """The :class:`_Tables` of the contextual lexer behind ``frontend`` (its only post-lexer being
+    :class:`_WholeWords`), or None when the layout is not Lark 1.1-1.3's."""
     try:
-        return _LEXERS[frontend]
+        return _TABLES[frontend]
     except KeyError:
         pass
-    lexers = None
+    tables = None
     try:
         connector = frontend.lexer
         if type(connector.postlexer) is _WholeWords and isinstance(connector.lexer.lexers, dict):
-            lexers = _Lexers(connector.lexer)
+            tables = _Tables(connector.lexer)
     except AttributeError:  # pragma: no cover - another Lark layout
         pass
-    _LEXERS[frontend] = lexers
-    return lexers
+    _TABLES[frontend] = tables
+    return tables
 
 
 def parse_inline(parser: Any, text: str) -> Any:
@@ -211,8 +215,8 @@ def parse_inline(parser: Any, text: str) -> Any:
         line_ctr = lex_state.line_ctr
     except AttributeError:  # pragma: no cover - another Lark layout
         return parser.parse(text)
-    lexers = _lexers_of(frontend)
-    if lexers is None or line_ctr.char_pos != 0 or not all(
+    tables = _tables_of(frontend)
+    if tables is None or line_ctr.char_pos != 0 or not all(
             type(arg) is _RuleKey for row in conf.states.values() for action, arg in row.values()
             if action is not Shift):  # pragma: no cover - not streamlined
         return parser.parse(text)
@@ -220,7 +224,7 @@ def parse_inline(parser: Any, text: str) -> Any:
     state_stack, value_stack = state.state_stack, state.value_stack
     states, end_state = conf.states, conf.end_state
     on_token = {k: v for k, v in conf.callbacks.items() if type(k) is str}  # terminal callbacks (none today)
-    table = lexers
+    table, chains = tables, tables.chains
 
     def expected(st: Any) -> set[str]:
         return {s for s in states[st] if s.isupper()}
@@ -269,7 +273,18 @@ def parse_inline(parser: Any, text: str) -> Any:
                 value_stack.append(on_token[ttype](token) if ttype in on_token else token)
                 break
             if arg.passthrough:  # e.g. or_expr -> and_expr: a new state over the same value
-                state_stack[-1] = states[state_stack[-2]][arg.name][1]
+                below = state_stack[-2]
+                key = (below, st, ttype)
+                top = chains.get(key)
+                if top is None:  # follow the chain of such reductions once for this (states, token)
+                    top = st
+                    while True:
+                        action, arg = states[top].get(ttype, (Shift, None))
+                        if action is Shift or not arg.passthrough:
+                            break
+                        top = states[below][arg.name][1]
+                    chains[key] = top
+                state_stack[-1] = top
                 continue
             size = arg.size
             if size:

@@ -86,3 +86,29 @@ def test_inline_loop_raises_what_lark_raises(text: str) -> None:
             callbacks.current = None
 
     assert outcome(parse_inline) == outcome(lambda p, t: p.parse(t))
+
+
+def test_damaged_saved_tables_are_rebuilt() -> None:
+    """The inline parser's saved LALR tables (``lark-inline-*.pickle`` in the private cache dir) are
+    written on first use; a damaged or truncated file is ignored and written again."""
+    import os
+
+    from nslang import _lark
+    from nslang._private_paths import user_cache_dir
+
+    def saved() -> list[str]:
+        d = user_cache_dir()
+        return [os.path.join(d, f) for f in os.listdir(d) if f.startswith("lark-inline-")]
+
+    _lark.get_inline_parser.cache_clear()
+    _lark.get_inline_parser()
+    (path,) = saved()
+    assert os.stat(path).st_mode & 0o077 == 0 or os.name != "posix"
+    good = Path(path).read_bytes()
+    for bad in (b"", good[: len(good) // 2], b"\x80\x05garbage", good[:100] + bytes(50) + good[150:]):
+        Path(path).write_bytes(bad)
+        _lark.get_inline_parser.cache_clear()
+        prog = parse("func main() means\n  emit 1 + 2 * 3\nendfunc\n", name="t.ns", use_cache=False)
+        assert prog.procedures[0].name == "main"
+        assert Path(path).read_bytes() == good
+    assert saved() == [path]

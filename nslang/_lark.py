@@ -241,6 +241,10 @@ def _tables_of(frontend: Any) -> _Tables | None:
     return tables
 
 
+#: the fields of Lark 1.1-1.3's Token, which parse_inline sets itself
+_TOKEN_FIELDS = ("type", "start_pos", "value", "line", "column", "end_line", "end_column", "end_pos")
+
+
 def parse_inline(parser: Any, text: str) -> Any:
     """``parser.parse(text)`` for the parser of :func:`get_inline_parser`, with Lark's contextual lexer
     and LALR loop (``BasicLexer.next_token``, ``ParserState.feed_token``) run inline in one loop
@@ -276,6 +280,8 @@ def parse_inline(parser: Any, text: str) -> Any:
     states, end_state = conf.states, conf.end_state
     on_token = {k: v for k, v in conf.callbacks.items() if type(k) is str}  # terminal callbacks (none today)
     table, chains = tables, tables.chains
+    new_token = str.__new__
+    plain_tokens = getattr(Token, "__slots__", None) == _TOKEN_FIELDS
 
     def expected(st: Any) -> set[str]:
         return {s for s in states[st] if s.isupper()}
@@ -309,7 +315,13 @@ def parse_inline(parser: Any, text: str) -> Any:
                 on_terminal[ttype](Token(ttype, value, start, start_line, start_column, line,
                                          pos - line_start + 1, pos))
             continue
-        token = Token(ttype, value, start, start_line, start_column, line, pos - line_start + 1, pos)
+        if plain_tokens:  # what Token(ttype, value, start, …) builds, without its two Python frames
+            token = new_token(Token, value)
+            token.type, token.start_pos, token.value, token.line, token.column = ttype, start, value, start_line, \
+                start_column
+            token.end_line, token.end_column, token.end_pos = line, pos - line_start + 1, pos
+        else:  # pragma: no cover - a Lark whose Token has other fields
+            token = Token(ttype, value, start, start_line, start_column, line, pos - line_start + 1, pos)
         if ttype in on_terminal:
             token = on_terminal[ttype](token)
             ttype = token.type

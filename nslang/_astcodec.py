@@ -39,7 +39,7 @@ _CLASSES: tuple[type, ...] = (
     A.While, A.ForEach, A.OnError, A.EventHandler, A.CommandBlock,
 )
 _IDS = {cls: i for i, cls in enumerate(_CLASSES)}
-_FIELDS = {cls: tuple(cls.__dataclass_fields__) for cls in _CLASSES}  # type: ignore[attr-defined]
+_FIELDS = {cls: cls._fields for cls in _CLASSES if cls is not Span}  # type: ignore[attr-defined]
 _LEAVES = (str, int, float, bool, type(None))
 _BODY = A.Procedure.__dict__["body"]  # the slot of Procedure.body (a member descriptor)
 

@@ -27,7 +27,6 @@ endfunc
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -71,9 +70,9 @@ def _shape(node: Any) -> Any:
         return None
     if isinstance(node, (tuple, list)):
         return tuple(_shape(x) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+    if isinstance(node, A.Node):
         return (type(node).__name__,) + tuple(
-            _shape(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name not in ("span", "source"))
+            _shape(getattr(node, f)) for f in A.fields(node) if f not in ("span", "source"))
     if isinstance(node, (bool, int, float)):
         return (type(node).__name__, node)
     return node

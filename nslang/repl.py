@@ -44,7 +44,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -298,9 +298,9 @@ def _shift(node: Any, line: int, dline: int, dcol: int) -> Any:
         return _shift_span(node, line, dline, dcol)
     if isinstance(node, tuple):
         return tuple(_shift(x, line, dline, dcol) for x in node)
-    if is_dataclass(node) and not isinstance(node, type):
-        changes = {f.name: _shift(getattr(node, f.name), line, dline, dcol) for f in fields(node)}
-        return replace(node, **changes)
+    if isinstance(node, A.Node):
+        changes = {f: _shift(getattr(node, f), line, dline, dcol) for f in A.fields(node)}
+        return A.replace(node, **changes)
     return node
 
 

@@ -6,13 +6,13 @@ changes nothing, and the formatted text parses to the same AST (positions aside)
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nslang import ast as A  # noqa: N812
 from nslang.cli import main
 from nslang.errors import NSError
 from nslang.parser import parse
@@ -34,10 +34,9 @@ def strip_spans(node: Any) -> Any:
         return None
     if isinstance(node, (tuple, list)):
         return tuple(strip_spans(x) for x in node)
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+    if isinstance(node, A.Node):
         return (type(node).__name__,) + tuple(
-            (f.name, strip_spans(getattr(node, f.name)))
-            for f in dataclasses.fields(node) if f.name not in ("span", "source"))
+            (f, strip_spans(getattr(node, f))) for f in A.fields(node) if f not in ("span", "source"))
     if isinstance(node, (bool, int, float)):
         return (type(node).__name__, node)
     return node

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import doctest
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,9 @@ def strip(node: Any) -> Any:
     """An AST as nested tuples without spans, for comparisons modulo positions."""
     if isinstance(node, Span):
         return None
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+    if isinstance(node, A.Node):
         return (type(node).__name__,) + tuple(
-            strip(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name not in ("span", "source")
+            strip(getattr(node, f)) for f in A.fields(node) if f not in ("span", "source")
         )
     if isinstance(node, (tuple, list)):
         return tuple(strip(x) for x in node)
@@ -97,11 +96,11 @@ def test_every_node_has_a_span() -> None:
     stack: list[Any] = [prog]
     while stack:
         n = stack.pop()
-        if dataclasses.is_dataclass(n) and not isinstance(n, Span):
+        if isinstance(n, A.Node):
             assert isinstance(n.span, Span), type(n).__name__
             assert n.span.line >= 1 and n.span.column >= 1
             seen += 1
-            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n))
+            stack.extend(getattr(n, f) for f in A.fields(n))
         elif isinstance(n, tuple):
             stack.extend(n)
     assert seen > 10

@@ -179,8 +179,9 @@ def _syntax_error(e: Any, text: str, name: str, parser: Any) -> NSSyntaxError:
 
 
 _INSTEAD = "\0"  # marks a hint that replaces the list of expected tokens
-_ASSIGNMENT = re.compile(r"\s*[A-Za-z_]\w*\s*(\[[^\]]*\]|\.\w+)*\s*=(?!=)")
-_BARE_CALL = re.compile(r"\s*(tool\s*\.\s*)?[A-Za-z_][\w.]*\s*\(")
+# patterns of _hint (an error path): compiled by ``re`` on first use, not at start-up
+_ASSIGNMENT = r"\s*[A-Za-z_]\w*\s*(\[[^\]]*\]|\.\w+)*\s*=(?!=)"
+_BARE_CALL = r"\s*(tool\s*\.\s*)?[A-Za-z_][\w.]*\s*\("
 
 
 def _hint(text: str, line: int, col: int, what: str) -> str:
@@ -199,10 +200,10 @@ def _hint(text: str, line: int, col: int, what: str) -> str:
         return _INSTEAD + ("there is no 'elseif' or 'else if' on one line: write 'else', then the 'if' on "
                            "the next line inside it, with its own 'endif'")
     if what not in ("end of line", "end of file") and not (word.lower() in KEYWORDS and word != "tool"):
-        if _ASSIGNMENT.match(src):
+        if re.match(_ASSIGNMENT, src):
             name = src.split("=", 1)[0].strip()
             return _INSTEAD + f"to assign, write 'set {name} = …'"
-        if _BARE_CALL.match(src):
+        if re.match(_BARE_CALL, src):
             callee = src.strip().split("(", 1)[0].replace(" ", "")
             return _INSTEAD + (f"a call on its own line needs 'call': write 'call {callee}(…)', "
                                f"or 'set result = {callee}(…)' to keep its value")

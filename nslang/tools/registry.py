@@ -532,7 +532,8 @@ def _hint_to_type(hint: Any) -> tuple[str, bool]:
     return _HINT_TYPES.get(hint, "any"), hint is Any
 
 
-_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples):\s*$")
+# compiled by ``re`` when a tool's docstring is first read, not at start-up
+_SECTION = r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples):\s*$"
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
@@ -542,7 +543,7 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
     sections: dict[str, list[str]] = {}
     current: str | None = None
     for line in lines:
-        m = _SECTION.match(line)
+        m = re.match(_SECTION, line)
         if m:
             current = m.group(1)
             sections[current] = []

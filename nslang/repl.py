@@ -44,7 +44,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -286,9 +286,9 @@ def _shift_span(s: Span, line: int, dline: int, dcol: int) -> Span:
     def col(ln: int, c: int) -> int:
         return max(1, c + dcol) if ln == line else c
 
-    return replace(s, line=s.line + dline, column=col(s.line, s.column),
-                   end_line=s.end_line + dline if s.end_line else 0,
-                   end_column=col(s.end_line, s.end_column) if s.end_column else 0)
+    return s.replace(line=s.line + dline, column=col(s.line, s.column),
+                     end_line=s.end_line + dline if s.end_line else 0,
+                     end_column=col(s.end_line, s.end_column) if s.end_column else 0)
 
 
 def _shift(node: Any, line: int, dline: int, dcol: int) -> Any:

@@ -53,3 +53,21 @@ def test_structural_pattern_matching() -> None:
             assert (x, y) == (2, 3)
         case _:
             pytest.fail("no match")
+
+
+def test_span_is_an_immutable_value() -> None:
+    import copy
+    import pickle
+
+    s = Span("t.ns", 3, 4)
+    assert s == Span("t.ns", 3, 4, 0, 0) and hash(s) == hash(Span("t.ns", 3, 4, 0, 0)) and s != Span("t.ns", 3, 5)
+    assert repr(s) == "Span(source='t.ns', line=3, column=4, end_line=0, end_column=0)"
+    assert s.replace(line=7) == Span("t.ns", 7, 4) and s.line == 3
+    assert pickle.loads(pickle.dumps(s)) == s and copy.deepcopy(s) == s
+    with pytest.raises(AttributeError):
+        s.line = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        s.replace(row=1)
+    match s:
+        case Span(_, line, column):
+            assert (line, column) == (3, 4)

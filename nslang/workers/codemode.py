@@ -261,7 +261,7 @@ def run_program(toolbox: Toolbox, source: str, options: CodeTaskOptions, seconds
             value = child.run() if prog.commands else child.run("main")
     except NSError as e:
         if wrapped and e.span is not None and e.span.source == SOURCE_NAME:
-            e.span = replace(e.span, line=max(1, e.span.line - 1))
+            e.span = e.span.replace(line=max(1, e.span.line - 1))
         raise
     out: str = child.stdout.getvalue()  # type: ignore[attr-defined]
     main = child.procedures_table.get("main")

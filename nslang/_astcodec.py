@@ -22,6 +22,7 @@ so the caller parses again; a leaf value of an unexpected type is rejected the s
 from __future__ import annotations
 
 import marshal
+import threading
 from binascii import crc32
 
 from . import ast as A
@@ -42,6 +43,7 @@ _IDS = {cls: i for i, cls in enumerate(_CLASSES)}
 _FIELDS = {cls: cls._fields for cls in _CLASSES if cls is not Span}  # type: ignore[attr-defined]
 _LEAVES = (str, int, float, bool, type(None))
 _BODY = A.Procedure.__dict__["body"]  # the slot of Procedure.body (a member descriptor)
+_DECODING = threading.Lock()
 
 
 class LazyProcedure(A.Procedure):
@@ -58,12 +60,17 @@ class LazyProcedure(A.Procedure):
         try:
             return _BODY.__get__(self)  # type: ignore[no-any-return]
         except AttributeError:
-            body = _decode(marshal.loads(self._blob), self._source)
-            _BODY.__set__(self, body)
-            return body  # type: ignore[no-any-return]
+            pass
+        with _DECODING:  # threads reading it first get the same nodes
+            try:
+                return _BODY.__get__(self)  # type: ignore[no-any-return]
+            except AttributeError:
+                body = _decode(marshal.loads(self._blob), self._source)
+                _BODY.__set__(self, body)
+                return body  # type: ignore[no-any-return]
 
     @body.setter
-    def body(self, value: tuple[A.Stmt, ...]) -> None:  # dataclasses.replace() builds a new node
+    def body(self, value: tuple[A.Stmt, ...]) -> None:  # set by __init__ (A.replace builds a new node)
         _BODY.__set__(self, value)
 
     def __repr__(self) -> str:  # the same text as a parsed Procedure's

@@ -67,6 +67,7 @@ class LazyProcedure(A.Procedure):
             except AttributeError:
                 body = _decode(marshal.loads(self._blob), self._source)
                 _BODY.__set__(self, body)
+                object.__setattr__(self, "_blob", None)  # decoded: the bytes are not needed any more
                 return body  # type: ignore[no-any-return]
 
     @body.setter

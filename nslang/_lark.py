@@ -202,8 +202,13 @@ class _Tables(dict):  # type: ignore[type-arg]
     callbacks such as Lark's keyword-versus-NAME ``UnlessCallback``), filled on first use of a state (Lark
     compiles a state's scanner only when it is first used, too)."""
 
-    def __init__(self, contextual: Any) -> None:
+    def __init__(self, contextual: Any, states: dict[Any, dict[str, Any]]) -> None:
+        from lark.parsers.lalr_analysis import Shift
+
         super().__init__()
+        #: every reduction of the LALR table uses a _RuleKey (:func:`_streamline` changed it)
+        self.streamlined = all(type(arg) is _RuleKey for row in states.values() for action, arg in row.values()
+                               if action is not Shift)
         self.lexers = contextual.lexers
         self.by_lexer: dict[int, tuple[Any, Any, Any, Any]] = {}
         #: (state below, top state, terminal) -> the top state after the one-symbol ``?rule`` reductions
@@ -234,7 +239,7 @@ def _tables_of(frontend: Any) -> _Tables | None:
     try:
         connector = frontend.lexer
         if type(connector.postlexer) is _WholeWords and isinstance(connector.lexer.lexers, dict):
-            tables = _Tables(connector.lexer)
+            tables = _Tables(connector.lexer, frontend.parser.parser.parse_table.states)
     except AttributeError:  # pragma: no cover - another Lark layout
         pass
     _TABLES[frontend] = tables
@@ -271,9 +276,7 @@ def parse_inline(parser: Any, text: str) -> Any:
     except AttributeError:  # pragma: no cover - another Lark layout
         return parser.parse(text)
     tables = _tables_of(frontend)
-    if tables is None or line_ctr.char_pos != 0 or not all(
-            type(arg) is _RuleKey for row in conf.states.values() for action, arg in row.values()
-            if action is not Shift):  # pragma: no cover - not streamlined
+    if tables is None or not tables.streamlined or line_ctr.char_pos != 0:  # pragma: no cover
         return parser.parse(text)
     state = ParserState(conf, thread)  # Lark's lexer reads state.position on the error path
     state_stack, value_stack = state.state_stack, state.value_stack

@@ -197,10 +197,14 @@ def _streamline(parser: Any) -> None:
 
 class _Tables(dict):  # type: ignore[type-arg]
     """What :func:`parse_inline` reads besides the LALR table. As a dict, the contextual lexer's per-state
-    scanners, flattened: parser state ->
-    (compiled alternations, ignored terminal types, terminal types that may contain a newline, terminal
-    callbacks such as Lark's keyword-versus-NAME ``UnlessCallback``), filled on first use of a state (Lark
-    compiles a state's scanner only when it is first used, too)."""
+    scanners, flattened: parser state -> (compiled alternations, ignored terminal types, terminal types
+    that may contain a newline, keywords, other terminal callbacks), filled on first use of a state (Lark
+    compiles a state's scanner only when it is first used, too).
+
+    Keywords: terminal type -> {text: keyword type}, what Lark's ``UnlessCallback`` on NAME does with a
+    regular expression per token (a NAME whose text is exactly a keyword the state accepts becomes that
+    keyword), as a dict look-up; only for keywords that are plain strings without flags, else the
+    callback stays (24,516 NAME tokens in parse_big)."""
 
     def __init__(self, contextual: Any, states: dict[Any, dict[str, Any]]) -> None:
         from lark.parsers.lalr_analysis import Shift
@@ -210,19 +214,39 @@ class _Tables(dict):  # type: ignore[type-arg]
         self.streamlined = all(type(arg) is _RuleKey for row in states.values() for action, arg in row.values()
                                if action is not Shift)
         self.lexers = contextual.lexers
-        self.by_lexer: dict[int, tuple[Any, Any, Any, Any]] = {}
+        self.by_lexer: dict[int, tuple[Any, Any, Any, Any, Any]] = {}
         #: (state below, top state, terminal) -> the top state after the one-symbol ``?rule`` reductions
         #: that terminal causes there (parse_inline's memo: a literal climbs a dozen precedence levels)
         self.chains: dict[tuple[Any, Any, str], Any] = {}
 
-    def __missing__(self, state: Any) -> tuple[Any, Any, Any, Any]:
+    def __missing__(self, state: Any) -> tuple[Any, Any, Any, Any, Any]:
         basic = self.lexers[state]
         entry = self.by_lexer.get(id(basic))
         if entry is None:
             mres = tuple(basic.scanner._mres)  # builds the scanner and basic.callback
-            entry = self.by_lexer[id(basic)] = (mres, basic.ignore_types, basic.newline_types, basic.callback)
+            keywords, callbacks = _keywords(basic.callback)
+            entry = self.by_lexer[id(basic)] = (mres, basic.ignore_types, basic.newline_types, keywords, callbacks)
         self[state] = entry
         return entry
+
+
+def _keywords(callbacks: dict[str, Any]) -> tuple[dict[str, dict[str, str]], dict[str, Any]]:
+    """Lark's terminal callbacks split into keyword tables (see :class:`_Tables`) and the others."""
+    try:
+        from lark.lexer import PatternStr, UnlessCallback
+    except ImportError:  # pragma: no cover - another Lark layout: Lark's callbacks run
+        return {}, callbacks
+
+    keywords: dict[str, dict[str, str]] = {}
+    others: dict[str, Any] = {}
+    for ttype, cb in callbacks.items():
+        terminals = getattr(getattr(cb, "scanner", None), "terminals", None)
+        if type(cb) is UnlessCallback and terminals is not None and all(
+                type(t.pattern) is PatternStr and not t.pattern.flags for t in terminals):
+            keywords[ttype] = {t.pattern.value: t.name for t in terminals}
+        else:
+            others[ttype] = cb
+    return keywords, others
 
 
 _TABLES: weakref.WeakKeyDictionary[Any, _Tables | None] = weakref.WeakKeyDictionary()
@@ -292,7 +316,7 @@ def parse_inline(parser: Any, text: str) -> Any:
     token = None
     pos, end, line, line_start = 0, len(text), 1, 0
     while pos < end:
-        mres, ignore, newline_types, on_terminal = table[state_stack[-1]]
+        mres, ignore, newline_types, keywords, on_terminal = table[state_stack[-1]]
         for mre in mres:
             m = mre.match(text, pos, end)
             if m:
@@ -318,6 +342,8 @@ def parse_inline(parser: Any, text: str) -> Any:
                 on_terminal[ttype](Token(ttype, value, start, start_line, start_column, line,
                                          pos - line_start + 1, pos))
             continue
+        if ttype in keywords:  # e.g. NAME "set" -> SET
+            ttype = keywords[ttype].get(value, ttype)
         if plain_tokens:  # what Token(ttype, value, start, …) builds, without its two Python frames
             token = new_token(Token, value)
             token.type, token.start_pos, token.value, token.line, token.column = ttype, start, value, start_line, \

@@ -268,7 +268,8 @@ def _cache_key(text: str, name: str) -> str:
     h = sha256(_CACHE_VERSION + str(sys.version_info[:2]).encode())  # marshal's format is per version
     # the AST depends on the grammar and on the code that builds it: any change invalidates entries
     here = os.path.dirname(__file__)
-    for dep in (grammar_file(), *(os.path.join(here, f) for f in ("_transformer.py", "ast.py", "_astcodec.py"))):
+    for dep in (grammar_file(),
+                *(os.path.join(here, f) for f in ("_lark.py", "_transformer.py", "ast.py", "_astcodec.py"))):
         try:
             h.update(str(os.stat(dep).st_mtime_ns).encode())
         except OSError:

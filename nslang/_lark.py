@@ -93,7 +93,23 @@ def _saved_tables(rebuild: bool = False) -> bytes:
                 os.unlink(tmp)
             except OSError:
                 pass
+        _forget_other_tables(path)
     return data
+
+
+def _forget_other_tables(keep: str) -> None:
+    """Delete the ``lark-inline-*.pickle`` files of other grammars or Lark versions beside ``keep``."""
+    d, name = os.path.split(keep)
+    try:
+        old = [e.path for e in os.scandir(d) if e.name.startswith("lark-inline-") and e.name.endswith(".pickle")
+               and e.name != name]
+    except OSError:
+        return
+    for p in old:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
 
 
 @functools.cache

@@ -97,18 +97,24 @@ def test_inline_loop_raises_what_lark_raises(text: str) -> None:
 
 def test_damaged_saved_tables_are_rebuilt() -> None:
     """The inline parser's saved LALR tables (``lark-inline-*.pickle`` in the private cache dir) are
-    written on first use; a damaged or truncated file is ignored and written again."""
+    written on first use (those of another grammar or Lark version are then deleted); a damaged or
+    truncated file is ignored and written again."""
     import os
 
     from nslang import _lark
-    from nslang._private_paths import user_cache_dir
+    from nslang._private_paths import private_dir, user_cache_dir
 
     def saved() -> list[str]:
         d = user_cache_dir()
         return [os.path.join(d, f) for f in os.listdir(d) if f.startswith("lark-inline-")]
 
+    stale = os.path.join(private_dir(user_cache_dir()), "lark-inline-0123456789abcdef0123456789abcdef.pickle")
+    for p in saved():  # this grammar's tables are written again below: the stale file goes then
+        os.unlink(p)
+    Path(stale).write_bytes(b"tables of another grammar")
     _lark.get_inline_parser.cache_clear()
     _lark.get_inline_parser()
+    assert not os.path.exists(stale)
     (path,) = saved()
     assert os.stat(path).st_mode & 0o077 == 0 or os.name != "posix"
     good = Path(path).read_bytes()

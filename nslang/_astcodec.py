@@ -24,6 +24,7 @@ from __future__ import annotations
 import marshal
 import threading
 from binascii import crc32
+from typing import Any
 
 from . import ast as A
 from .source import Span
@@ -33,14 +34,14 @@ __all__ = ["LazyProcedure", "decode", "encode"]
 MAGIC = b"nsAST\x02\n"
 
 #: class id -> AST class; 0 is Span. Append only (a change of order needs a new MAGIC).
-_CLASSES: tuple[type, ...] = (
+_CLASSES: tuple[Any, ...] = (
     Span, A.Literal, A.RawString, A.Placeholder, A.Variable, A.Last, A.BinOp, A.And, A.Or, A.UnaryOp,
     A.Index, A.ProcCall, A.ToolCall, A.Eval, A.ListLit, A.MapLit, A.Field, A.LValue, A.Set, A.Call,
     A.Return, A.Emit, A.Must, A.Fail, A.ClearError, A.ClearEvent, A.Ask, A.Break, A.Continue, A.If,
     A.While, A.ForEach, A.OnError, A.EventHandler, A.CommandBlock,
 )
 _IDS = {cls: i for i, cls in enumerate(_CLASSES)}
-_FIELDS = {cls: cls._fields for cls in _CLASSES if cls is not Span}  # type: ignore[attr-defined]
+_FIELDS = {cls: cls._fields for cls in _CLASSES if cls is not Span}
 _LEAVES = (str, int, float, bool, type(None))
 _BODY = A.Procedure.__dict__["body"]  # the slot of Procedure.body (a member descriptor)
 _DECODING = threading.Lock()
@@ -54,8 +55,10 @@ class LazyProcedure(A.Procedure):
     """
 
     __slots__ = ("_blob", "_source")
+    _blob: bytes | None
+    _source: str
 
-    @property  # type: ignore[override]
+    @property
     def body(self) -> tuple[A.Stmt, ...]:
         try:
             return _BODY.__get__(self)  # type: ignore[no-any-return]
@@ -65,7 +68,7 @@ class LazyProcedure(A.Procedure):
             try:
                 return _BODY.__get__(self)  # type: ignore[no-any-return]
             except AttributeError:
-                body = _decode(marshal.loads(self._blob), self._source)
+                body = _decode(marshal.loads(self._blob or b""), self._source)
                 _BODY.__set__(self, body)
                 object.__setattr__(self, "_blob", None)  # decoded: the bytes are not needed any more
                 return body  # type: ignore[no-any-return]
@@ -81,12 +84,12 @@ class LazyProcedure(A.Procedure):
 # ---- encoding (on a cache miss) -------------------------------------------------------------------
 
 
-def _encode(x: object) -> object:
+def _encode(x: Any) -> Any:
     t = type(x)
     if t is tuple:
-        return [_encode(v) for v in x]  # type: ignore[attr-defined]
+        return [_encode(v) for v in x]
     if t is Span:
-        return (0, x.line, x.column, x.end_line, x.end_column)  # type: ignore[attr-defined]
+        return (0, x.line, x.column, x.end_line, x.end_column)
     cid = _IDS.get(t)
     if cid is not None:
         return (cid, *[_encode(getattr(x, f)) for f in _FIELDS[t]])
@@ -107,15 +110,15 @@ def encode(prog: A.Program) -> bytes:
 # ---- decoding (on a cache hit) --------------------------------------------------------------------
 
 
-def _decode(x: object, source: str) -> object:
+def _decode(x: Any, source: str) -> Any:
     t = type(x)
     if t is list:
-        return tuple([_decode(v, source) for v in x])  # type: ignore[attr-defined]
+        return tuple([_decode(v, source) for v in x])
     if t is tuple:
-        cid = x[0]  # type: ignore[index]
+        cid = x[0]
         if cid == 0:
-            return Span(source, *x[1:])  # type: ignore[index]
-        return _CLASSES[cid](*[_decode(v, source) for v in x[1:]])  # type: ignore[index]
+            return Span(source, *x[1:])
+        return _CLASSES[cid](*[_decode(v, source) for v in x[1:]])
     if t in _LEAVES:
         return x
     raise ValueError(f"unexpected {t.__name__} in a cached AST")

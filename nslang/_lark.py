@@ -60,7 +60,7 @@ def _saved_tables(rebuild: bool = False) -> bytes:
     import lark
 
     try:  # the built-in module avoids loading OpenSSL through hashlib
-        from _sha256 import sha256
+        from _sha256 import sha256  # type: ignore[import-not-found]
     except ImportError:  # pragma: no cover
         from hashlib import sha256
     with open(grammar_file(), "rb") as f:
@@ -375,7 +375,8 @@ def parse_inline(parser: Any, text: str) -> Any:
             try:
                 action, arg = states[st][ttype]
             except KeyError:
-                raise UnexpectedToken(token, expected(st), state=state, interactive_parser=None) from None
+                raise UnexpectedToken(token, expected(st), state=state,  # type: ignore[no-untyped-call]
+                                      interactive_parser=None) from None
             if action is Shift:
                 state_stack.append(arg)
                 value_stack.append(on_token[ttype](token) if ttype in on_token else token)
@@ -409,7 +410,8 @@ def parse_inline(parser: Any, text: str) -> Any:
         try:
             action, arg = states[st]["$END"]
         except KeyError:
-            raise UnexpectedToken(end_token, expected(st), state=state, interactive_parser=None) from None
+            raise UnexpectedToken(end_token, expected(st), state=state,  # type: ignore[no-untyped-call]
+                                  interactive_parser=None) from None
         if action is Shift:  # pragma: no cover - LALR tables never shift $END
             raise AssertionError("shift of $END")
         if arg.passthrough:

@@ -16,7 +16,7 @@ from typing import BinaryIO, TypeVar
 
 #: a path as the caller gives it (``str`` or ``pathlib.Path``); this module uses ``os`` only, keeping
 #: pathlib off the start-up path of a cached run (issue 16 item 3)
-P = TypeVar("P", str, "os.PathLike[str]")
+P = TypeVar("P", bound="str | os.PathLike[str]")
 
 __all__ = ["DIR_MODE", "FILE_MODE", "create_private", "private_dir", "private_file", "user_cache_dir"]
 
@@ -50,7 +50,7 @@ def private_dir(path: P, *, parents: int = 0) -> P:
     Raises:
         OSError: the directory cannot be created or its mode changed.
     """
-    chain = [os.fspath(path)]
+    chain: list[str] = [os.fspath(path)]  # type: ignore[arg-type]  # str or os.PathLike[str] (bound of P)
     for _ in range(parents):
         chain.append(os.path.dirname(chain[-1]))
     chain.reverse()

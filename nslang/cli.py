@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     if not args_list:
         args_list = ["repl"]
     try:
-        args = _quick_run_args(args_list)
+        args: Any = _quick_run_args(args_list)
         if args is None:
             with contextlib.redirect_stdout(out):  # --help and --version print through argparse
                 only = args_list[0] if args_list and args_list[0] in _COMMANDS else None

@@ -24,10 +24,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
+from ._record import Record
 from ._stack import MAX_CALL_DEPTH, MIN_FRAMES_PER_CALL, Segment, start_run
 from .compiler import CompiledProcedure, Compiler, forget_compiled
 from .errors import (
@@ -76,9 +76,8 @@ BUILTIN_TOOL_MODULES = {
 WORKER_TOOL_GROUPS = ("aiworkerdefinition", "aiworkerinstance", "aiworker")
 
 
-@dataclass
-class Limits:
-    """Resource limits of one interpreter.
+class Limits(Record):
+    """Resource limits of one interpreter (mutable; ``limits.replace(**changes)`` copies).
 
     Attributes:
         max_call_depth: nested procedure calls before error 37 (ResourceExhaustion); 1 to
@@ -96,23 +95,37 @@ class Limits:
             list or map 32); default 64 MiB. Exceeding it is error 37, catchable (issue 10 item 6).
     """
 
-    max_call_depth: int = 1000
-    max_loop_iterations: int = 1_000_000
-    max_steps: int | None = None
-    timeout_s: float | None = None
-    max_file_bytes: int = 10 * 1024 * 1024
-    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    _fields = __slots__ = ("max_call_depth", "max_loop_iterations", "max_steps", "timeout_s", "max_file_bytes",
+                           "max_value_bytes")
+    max_call_depth: int
+    max_loop_iterations: int
+    max_steps: int | None
+    timeout_s: float | None
+    max_file_bytes: int
+    max_value_bytes: int
+
+    def __init__(self, max_call_depth: int = 1000, max_loop_iterations: int = 1_000_000, max_steps: int | None = None,
+                 timeout_s: float | None = None, max_file_bytes: int = 10 * 1024 * 1024,
+                 max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES) -> None:
+        self._set(max_call_depth=max_call_depth, max_loop_iterations=max_loop_iterations, max_steps=max_steps,
+                  timeout_s=timeout_s, max_file_bytes=max_file_bytes, max_value_bytes=max_value_bytes)
 
 
-@dataclass
-class LoadResult:
+class LoadResult(Record):
     """What :meth:`Interpreter.load` added: counts and the file's metadata."""
 
+    _fields = __slots__ = ("functions_loaded", "event_handlers_loaded", "commands_loaded", "metadata", "program")
+    _hidden = ("program",)
     functions_loaded: int
     event_handlers_loaded: int
     commands_loaded: int
-    metadata: dict[str, str] = field(default_factory=dict)
-    program: A.Program | None = field(default=None, repr=False)
+    metadata: dict[str, str]
+    program: A.Program | None
+
+    def __init__(self, functions_loaded: int, event_handlers_loaded: int, commands_loaded: int,
+                 metadata: dict[str, str] | None = None, program: A.Program | None = None) -> None:
+        self._set(functions_loaded=functions_loaded, event_handlers_loaded=event_handlers_loaded,
+                  commands_loaded=commands_loaded, metadata={} if metadata is None else metadata, program=program)
 
 
 class _EventHandler:
@@ -173,7 +186,7 @@ class Interpreter:
                  record: str | os.PathLike[str] | None = None, replay: str | os.PathLike[str] | None = None,
                  max_value_bytes: int | None = None,
                  on_token: Callable[[str], None] | None = None) -> None:
-        lim = replace(limits) if limits is not None else Limits()
+        lim = limits.replace() if limits is not None else Limits()
         for k, v in (("max_call_depth", max_call_depth), ("max_loop_iterations", max_loop_iterations),
                      ("max_steps", max_steps), ("timeout_s", timeout_s), ("max_value_bytes", max_value_bytes)):
             if v is not None:

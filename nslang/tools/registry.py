@@ -16,21 +16,20 @@ docstring, so host applications add tools with one line.
 
 from __future__ import annotations
 
-import datetime as _dt
-import inspect
 import re
 import sys
-import types
-import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from .._record import Record
 from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError, python_error
 from ..limits import value_limit, value_size, value_too_large
 from ..values import from_python, number_or_none, short_repr, type_name
 
-if TYPE_CHECKING:  # pragma: no cover
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing, inspect and datetime stay off the start-up path (issue 16 item 3)
+    from typing import Any
+
+    # pragma: no cover
     from ..interpreter import Interpreter
 
 __all__ = ["ArgSpec", "Tool", "ToolContext", "ToolRegistry", "ToolSpec", "tool"]
@@ -42,9 +41,8 @@ ARG_TYPES = (
 )
 
 
-@dataclass(frozen=True)
-class ArgSpec:
-    """One argument of a tool.
+class ArgSpec(Record):
+    """One argument of a tool (immutable, hashable).
 
     Attributes:
         name: argument name, used for named arguments and in error messages.
@@ -54,16 +52,22 @@ class ArgSpec:
         default: value used when an optional argument is missing (None means nil).
     """
 
+    _fields = __slots__ = ("name", "type", "description", "required", "default")
+    _frozen = True
     name: str
-    type: str = "any"
-    description: str = ""
-    required: bool = True
-    default: Any = None
+    type: str
+    description: str
+    required: bool
+    default: Any
+
+    def __init__(self, name: str, type: str = "any", description: str = "", required: bool = True,  # noqa: A002
+                 default: Any = None) -> None:
+        self._set(name=name, type=type, description=description, required=required, default=default)
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool's full description, visible to scripts through ``tool.meta.ToolsHelp``.
+class ToolSpec(Record):
+    """A tool's full description, visible to scripts through ``tool.meta.ToolsHelp`` (immutable,
+    hashable; ``spec.replace(**changes)`` copies).
 
     Attributes:
         group: tool group, e.g. ``fs`` (case-insensitive in look-ups).
@@ -80,17 +84,27 @@ class ToolSpec:
             see :mod:`nslang.workers.policy`). Scripts call it freely.
     """
 
+    _fields = __slots__ = ("group", "name", "description", "args", "return_type", "return_help", "variadic",
+                           "example", "error_conditions", "aliases", "needs_approval")
+    _frozen = True
     group: str
     name: str
-    description: str = ""
-    args: tuple[ArgSpec, ...] = ()
-    return_type: str = "any"
-    return_help: str = ""
-    variadic: bool = False
-    example: str = ""
-    error_conditions: str = ""
-    aliases: tuple[str, ...] = ()
-    needs_approval: bool = False
+    description: str
+    args: tuple[ArgSpec, ...]
+    return_type: str
+    return_help: str
+    variadic: bool
+    example: str
+    error_conditions: str
+    aliases: tuple[str, ...]
+    needs_approval: bool
+
+    def __init__(self, group: str, name: str, description: str = "", args: tuple[ArgSpec, ...] = (),
+                 return_type: str = "any", return_help: str = "", variadic: bool = False, example: str = "",
+                 error_conditions: str = "", aliases: tuple[str, ...] = (), needs_approval: bool = False) -> None:
+        self._set(group=group, name=name, description=description, args=args, return_type=return_type,
+                  return_help=return_help, variadic=variadic, example=example, error_conditions=error_conditions,
+                  aliases=aliases, needs_approval=needs_approval)
 
     @property
     def full_name(self) -> str:
@@ -136,17 +150,24 @@ class ToolContext:
         self.interpreter = interpreter
 
 
-Converter = Callable[[Any], Any]
+if TYPE_CHECKING:
+    Converter = Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
-class Tool:
+class Tool(Record):
     """A registered tool: its spec, its Python function and the prepared argument converters."""
 
+    _fields = __slots__ = ("spec", "func", "takes_ctx", "converters")
+    _hidden = ("converters",)
+    _frozen = True
     spec: ToolSpec
     func: Callable[..., Any]
-    takes_ctx: bool = False
-    converters: tuple[Converter, ...] = field(default=(), compare=False)
+    takes_ctx: bool
+    converters: tuple[Converter, ...]
+
+    def __init__(self, spec: ToolSpec, func: Callable[..., Any], takes_ctx: bool = False,
+                 converters: tuple[Converter, ...] = ()) -> None:
+        self._set(spec=spec, func=func, takes_ctx=takes_ctx, converters=converters)
 
     @property
     def key(self) -> str:
@@ -234,6 +255,8 @@ def _slice_of(elem: Converter, what: str) -> Converter:
 
 
 def _conv_timedate(v: Any) -> Any:
+    import datetime as _dt
+
     if type(v) is _dt.datetime:
         return v
     if type(v) is str:
@@ -312,9 +335,7 @@ class ToolRegistry:
             func = spec_or_func
             spec = getattr(func, "__ns_tool_spec__", None) or build_spec(func, group="host")
         if needs_approval and not spec.needs_approval:
-            from dataclasses import replace as _with
-
-            spec = _with(spec, needs_approval=True)
+            spec = spec.replace(needs_approval=True)
         for a in spec.args:
             if a.type not in _CONVERTERS:
                 raise UsageError(f"tool {spec.full_name}: argument {a.name!r} has unknown type {a.type!r}")
@@ -490,6 +511,8 @@ def _describe(e: BaseException) -> str:
 
 
 def _takes_ctx(func: Callable[..., Any]) -> bool:
+    import inspect
+
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
@@ -501,15 +524,16 @@ def _takes_ctx(func: Callable[..., Any]) -> bool:
 # The @tool decorator: a spec from a Python signature
 
 
-_HINT_TYPES: dict[Any, str] = {
-    str: "string", int: "int", float: "float", bool: "bool", dict: "map", list: "list",
-    Any: "any", type(None): "nil", _dt.datetime: "timedate",
-}
 _LIST_OF = {str: "slice_string", int: "slice_int", float: "slice_float", bool: "slice_bool", dict: "slice_map"}
 
 
 def _hint_to_type(hint: Any) -> tuple[str, bool]:
     """(ARG_TYPES name, accepts None) for a type hint."""
+    import datetime
+    import inspect
+    import types
+    import typing
+
     if hint is inspect.Parameter.empty:
         return "any", True
     origin = typing.get_origin(hint)
@@ -529,7 +553,9 @@ def _hint_to_type(hint: Any) -> tuple[str, bool]:
         return "slice_any", False
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         return "map", False
-    return _HINT_TYPES.get(hint, "any"), hint is Any
+    simple = {str: "string", int: "int", float: "float", bool: "bool", dict: "map", list: "list", typing.Any: "any",
+              type(None): "nil", datetime.datetime: "timedate"}
+    return simple.get(hint, "any"), hint is typing.Any
 
 
 # compiled by ``re`` when a tool's docstring is first read, not at start-up
@@ -538,6 +564,8 @@ _SECTION = r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples):\s*
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
     """(description, {arg: help}, returns, raises, example) from a Google-style docstring."""
+    import inspect
+
     lines = inspect.cleandoc(doc or "").splitlines()
     desc: list[str] = []
     sections: dict[str, list[str]] = {}
@@ -581,6 +609,9 @@ def build_spec(func: Callable[..., Any], *, group: str, name: str | None = None,
     A parameter named ``ctx`` (first) is the :class:`ToolContext` and not a tool argument; a
     parameter with a default is optional; ``*args`` makes the tool variadic.
     """
+    import inspect
+    import typing
+
     sig = inspect.signature(func)
     try:
         hints = typing.get_type_hints(func)

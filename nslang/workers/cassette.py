@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from .._record import Record
 from .._redact import scrub
 from ..errors import LLMError, LLMHTTPError, NSRuntimeError, UsageError
 from ..llm._http import CREDENTIAL_HEADERS
@@ -80,6 +81,8 @@ VERSION = 1
 def _jsonable(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
         return _jsonable(asdict(value))
+    if isinstance(value, Record):
+        return _jsonable(value.as_dict())
     if hasattr(value, "model_dump"):
         return _jsonable(value.model_dump(mode="json"))
     if isinstance(value, Mapping):

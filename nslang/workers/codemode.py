@@ -41,7 +41,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ErrorCode, NSError, NSRuntimeError, NSValidationError, ResourceLimitError
@@ -218,7 +218,7 @@ def _approved(tool: Tool, toolbox: Toolbox, task_id: str) -> Any:
 
 def _child(toolbox: Toolbox, options: CodeTaskOptions, seconds: float, task_id: str) -> _ChildInterpreter:
     parent = toolbox.interp
-    limits = replace(parent.limits, max_steps=options.max_steps, timeout_s=max(seconds, 0.001),
+    limits = parent.limits.replace(max_steps=options.max_steps, timeout_s=max(seconds, 0.001),
                      max_value_bytes=min(parent.limits.max_value_bytes, MAX_VALUE_BYTES))
     child = _ChildInterpreter(sandbox_dir=parent.sandbox_dir, stdout=_BoundedOutput(), stdin=io.StringIO(),
                               stderr=io.StringIO(), limits=limits, load_stdlib=parent.load_stdlib,

@@ -13,7 +13,6 @@ Beyond the upstream set: ``AIWorkerInstance.Chat`` (Part 1), ``AIWorkerInstance.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +53,8 @@ def _record_map(r: PerformanceRecord) -> dict[str, Any]:
 def _require(func: Callable[..., Any], *names: str) -> Callable[..., Any]:
     """Mark optional-looking Python parameters as required in the tool's spec."""
     spec = func.__ns_tool_spec__  # type: ignore[attr-defined]
-    args = tuple(dataclasses.replace(a, required=True) if a.name in names else a for a in spec.args)
-    func.__ns_tool_spec__ = dataclasses.replace(spec, args=args)  # type: ignore[attr-defined]
+    args = tuple(a.replace(required=True) if a.name in names else a for a in spec.args)
+    func.__ns_tool_spec__ = spec.replace(args=args)  # type: ignore[attr-defined]
     return func
 
 

@@ -24,10 +24,13 @@ from __future__ import annotations
 import marshal
 import threading
 from binascii import crc32
-from typing import Any
 
 from . import ast as A
 from .source import Span
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["LazyProcedure", "decode", "encode"]
 

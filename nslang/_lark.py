@@ -9,9 +9,12 @@ import functools
 import os
 import sys
 import weakref
-from typing import Any
 
 from ._resources import grammar_file, grammar_path
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["get_inline_parser", "get_parser", "parse_inline"]
 

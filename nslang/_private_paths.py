@@ -12,11 +12,16 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import BinaryIO, TypeVar
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import BinaryIO, TypeVar
+
 
 #: a path as the caller gives it (``str`` or ``pathlib.Path``); this module uses ``os`` only, keeping
 #: pathlib off the start-up path of a cached run (issue 16 item 3)
-P = TypeVar("P", bound="str | os.PathLike[str]")
+if TYPE_CHECKING:  # pragma: no cover
+    P = TypeVar("P", bound="str | os.PathLike[str]")
 
 __all__ = ["DIR_MODE", "FILE_MODE", "create_private", "private_dir", "private_file", "user_cache_dir"]
 

@@ -9,8 +9,8 @@ package; a source checkout or an editable install finds the top-level folders be
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 

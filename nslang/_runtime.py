@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import values as V
 from ._stack import deep_call
@@ -26,7 +25,10 @@ from .limits import ELEMENT_BYTES, checked_add, checked_display, display_size, v
 from .source import Span
 from .values import ErrorValue, display, interpolation_display, type_name
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, NoReturn
+
     from .interpreter import Interpreter
 
 __all__ = ["SLOW", "UNSET", "call_error", "codespace", "iter_items", "loop_error"]

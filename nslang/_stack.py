@@ -32,11 +32,13 @@ import contextvars
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from .errors import ErrorCode, NSRuntimeError
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from .interpreter import Interpreter
 
 __all__ = ["MAX_CALL_DEPTH", "RESERVE", "SEGMENT_FRAMES", "Segment", "deep_call", "frames_in_thread",

@@ -8,14 +8,16 @@ program level; ``mustbe`` becomes ``must``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from lark import Token, Transformer, Tree, v_args
 
 from . import ast as A
 from .errors import ErrorCode, NSSyntaxError, NSValidationError
 from .source import Span
 from .values import string_number
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["KEYWORDS", "ToAST", "parse_metadata", "unescape"]
 

@@ -14,9 +14,11 @@ their ``__init__``) cost ~3 ms of every start-up (issue 16 item 3).
 
 from __future__ import annotations
 
-from typing import Any, Union
-
 from .source import Span
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Union
 
 __all__ = ["FrozenNodeError", "Node", "fields", "replace"]
 
@@ -278,8 +280,9 @@ class MapLit(Node):
         _set(self, "span", span)
 
 
-Expr = Union[Literal, RawString, Placeholder, Variable, Last, BinOp, And, Or, UnaryOp, Index, ProcCall,
-             ToolCall, Eval, ListLit, MapLit]
+if TYPE_CHECKING:  # pragma: no cover
+    Expr = Union[Literal, RawString, Placeholder, Variable, Last, BinOp, And, Or, UnaryOp, Index, ProcCall,
+                 ToolCall, Eval, ListLit, MapLit]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,8 +499,9 @@ class OnError(Node):
         _set(self, "span", span)
 
 
-Stmt = Union[Set, Call, Return, Emit, Must, Fail, ClearError, ClearEvent, Ask, Break, Continue, If, While,
-             ForEach, OnError]
+if TYPE_CHECKING:  # pragma: no cover
+    Stmt = Union[Set, Call, Return, Emit, Must, Fail, ClearError, ClearEvent, Ask, Break, Continue, If, While,
+                 ForEach, OnError]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,13 +8,25 @@ undefined (``ln(0)``, ``sin(+Inf)``) or an integer beyond the float range is cod
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 from collections.abc import Callable
-from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
-from .values import ErrorValue, EventValue, Fuzzy, ProcedureRef, ToolRef, format_number, short_repr, type_name
+from .values import (
+    ErrorValue,
+    EventValue,
+    Fuzzy,
+    ProcedureRef,
+    ToolRef,
+    format_number,
+    is_datetime,
+    short_repr,
+    type_name,
+)
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["BUILTINS"]
 
@@ -91,7 +103,7 @@ BUILTINS: dict[str, Callable[[Any], Any]] = {
     "is_function": lambda x: type(x) is ProcedureRef,
     "is_tool": lambda x: type(x) is ToolRef,
     "is_event": lambda x: type(x) is EventValue,
-    "is_timedate": lambda x: type(x) is _dt.datetime,
+    "is_timedate": is_datetime,
     "is_fuzzy": lambda x: type(x) is Fuzzy,
     "not_empty": lambda x: bool(x) if type(x) is not ErrorValue else False,
     "char": _char,

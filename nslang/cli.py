@@ -15,14 +15,15 @@ import os
 import sys
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import IO, TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
 from .terminal import escape_controls
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+    from typing import IO, Any
 
 __all__ = ["main"]
 

@@ -35,7 +35,6 @@ text is pasted into it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from . import values as V
@@ -45,12 +44,16 @@ from .builtins import BUILTINS
 from .errors import ErrorCode, NSRuntimeError
 from .source import Span
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from .interpreter import Interpreter
 
 __all__ = ["CompiledProcedure", "Compiler", "forget_compiled", "implicit_result"]
 
-Frame = dict[str, Any]
+if TYPE_CHECKING:  # pragma: no cover
+    Frame = dict[str, Any]
 
 _INT = "int"
 _STR = "str"

@@ -29,9 +29,11 @@ HEAD's additions 37-43).
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, NamedTuple
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import NamedTuple
+
     from .source import Span
 
 __all__ = [
@@ -102,11 +104,17 @@ class ErrorCode(enum.IntEnum):
         )
 
 
-class CallFrame(NamedTuple):
-    """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
+if TYPE_CHECKING:  # pragma: no cover
+    class CallFrame(NamedTuple):
+        """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
 
-    procedure: str
-    call_site: Span | None
+        procedure: str
+        call_site: Span | None
+else:  # the same named tuple, without importing typing at start-up
+    from collections import namedtuple
+
+    CallFrame = namedtuple("CallFrame", ("procedure", "call_site"))
+    CallFrame.__doc__ = "One line of a NeuroScript call stack: the procedure entered and where it was called from."
 
 
 class NSError(Exception):

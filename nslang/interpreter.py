@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any
 
 from . import ast as A
 from ._record import Record
@@ -46,8 +45,10 @@ from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
 from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_python
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path  # imported where used: it costs ~5 ms of start-up (issue 16 item 3)
+    from typing import IO, Any
 
     from .workers.manager import AIWorkerManager
 

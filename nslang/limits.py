@@ -24,12 +24,13 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .errors import ErrorCode, NSRuntimeError, python_error
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     import concurrent.futures
+    from typing import Any, NoReturn, Protocol
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
@@ -56,14 +57,15 @@ DEFAULT_MAX_VALUE_BYTES = 64 * 1024 * 1024
 ELEMENT_BYTES = 32
 
 
-class RunDeadline(Protocol):
-    """The run's wall-clock limit, as :class:`~nslang.Interpreter` offers it to tools and the workers."""
+if TYPE_CHECKING:  # pragma: no cover (a structural type for annotations only)
+    class RunDeadline(Protocol):
+        """The run's wall-clock limit, as :class:`~nslang.Interpreter` offers it to tools and the workers."""
 
-    def remaining_time(self) -> float | None:
-        """Seconds left before the run's deadline (0.0 once passed), or None when the run has no time limit."""
+        def remaining_time(self) -> float | None:
+            """Seconds left before the run's deadline (0.0 once passed), or None when the run has no time limit."""
 
-    def check_deadline(self) -> None:
-        """Raise the run's timeout error (ResourceLimitError, code 31) if its deadline has passed."""
+        def check_deadline(self) -> None:
+            """Raise the run's timeout error (ResourceLimitError, code 31) if its deadline has passed."""
 
 
 def value_size(v: Any) -> int:

@@ -21,14 +21,15 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from . import ast as A
 from .errors import NSError, NSSyntaxError
 from .source import Span, remember_source
 
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
+    from typing import Any
 
 __all__ = ["is_incomplete", "parse"]
 

@@ -6,9 +6,10 @@ kept in a small registry (keyed by source name) so errors can echo the offending
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from .errors import NSError
 
 __all__ = ["Span", "remember_source", "render_error", "source_line"]

@@ -37,15 +37,17 @@ with more digits, such as a numeric string or a number literal, reads as a float
 
 from __future__ import annotations
 
-import datetime as _dt
 import enum
 import math
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from .errors import ErrorCode, NSRuntimeError
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -152,7 +154,6 @@ _TYPE_NAMES: dict[type, str] = {
     dict: "map",
     ErrorValue: "error",
     EventValue: "event",
-    _dt.datetime: "timedate",
     Fuzzy: "fuzzy",
     ProcedureRef: "function",
     ToolRef: "tool",
@@ -162,7 +163,17 @@ _TYPE_NAMES: dict[type, str] = {
 
 def type_name(v: Any) -> str:
     """``typeof v``: one of the TYPE_* names (spec §6.1)."""
-    return _TYPE_NAMES.get(type(v), "unknown")
+    name = _TYPE_NAMES.get(type(v))
+    if name is None:
+        return "timedate" if is_datetime(v) else "unknown"
+    return name
+
+
+def is_datetime(v: Any) -> bool:
+    """Is ``v`` a ``datetime.datetime`` (a timedate)? Such a value exists only once some code imported
+    :mod:`datetime`, so this never imports it (it stays off the start-up path, issue 16 item 3)."""
+    m = sys.modules.get("datetime")
+    return m is not None and type(v) is m.datetime
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,7 +284,7 @@ def _display_scalar(v: Any) -> str:
         return "true" if v else "false"
     if v is None:
         return "nil"
-    if t is _dt.datetime:
+    if is_datetime(v):
         return v.isoformat().replace("+00:00", "Z")
     if t is Fuzzy:
         return format_number(v.mu)
@@ -655,7 +666,7 @@ def _deep_equal(a: Any, b: Any, python: bool) -> bool:
 
 def compare(op: str, a: Any, b: Any) -> bool:
     """``<``, ``<=``, ``>``, ``>=``: timedates chronologically, otherwise numeric readings (code 7)."""
-    if type(a) is _dt.datetime and type(b) is _dt.datetime:
+    if is_datetime(a) and is_datetime(b):
         x: Any = a
         y: Any = b
     else:
@@ -789,8 +800,9 @@ def _from_python_leaf(v: Any) -> Any:
         return v
     if isinstance(v, (ErrorValue, EventValue)):
         return v
-    if isinstance(v, _dt.datetime):
-        return v if v.tzinfo else v.replace(tzinfo=_dt.timezone.utc)
+    dt = sys.modules.get("datetime")
+    if dt is not None and isinstance(v, dt.datetime):
+        return v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
     if isinstance(v, (Fuzzy, ProcedureRef, ToolRef, bytes)):
         return v
     if type(v).__name__ == "Decimal":

@@ -26,7 +26,11 @@ Each module exposes ``TOOLS``, a list of functions decorated with
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
 
 __all__ = ["LAZY_PREFIXES", "MODULES", "all_tools"]
 

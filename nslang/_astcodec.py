@@ -21,8 +21,8 @@ so the caller parses again; a leaf value of an unexpected type is rejected the s
 
 from __future__ import annotations
 
+import _thread
 import marshal
-import threading
 from binascii import crc32
 
 from . import ast as A
@@ -47,7 +47,7 @@ _IDS = {cls: i for i, cls in enumerate(_CLASSES)}
 _FIELDS = {cls: cls._fields for cls in _CLASSES if cls is not Span}
 _LEAVES = (str, int, float, bool, type(None))
 _BODY = A.Procedure.__dict__["body"]  # the slot of Procedure.body (a member descriptor)
-_DECODING = threading.Lock()
+_DECODING = _thread.allocate_lock()
 
 
 class LazyProcedure(A.Procedure):

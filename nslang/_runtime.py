@@ -13,9 +13,7 @@ global namespace of all of its generated code: these helpers bound to the interp
 
 from __future__ import annotations
 
-import re
-import threading
-from collections.abc import Callable
+import _thread
 
 from . import values as V
 from ._stack import deep_call
@@ -27,6 +25,7 @@ from .values import ErrorValue, display, interpolation_display, type_name
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
     from .interpreter import Interpreter
@@ -45,7 +44,16 @@ class _Unset:
 
 UNSET = _Unset()
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_PLACEHOLDERS: list[Any] = []  # the ``{{name}}`` pattern, compiled on first use (``re`` stays off start-up)
+
+
+def placeholder_re() -> Any:
+    """The compiled ``{{name}}`` placeholder pattern (spec §4.9)."""
+    if not _PLACEHOLDERS:
+        import re
+
+        _PLACEHOLDERS.append(re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}"))
+    return _PLACEHOLDERS[0]
 
 #: an int this far from zero always converts with str(), whatever digit limit the host set (>= 640)
 STR_SAFE = 10**600
@@ -242,7 +250,7 @@ def _fits(c: Any) -> bool:
 # The namespace of an interpreter's generated code
 
 
-_BUILDING = threading.Lock()
+_BUILDING = _thread.allocate_lock()
 
 
 def codespace(rt: Interpreter) -> dict[str, Any]:
@@ -323,7 +331,7 @@ def _build(rt: Interpreter) -> dict[str, Any]:
         the globals (spec §4.9); the result obeys the value-size limit."""
         size = len(text)  # an upper bound of the result's length so far
 
-        def sub(m: re.Match[str]) -> str:
+        def sub(m: Any) -> str:
             nonlocal size
             n = m.group(1)
             v = scope.get(n, UNSET)
@@ -345,7 +353,7 @@ def _build(rt: Interpreter) -> dict[str, Any]:
                 raise _at(value_too_large("the interpolated string", size, limit), span)
             return out
 
-        return _PLACEHOLDER.sub(sub, text)
+        return placeholder_re().sub(sub, text)
 
     def typeof_global(name: str, span: Span) -> str:
         try:

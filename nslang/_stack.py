@@ -28,15 +28,14 @@ below have unwound (their ``finally`` blocks restore the interpreter's state).
 
 from __future__ import annotations
 
-import contextvars
 import sys
-import threading
-from collections.abc import Callable
 
 from .errors import ErrorCode, NSRuntimeError
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    import threading
+    from collections.abc import Callable
     from typing import Any
 
     from .interpreter import Interpreter
@@ -199,6 +198,9 @@ def _on_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` on a new thread (same context variables) and wait for it; its result or its
     exception becomes ours. Error 37 when no thread can be started. The thread is never left running:
     whatever interrupts the wait is passed on below and re-raised once the thread has finished."""
+    import contextvars
+    import threading
+
     box: list[Any] = []
     done = threading.Event()  # not Thread.join: on 3.11 an interrupted join marks a running thread stopped
     ctx = contextvars.copy_context()
@@ -237,6 +239,8 @@ def _wait(t: threading.Thread, done: threading.Event, pending: BaseException | N
     """Wait for ``t`` to set ``done``. An exception raised here while waiting (an interrupt: a signal
     handler's KeyboardInterrupt in the main thread) is passed on, once, to the innermost segment
     below, and re-raised here once ``t`` has finished."""
+    import threading
+
     sent = False
     # the main thread wakes up now and then: a simulated signal (_thread.interrupt_main) only runs its
     # handler when the thread runs bytecode, a real one also interrupts a blocking wait

@@ -9,7 +9,6 @@ undefined (``ln(0)``, ``sin(+Inf)``) or an integer beyond the float range is cod
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from .errors import ErrorCode, NSRuntimeError
 from .values import (
@@ -26,6 +25,7 @@ from .values import (
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["BUILTINS"]

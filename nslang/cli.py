@@ -10,10 +10,8 @@ script emits is its output and is written as is.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Sequence
 from types import SimpleNamespace
 
 from . import __version__
@@ -23,6 +21,7 @@ from .terminal import escape_controls
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     import argparse
+    from collections.abc import Sequence
     from typing import IO, Any
 
 __all__ = ["main"]
@@ -187,6 +186,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     try:
         args: Any = _quick_run_args(args_list)
         if args is None:
+            import contextlib
+
             with contextlib.redirect_stdout(out):  # --help and --version print through argparse
                 only = args_list[0] if args_list and args_list[0] in _COMMANDS else None
                 args = _build_parser(only).parse_args(args_list)

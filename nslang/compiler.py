@@ -34,11 +34,9 @@ text is pasted into it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from . import ast as A
 from . import values as V
-from ._runtime import _PLACEHOLDER, SLOW, codespace
+from ._runtime import SLOW, codespace, placeholder_re
 from ._stack import note_procedure
 from .builtins import BUILTINS
 from .errors import ErrorCode, NSRuntimeError
@@ -46,6 +44,7 @@ from .source import Span
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterable
     from typing import Any
 
     from .interpreter import Interpreter
@@ -511,7 +510,7 @@ class _Gen:
         if isinstance(e, A.RawString):
             if not e.interpolate or "{{" not in e.text:
                 return self.lit(e.text), _literal_kind(e.text)
-            names = _PLACEHOLDER.findall(e.text)
+            names = placeholder_re().findall(e.text)
             self.emit(ind, f"{t} = interp({self.lit(e.text)}, {self.scope(names)}, {self.const(e.span)})")
             return t, _STR
         if isinstance(e, A.Eval):

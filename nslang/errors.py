@@ -28,11 +28,10 @@ HEAD's additions 37-43).
 
 from __future__ import annotations
 
-import enum
-
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import NamedTuple
+    from collections.abc import Iterator
+    from typing import Any, NamedTuple
 
     from .source import Span
 
@@ -53,8 +52,20 @@ __all__ = [
 ]
 
 
-class ErrorCode(enum.IntEnum):
-    """NeuroScript error codes (upstream ``pkg/lang/errors.go`` at d3495d6, plus HEAD's 37-43)."""
+class _CodeType(type):
+    def __iter__(cls) -> Iterator[ErrorCode]:
+        return iter(cls._members)  # type: ignore[attr-defined]
+
+    def __len__(cls) -> int:
+        return len(cls._members)  # type: ignore[attr-defined]
+
+
+class ErrorCode(int, metaclass=_CodeType):
+    """NeuroScript error codes (upstream ``pkg/lang/errors.go`` at d3495d6, plus HEAD's 37-43).
+
+    An ``int`` subclass that behaves as an ``enum.IntEnum`` does here (``ErrorCode.TYPE``,
+    ``ErrorCode(7)``, ``.name``, iteration), without importing :mod:`enum` at start-up (issue 16 item 3).
+    """
 
     GENERIC = 0
     FAIL_STATEMENT = 1
@@ -96,6 +107,24 @@ class ErrorCode(enum.IntEnum):
     DUPLICATE = 42
     WRITE_VIOLATION = 43
 
+    name: str
+    _members: tuple[ErrorCode, ...] = ()
+    _by_value: dict[int, ErrorCode] = {}
+
+    def __new__(cls, value: int) -> ErrorCode:
+        try:
+            return cls._by_value[value]
+        except (KeyError, TypeError):
+            raise ValueError(f"{value!r} is not a valid ErrorCode") from None
+
+    def __repr__(self) -> str:
+        return f"<ErrorCode.{self.name}: {int(self)}>"
+
+    __str__ = int.__repr__
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return ErrorCode, (int(self),)
+
     @property
     def title(self) -> str:
         """The upstream CamelCase name, e.g. ``KeyNotFound``."""
@@ -104,17 +133,45 @@ class ErrorCode(enum.IntEnum):
         )
 
 
+def _members() -> None:
+    out = []
+    for key, value in list(vars(ErrorCode).items()):
+        if key.isupper() and type(value) is int:
+            member = int.__new__(ErrorCode, value)
+            member.name = key
+            setattr(ErrorCode, key, member)
+            out.append(member)
+    ErrorCode._members = tuple(out)
+    ErrorCode._by_value = {int(m): m for m in out}
+
+
+_members()
+
+
 if TYPE_CHECKING:  # pragma: no cover
     class CallFrame(NamedTuple):
         """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
 
         procedure: str
         call_site: Span | None
-else:  # the same named tuple, without importing typing at start-up
-    from collections import namedtuple
+else:  # the same pair, without importing typing or collections at start-up
 
-    CallFrame = namedtuple("CallFrame", ("procedure", "call_site"))
-    CallFrame.__doc__ = "One line of a NeuroScript call stack: the procedure entered and where it was called from."
+    class CallFrame(tuple):
+        """One line of a NeuroScript call stack: the procedure entered and where it was called from."""
+
+        __slots__ = ()
+
+        def __new__(cls, procedure, call_site):
+            return tuple.__new__(cls, (procedure, call_site))
+
+        procedure = property(lambda self: self[0], doc="the procedure entered")
+        call_site = property(lambda self: self[1], doc="where it was called from (a Span, or None)")
+
+        def __repr__(self):
+            return f"CallFrame(procedure={self[0]!r}, call_site={self[1]!r})"
+
+        def __getnewargs__(self):
+            return tuple(self)
 
 
 class NSError(Exception):

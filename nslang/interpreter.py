@@ -15,15 +15,13 @@ Typical embedding::
 
 from __future__ import annotations
 
-import contextlib
+import _thread
 import contextvars
 import io
 import math
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 
 from . import ast as A
 from ._record import Record
@@ -47,6 +45,7 @@ from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable, Iterable
     from pathlib import Path  # imported where used: it costs ~5 ms of start-up (issue 16 item 3)
     from typing import IO, Any
 
@@ -234,7 +233,7 @@ class Interpreter:
         self.approve = approve
         #: held while a model's tool call or an AI worker event handler runs on this interpreter, so
         #: that concurrent tasks (``tool.AIWorker.Map``, issue 13) take turns
-        self.tool_lock = threading.RLock()
+        self.tool_lock = _thread.RLock()
         #: the globals of this interpreter's generated code (nslang._runtime.codespace, built on first use)
         self.codespace: dict[str, Any] | None = None
         #: command blocks keep ``last`` in the globals even when they do not read it (set by the REPL,
@@ -698,17 +697,13 @@ class Interpreter:
             return run
         return tool if run is None else min(run, tool)
 
-    @contextlib.contextmanager
-    def narrowed_deadline(self, deadline: float) -> Iterator[None]:
-        """While the block runs, :meth:`check_deadline` and :meth:`remaining_time` in **this thread**
-        (and the threads it starts with a copy of its context, e.g. ``tool.AIWorker.Map``) also stop
-        at ``deadline`` (``time.monotonic()`` seconds): a model's tool call runs under its own time
-        limit (issue 12 item 2) without shortening what other threads do on this interpreter."""
-        token = self._narrowed.set(deadline)
-        try:
-            yield
-        finally:
-            self._narrowed.reset(token)
+    def narrowed_deadline(self, deadline: float) -> _Narrowed:
+        """A context manager: while its block runs, :meth:`check_deadline` and :meth:`remaining_time`
+        in **this thread** (and the threads it starts with a copy of its context, e.g.
+        ``tool.AIWorker.Map``) also stop at ``deadline`` (``time.monotonic()`` seconds): a model's tool
+        call runs under its own time limit (issue 12 item 2) without shortening what other threads do
+        on this interpreter."""
+        return _Narrowed(self._narrowed, deadline)
 
     def remaining_time(self) -> float | None:
         """Seconds left before the run's deadline (``limits.timeout_s``), 0.0 once it has passed; None when
@@ -817,6 +812,22 @@ class Interpreter:
                        if not ((event is not None and h.event == event)
                                or (handler_name is not None and h.name == handler_name))]
         return before - len(self.events)
+
+
+class _Narrowed:
+    """The context manager of :meth:`Interpreter.narrowed_deadline` (no contextlib at start-up)."""
+
+    __slots__ = ("var", "deadline", "token")
+
+    def __init__(self, var: Any, deadline: float) -> None:
+        self.var = var
+        self.deadline = deadline
+
+    def __enter__(self) -> None:
+        self.token = self.var.set(self.deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        self.var.reset(self.token)
 
 
 class _RunGuard:

@@ -23,13 +23,13 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections.abc import Callable
 
 from .errors import ErrorCode, NSRuntimeError, python_error
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     import concurrent.futures
+    from collections.abc import Callable
     from typing import Any, NoReturn, Protocol
 
 __all__ = [

@@ -15,12 +15,9 @@ Entries hold script text (an inline API key, perhaps): the directory is kept at 
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
-import re
 import sys
-from collections.abc import Callable
 
 from . import ast as A
 from .errors import NSError, NSSyntaxError
@@ -28,6 +25,7 @@ from .source import Span, remember_source
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
     from pathlib import Path
     from typing import Any
 
@@ -188,6 +186,8 @@ _BARE_CALL = r"\s*(tool\s*\.\s*)?[A-Za-z_][\w.]*\s*\("
 def _hint(text: str, line: int, col: int, what: str) -> str:
     """A hint for a common mistake on the failing line (issue 15: ``x = 5``, ``greet("ada")``, a
     ``func`` header without ``means``); prefixed with ``_INSTEAD`` when it replaces the token list."""
+    import re
+
     from ._transformer import KEYWORDS
 
     lines = text.splitlines()
@@ -280,13 +280,18 @@ def _cache_key(text: str, name: str) -> str:
     return h.hexdigest()
 
 
-@functools.cache
+_PRIVATE_DIRS: dict[str, str] = {}
+
+
 def _private_cache_dir(d: str) -> str:
     """``d`` created or tightened to mode 0700 (its parent, nslang's cache dir, too), once per process:
     entries hold script text, so possibly an inline API key (issue 10 item 2)."""
-    from ._private_paths import private_dir
+    done = _PRIVATE_DIRS.get(d)
+    if done is None:
+        from ._private_paths import private_dir
 
-    return private_dir(d, parents=1)
+        done = _PRIVATE_DIRS[d] = private_dir(d, parents=1)
+    return done
 
 
 def _cache_get(key: str) -> A.Program | None:

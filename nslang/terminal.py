@@ -12,8 +12,6 @@ What a script writes with ``emit`` or ``tool.io.Print`` is the program's output 
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["escape_controls"]
 
 #: C0 controls, DEL, C1 controls (0x9b is CSI on some terminals), lone surrogates (not encodable),
@@ -38,6 +36,8 @@ def escape_controls(text: str, keep: str = "") -> str:
     Returns:
         The escaped text (``text`` itself when there was nothing to escape).
     """
+    import re
+
     unsafe = re.compile(_UNSAFE)
     if not unsafe.search(text):
         return text

@@ -37,16 +37,14 @@ with more digits, such as a numeric string or a number literal, reads as a float
 
 from __future__ import annotations
 
-import enum
 import math
-import re
 import sys
-from collections.abc import Callable
 
 from .errors import ErrorCode, NSRuntimeError
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = [
@@ -367,8 +365,16 @@ def interpolation_display(v: Any) -> str:
 # Coercions (§4.2)
 
 _NUM_START = frozenset("0123456789+-.iInN")
-_INT_RE = re.compile(r"[+-]?[0-9]+\Z")
-_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_NUMBER_RES: list[Any] = []  # (integer, float) patterns, compiled on first use (``re`` stays off start-up)
+
+
+def _number_res() -> list[Any]:
+    if not _NUMBER_RES:
+        import re
+
+        _NUMBER_RES[:] = [re.compile(r"[+-]?[0-9]+\Z"),
+                          re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")]
+    return _NUMBER_RES
 _SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
             "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan, "+nan": math.nan,
             "-nan": math.nan}
@@ -382,14 +388,15 @@ def string_number(s: str) -> int | float | None:
     """
     if not s or s[0] not in _NUM_START:
         return None
-    if _INT_RE.match(s):
+    int_re, float_re = _NUMBER_RES or _number_res()
+    if int_re.match(s):
         if len(s) - (s[0] in "+-") <= MAX_INT_DIGITS:
             try:
                 return int(s)
             except ValueError:  # a host lowered Python's digit limit below ours
                 pass
         return float(s)
-    if _FLOAT_RE.match(s):
+    if float_re.match(s):
         return float(s)
     return _SPECIAL.get(s.lower())
 
@@ -807,7 +814,8 @@ def _from_python_leaf(v: Any) -> Any:
         return v
     if type(v).__name__ == "Decimal":
         return float(v)
-    if isinstance(v, enum.Enum):
+    en = sys.modules.get("enum")
+    if en is not None and isinstance(v, en.Enum):
         return from_python(v.value)
     if isinstance(v, bool):
         return bool(v)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
 
 from .._record import Record
 from ..errors import ErrorCode, NSError, NSRuntimeError, ToolError, python_error
@@ -27,6 +26,7 @@ from ..values import from_python, number_or_none, short_repr, type_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing, inspect and datetime stay off the start-up path (issue 16 item 3)
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any
 
     # pragma: no cover
@@ -533,6 +533,7 @@ def _hint_to_type(hint: Any) -> tuple[str, bool]:
     import inspect
     import types
     import typing
+    from collections.abc import Iterable, Mapping
 
     if hint is inspect.Parameter.empty:
         return "any", True

@@ -422,7 +422,7 @@ def test_parse_cache_is_private_even_when_it_existed_loose() -> None:
     old = d / "old-entry"
     old.write_bytes(b"x")
     os.chmod(old, 0o644)
-    parser._private_cache_dir.cache_clear()
+    parser._PRIVATE_DIRS.clear()
     parser.parse('func main() means\n  set k = "sk-inline-SECRET"\nendfunc\n', name="k.ns")
     assert _mode(d.parent) == 0o700 and _mode(d) == 0o700
     assert _mode(old) == 0o600

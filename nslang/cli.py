@@ -336,11 +336,11 @@ def _approver(args: argparse.Namespace, err: IO[str]) -> Any:
     stderr are a terminal, else refused (issue 12 item 3). The
     :class:`~nslang.workers.policy.PatternApprover` is built on the first request (a run that makes
     none does not import the workers package: ~2 ms of start-up, issue 16 item 3)."""
-    import threading
+    import _thread
 
     interactive = sys.stdin.isatty() and getattr(err, "isatty", lambda: False)()
     approver: Any = None
-    lock = threading.Lock()  # Map's threads: one approver, so one question at a time
+    lock = _thread.allocate_lock()  # Map's threads: one approver, so one question at a time
 
     def approve(request: Any) -> bool:
         nonlocal approver

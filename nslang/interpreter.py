@@ -276,14 +276,14 @@ class Interpreter:
     # ===================================================================================== setup
 
     def _register_builtin_tools(self) -> None:
-        import importlib
-
         by_module: dict[str, list[str]] = {}
         for group, mod in BUILTIN_TOOL_MODULES.items():
             by_module.setdefault(mod, []).append(group)
 
         def loader_for(mod: str) -> Callable[[ToolRegistry], None]:
             def load(reg: ToolRegistry) -> None:
+                import importlib
+
                 module = importlib.import_module(mod)
                 for fn in getattr(module, "TOOLS", ()):
                     reg.register(fn, replace=True)

@@ -20,8 +20,7 @@ Issue 10 item 6 ("limits bound everything"). Two limits live here because severa
 
 from __future__ import annotations
 
-import functools
-import threading
+import _thread
 import time
 
 from .errors import ErrorCode, NSRuntimeError, python_error
@@ -106,7 +105,9 @@ def check_length(n: int, limit: int, what: str = "the string") -> None:
         raise value_too_large(what, n, limit)
 
 
-@functools.cache
+_CHECKED_ADD: dict[int, Callable[[Any, Any], Any]] = {}
+
+
 def checked_add(limit: int) -> Callable[[Any, Any], Any]:
     """The ``+`` operator's full rules (:func:`nslang.values.add`) with the value-size limit.
 
@@ -115,6 +116,9 @@ def checked_add(limit: int) -> Callable[[Any, Any], Any]:
     The function takes an optional source position for its errors (the generated code passes it,
     saving a call level on this hot path).
     """
+    known = _CHECKED_ADD.get(limit)
+    if known is not None:
+        return known
     from .values import add
 
     def add_checked(a: Any, b: Any, span: Any = None) -> Any:
@@ -142,6 +146,7 @@ def checked_add(limit: int) -> Callable[[Any, Any], Any]:
             raise err from None
         return r
 
+    _CHECKED_ADD[limit] = add_checked
     return add_checked
 
 
@@ -272,7 +277,7 @@ class LineReader:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._pending: tuple[Any, concurrent.futures.Future[str]] | None = None
 
     def readline(self, stream: Any, run: RunDeadline | None) -> str:
@@ -291,6 +296,8 @@ class LineReader:
                 if left is None or not _has_fd(stream):
                     return stream.readline()  # type: ignore[no-any-return]
                 pending = concurrent.futures.Future()
+                import threading
+
                 threading.Thread(target=_read_into, args=(stream, pending), name="nslang-input",
                                  daemon=True).start()
                 self._pending = (stream, pending)

@@ -9,7 +9,6 @@ reuse. The ``tools`` topic is generated from a tool registry, so it lists exactl
 from __future__ import annotations
 
 import os
-from functools import cache
 
 from .terminal import escape_controls
 
@@ -32,10 +31,15 @@ TOPICS: dict[str, str] = {
 }
 
 
-@cache
+_TEXTS: dict[str, str] = {}
+
+
 def _read(name: str) -> str:
-    with open(os.path.join(_DOCS, name), encoding="utf-8") as f:
-        return f.read()
+    text = _TEXTS.get(name)
+    if text is None:
+        with open(os.path.join(_DOCS, name), encoding="utf-8") as f:
+            text = _TEXTS[name] = f.read()
+    return text
 
 
 def prompt(kind: str) -> str:

@@ -16,7 +16,6 @@ docstring, so host applications add tools with one line.
 
 from __future__ import annotations
 
-import re
 import sys
 
 from .._record import Record
@@ -566,6 +565,7 @@ _SECTION = r"^\s*(Args|Arguments|Parameters|Returns|Raises|Example|Examples):\s*
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str], str, str, str]:
     """(description, {arg: help}, returns, raises, example) from a Google-style docstring."""
     import inspect
+    import re
 
     lines = inspect.cleandoc(doc or "").splitlines()
     desc: list[str] = []

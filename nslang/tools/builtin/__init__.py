@@ -25,8 +25,6 @@ Each module exposes ``TOOLS``, a list of functions decorated with
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
@@ -57,6 +55,8 @@ LAZY_PREFIXES: dict[str, tuple[str, ...]] = {
 
 def all_tools() -> list[Any]:
     """Every built-in tool function (each carries its ``__ns_tool_spec__``), module by module."""
+    import importlib
+
     out: list[Any] = []
     for name in MODULES:
         out.extend(importlib.import_module(f"{__name__}.{name}").TOOLS)

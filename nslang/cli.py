@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from types import SimpleNamespace
 
 from . import __version__
 from .errors import NSError, NSRuntimeError, NSSyntaxError, NSValidationError, UsageError, out_of_memory
@@ -50,7 +49,14 @@ def _run_defaults() -> dict[str, Any]:
                 durable=True, debug=False)
 
 
-def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
+class _Args:
+    """The options of a quick ``run`` (as argparse's Namespace; ``types`` stays off start-up)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+
+def _quick_run_args(argv: list[str]) -> _Args | None:
     """``run FILE… `` with at most the value-less options of :data:`_RUN_FLAGS` before or after the files,
     parsed as argparse would; None for anything else (argparse then parses it, or reports the error)."""
     if len(argv) < 2 or argv[0] != "run":
@@ -71,7 +77,7 @@ def _quick_run_args(argv: list[str]) -> SimpleNamespace | None:
             files.append(a)
     if not files:
         return None
-    return SimpleNamespace(files=files, **args)
+    return _Args(files=files, **args)
 
 
 def _build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -1110,10 +1110,19 @@ def forget_compiled(rt: Interpreter) -> None:
 
 
 def _compile(src: str, name: str, span: Span) -> Any:
+    """Python's code object for ``src`` (from the code cache, :mod:`nslang._codecache`, when it has it)."""
+    from . import _codecache
+
+    key, code = _codecache.load(src, name)
+    if code is not None:
+        return code
     try:
-        return compile(src, f"<nslang {name}>", "exec")
+        code = compile(src, f"<nslang {name}>", "exec")
     except (SyntaxError, RecursionError, MemoryError):
         raise _too_deep(name, span) from None
+    if key is not None:
+        _codecache.store(key, code)
+    return code
 
 
 def _too_deep(name: str, span: Span) -> NSRuntimeError:

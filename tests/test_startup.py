@@ -77,7 +77,9 @@ def test_cached_run_keeps_heavy_modules_off_the_run_path(tmp_path: Path) -> None
     code = ("import sys\nfrom nslang.cli import main\n"
             f"main(['run', {str(script)!r}])\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'argparse', 'pickle', 'platformdirs', "
-            "'pathlib', 'lark', 'shutil', 'concurrent', 'logging', 'nslang'} and not m.startswith('nslang.') "
+            "'pathlib', 'lark', 'shutil', 'concurrent', 'logging', 'typing', 'dataclasses', 'inspect', 'enum', "
+            "'re', 'threading', 'functools', 'collections', 'datetime', 'contextlib', 'importlib', 'types', "
+            "'nslang'} and not m.startswith('nslang.') "
             "or m.startswith(('nslang.workers', 'nslang.llm', 'nslang._lark', 'nslang._transformer'))))")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,

@@ -419,6 +419,16 @@ class _Gen:
             self.emit(ind, f"{t} = lookup({name!r}, {self.const(span)})")
         return t, None
 
+    def pin(self, v: str, ind: int) -> str:
+        """``v`` as a name: an expression used in place (``(v_i + 1)``) or a literal is stored in a
+        temporary, so that it is evaluated once, before the variables it reads change, and is never
+        subscripted in the source (``-1[0]`` makes Python's compiler warn, issue 10 item 5)."""
+        if (v.isidentifier() and v not in ("None", "True", "False")) or v.startswith("K["):
+            return v
+        t = self.temp()
+        self.emit(ind, f"{t} = {v}")
+        return t
+
     def local_or_none(self, name: str) -> str:
         """The variable's own value, or None when it has none (not the globals: assignment paths)."""
         if not self.locals:
@@ -589,7 +599,10 @@ class _Gen:
     def index(self, e: A.Index, ind: int) -> str:
         # a literal target goes through the constants: ``True[0]`` in generated source would make
         # Python's compiler print a SyntaxWarning on stderr (issue 10 item 5)
-        c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)[0]
+        if isinstance(e.target, A.Literal):
+            c = self.const(e.target.value)
+        else:
+            c = self.pin(self.expr(e.target, ind)[0], ind)
         i, ik = self.expr(e.index, ind)
         t = self.temp()
         if ik in _STRS:
@@ -842,6 +855,16 @@ class _Gen:
             self.loop(s, ind, guarded=True)
         elif isinstance(s, A.ForEach):
             self.for_each(s, ind, guarded=True)
+        elif isinstance(s, A.Return) and len(self.returns) > 1:
+            # the count of a ``returns`` clause is the caller's check (spec §7.2): the handler does
+            # not run for it
+            self.emit(ind, "try:")
+            v, n = self.ret_expr(s, ind + 1)
+            r = self.temp()
+            self.emit(ind + 1, f"{r} = {v}")
+            self.catch(ind, None)
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"return {self.ret_value(r, n)}")
         else:
             self.emit(ind, "try:")
             self.stmt(s, ind + 1)
@@ -858,6 +881,8 @@ class _Gen:
         track = self.tracks_last
         if isinstance(s, A.Set):
             v, kind = self.expr(s.value, ind)
+            if track or len(s.targets) > 1:
+                v = self.pin(v, ind)
             if len(s.targets) == 1:
                 self.assign(s.targets[0], v, ind)
             else:
@@ -980,13 +1005,15 @@ class _Gen:
             self.raise_("'return' is not allowed inside an 'on error' or 'on event' handler",
                         ErrorCode.RETURN_VIOLATION, s.span, ind)
             return
+        v, n = self.ret_expr(s, ind)
+        self.emit(ind, f"return {self.ret_value(v, n)}")
+
+    def ret_expr(self, s: A.Return, ind: int) -> tuple[str, int]:
+        """The value a ``return`` gives (nil, the value, a list of the values) and how many it names."""
         vals = [self.expr(x, ind)[0] for x in s.values]
-        if not vals:
-            self.emit(ind, "return None")
-        elif len(vals) == 1:
-            self.emit(ind, f"return {self.ret_value(vals[0], 1)}")
-        else:
-            self.emit(ind, f"return {self.ret_value('[' + ', '.join(vals) + ']', len(vals))}")
+        if len(vals) < 2:
+            return (vals[0] if vals else "None"), 1
+        return "[" + ", ".join(vals) + "]", len(vals)
 
     def ret_value(self, v: str, n: int) -> str:
         """``v`` checked against a multi-name ``returns`` clause (code 2 on a count mismatch)."""

@@ -884,6 +884,8 @@ class _Gen:
             if track or len(s.targets) > 1:
                 v = self.pin(v, ind)
             if len(s.targets) == 1:
+                if track:  # before the assignment: a path that fails still sets ``last`` (as before issue 16)
+                    self.set_last(v, ind)
                 self.assign(s.targets[0], v, ind)
             else:
                 n = len(s.targets)
@@ -892,8 +894,8 @@ class _Gen:
                     x = self.temp()
                     self.emit(ind, f"{x} = {v}[{i}]")
                     self.assign(target, x, ind)
-            if track:
-                self.set_last(v, ind)
+                if track:
+                    self.set_last(v, ind)
         elif isinstance(s, A.Emit):
             v, kind = self.expr(s.value, ind)
             self.emit(ind, f"write({self.shown(v, kind, 'None')} + '\\n')")
@@ -1127,9 +1129,12 @@ def _generating(name: str, span: Span, fn: Callable[..., Any], *args: Any) -> An
 
 
 def forget_compiled(rt: Interpreter) -> None:
-    """Drop all compiled procedures (a procedure was redefined: direct calls may not match it)."""
+    """Drop all compiled procedures and event handler bodies (a procedure was redefined: direct
+    calls compiled for its old arity may not match it)."""
     for p in rt.procedures_table.values():
         p.fn = None
+    for h in rt.events:
+        h.run = None
     ns = rt.codespace
     if ns is not None:
         for key in [k for k in ns if k.startswith("P_")]:

@@ -68,3 +68,26 @@ def test_several_targets_from_a_constant_are_a_type_error(value: str) -> None:
         warnings.simplefilter("error")
         e = _fails(f"func main() means\n  set a, b = {value}\nendfunc\n")
     assert e.code == 7 and "needs a list" in e.message
+
+
+def test_a_failing_path_assignment_still_sets_last() -> None:
+    src = ('func main() means\n  on error do\n    emit "last=" + last\n    clear_error\n  endon\n'
+           "  set xs = [1]\n  set q = 1\n  set xs.f = 5\n  return last\nendfunc\n")
+    assert _run(src)[1] == "last=5\n"  # not "last=1" (the set before)
+
+
+# ---- redefinition -------------------------------------------------------------------------------------
+
+
+def test_an_event_handler_compiled_before_a_redefinition_sees_the_new_arity() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    it = Interpreter(stdout=out, stderr=err, load_stdlib=False)
+    it.load('func g(needs x) means\n  emit "g " + x\nendfunc\non event "go" do\n  call g(1)\nendon\n', name="a.ns")
+    it.emit_event("go")
+    it.load('func g(needs x, y) means\n  emit "g2 " + x + y\nendfunc\n', name="b.ns", replace=True)
+    it.emit_event("go")  # was a Python TypeError: the handler called the new g directly with one argument
+    assert out.getvalue() == "g 1\n"
+    assert "error 2" in err.getvalue() and "takes 2 arguments, got 1" in err.getvalue()
+    it.load('func g(needs x) means\n  emit "g3 " + x\nendfunc\n', name="b.ns", replace=True)
+    it.emit_event("go")
+    assert out.getvalue() == "g 1\ng3 1\n"

@@ -91,3 +91,22 @@ def test_an_event_handler_compiled_before_a_redefinition_sees_the_new_arity() ->
     it.load('func g(needs x) means\n  emit "g3 " + x\nendfunc\n', name="b.ns", replace=True)
     it.emit_event("go")
     assert out.getvalue() == "g 1\ng3 1\n"
+
+
+# ---- limits of Python's compiler ------------------------------------------------------------------------
+
+
+def _nested_loops(depth: int, handler: bool) -> str:
+    head = "".join("  " * (i + 1) + f"for each v{i} in [1]\n" for i in range(depth))
+    tail = "".join("  " * (i + 1) + "endfor\n" for i in reversed(range(depth)))
+    h = "  on error do\n    clear_error\n  endon\n" if handler else ""
+    return "func main() means\n" + h + head + "  " * (depth + 1) + "emit 1\n" + tail + "endfunc\n"
+
+
+@pytest.mark.parametrize("handler", [False, True])
+def test_the_loop_nesting_the_error_promises_compiles(handler: bool) -> None:
+    """Error 38 says Python's compiler takes about 17 loops inside each other: so many compile, with
+    ``on error`` too (its try blocks count against Python's 20 nested blocks); 21 are error 38."""
+    assert _run(_nested_loops(17, handler))[1] == "1\n"
+    e = _fails(_nested_loops(21, handler))
+    assert e.code == 38 and "about 17 loops" in e.message

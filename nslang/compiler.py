@@ -1269,6 +1269,8 @@ class _KindWalk:
         return defined
 
     def stmt(self, s: A.Stmt, defined: set[str]) -> set[str]:
+        """The names certainly assigned after ``s``; ``defined`` (owned by the caller's block) grows in
+        place (a copy per assignment made long procedures quadratic to compile)."""
         if isinstance(s, A.Return):
             self.returns.add(self.kind(s.values[0], defined) if len(s.values) == 1 else None)
             return defined
@@ -1276,11 +1278,12 @@ class _KindWalk:
             k = self.kind(s.value, defined) if len(s.targets) == 1 else None
             for t in s.targets:
                 self.note(t.name, None if t.path else k)
-            return defined | {t.name for t in s.targets}
+            defined.update(t.name for t in s.targets)
+            return defined
         if isinstance(s, A.Ask):
             if s.target is not None:
                 self.note(s.target.name, None)
-                return defined | {s.target.name}
+                defined.add(s.target.name)
             return defined
         if isinstance(s, A.If):
             a = self.block(s.body, set(defined))

@@ -627,6 +627,10 @@ class _Gen:
             return self.kinds.get(e.name)
         return None
 
+    def pure(self, e: A.Expr) -> bool:
+        """Can evaluating ``e`` neither fail nor have an effect (a literal, an assigned local)?"""
+        return isinstance(e, A.Literal) or (isinstance(e, A.Variable) and self.locals and e.name in self.defined)
+
     def concat(self, e: A.BinOp, ind: int) -> tuple[str, str | None] | None:
         """A chain ``a + "x" + b + "y" …`` in which every ``+`` is sure to join display strings (a
         literal with no numeric reading on the right, or a left side known to have none) as one
@@ -656,8 +660,15 @@ class _Gen:
         long = int(fk != _INT and not isinstance(x, A.Literal))
         t = self.temp()
         kind = fk
+        joined = None  # the span of the last ``+`` in ``parts``
         for st in steps[:sure]:
             span = self.const(st.span)
+            if joined is not None and not self.pure(st.right):
+                # left operand first (spec §4.1): what is joined so far is displayed and checked
+                # before an operand that may fail or have effects (a call) is evaluated
+                self.emit(ind, f"{t} = {' + '.join(parts)}")
+                self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {joined})")
+                parts, long, joined = [t], 1, None
             b, kb = self.expr(st.right, ind)
             grows = kb != _INT and not isinstance(st.right, A.Literal)
             if long + grows > 2:  # at most two long operands joined between two checks
@@ -666,6 +677,7 @@ class _Gen:
                 parts, long = [t], 1
             parts.append(self.shown(b, kb, span))
             long += grows
+            joined = span
             suffix = _plain_str(st.right)
             kind = _concat_kind(suffix) if suffix is not None else _STR
         self.emit(ind, f"{t} = {' + '.join(parts)}")

@@ -110,3 +110,24 @@ def test_the_loop_nesting_the_error_promises_compiles(handler: bool) -> None:
     assert _run(_nested_loops(17, handler))[1] == "1\n"
     e = _fails(_nested_loops(21, handler))
     assert e.code == 38 and "about 17 loops" in e.message
+
+
+# ---- evaluation order in a chain of joins ------------------------------------------------------------
+
+_BIG = ('  set big = []\n  set i = 0\n  while i < 30\n    set big[i] = "' + "x" * 100 + '"\n    set i = i + 1\n'
+        "  endwhile\n")
+
+
+@pytest.mark.parametrize("operand", ["side()", "nope"])
+def test_a_join_is_displayed_and_checked_before_the_next_operand_runs(operand: str) -> None:
+    """``big + "a" + side()`` is ``(big + "a") + side()``: the display of ``big`` is too large (37)
+    before ``side()`` runs (it emitted first) or ``nope`` is read (it was error 9 instead)."""
+    src = ('func side() means\n  emit "side effect"\n  return "s"\nendfunc\n'
+           f'func main() means\n{_BIG}  set r = big + "a" + {operand} + "b"\n  return len(r)\nendfunc\n')
+    stdout = io.StringIO()
+    it = Interpreter(stdout=stdout, stderr=io.StringIO(), load_stdlib=False, max_value_bytes=2048)
+    it.load(src)
+    with pytest.raises(NSRuntimeError) as e:
+        it.call("main")
+    assert e.value.code == 37 and "display string" in e.value.message
+    assert stdout.getvalue() == ""

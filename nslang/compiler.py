@@ -419,6 +419,16 @@ class _Gen:
             self.emit(ind, f"{t} = lookup({name!r}, {self.const(span)})")
         return t, None
 
+    def pin(self, v: str, ind: int) -> str:
+        """``v`` as a name: an expression used in place (``(v_i + 1)``) or a literal is stored in a
+        temporary, so that it is evaluated once, before the variables it reads change, and is never
+        subscripted in the source (``-1[0]`` makes Python's compiler warn, issue 10 item 5)."""
+        if (v.isidentifier() and v not in ("None", "True", "False")) or v.startswith("K["):
+            return v
+        t = self.temp()
+        self.emit(ind, f"{t} = {v}")
+        return t
+
     def local_or_none(self, name: str) -> str:
         """The variable's own value, or None when it has none (not the globals: assignment paths)."""
         if not self.locals:
@@ -589,7 +599,10 @@ class _Gen:
     def index(self, e: A.Index, ind: int) -> str:
         # a literal target goes through the constants: ``True[0]`` in generated source would make
         # Python's compiler print a SyntaxWarning on stderr (issue 10 item 5)
-        c = self.const(e.target.value) if isinstance(e.target, A.Literal) else self.expr(e.target, ind)[0]
+        if isinstance(e.target, A.Literal):
+            c = self.const(e.target.value)
+        else:
+            c = self.pin(self.expr(e.target, ind)[0], ind)
         i, ik = self.expr(e.index, ind)
         t = self.temp()
         if ik in _STRS:
@@ -613,6 +626,10 @@ class _Gen:
         if isinstance(e, A.Variable) and self.locals and e.name in self.defined:
             return self.kinds.get(e.name)
         return None
+
+    def pure(self, e: A.Expr) -> bool:
+        """Can evaluating ``e`` neither fail nor have an effect (a literal, an assigned local)?"""
+        return isinstance(e, A.Literal) or (isinstance(e, A.Variable) and self.locals and e.name in self.defined)
 
     def concat(self, e: A.BinOp, ind: int) -> tuple[str, str | None] | None:
         """A chain ``a + "x" + b + "y" …`` in which every ``+`` is sure to join display strings (a
@@ -643,8 +660,15 @@ class _Gen:
         long = int(fk != _INT and not isinstance(x, A.Literal))
         t = self.temp()
         kind = fk
+        joined = None  # the span of the last ``+`` in ``parts``
         for st in steps[:sure]:
             span = self.const(st.span)
+            if joined is not None and not self.pure(st.right):
+                # left operand first (spec §4.1): what is joined so far is displayed and checked
+                # before an operand that may fail or have effects (a call) is evaluated
+                self.emit(ind, f"{t} = {' + '.join(parts)}")
+                self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {joined})")
+                parts, long, joined = [t], 1, None
             b, kb = self.expr(st.right, ind)
             grows = kb != _INT and not isinstance(st.right, A.Literal)
             if long + grows > 2:  # at most two long operands joined between two checks
@@ -653,6 +677,7 @@ class _Gen:
                 parts, long = [t], 1
             parts.append(self.shown(b, kb, span))
             long += grows
+            joined = span
             suffix = _plain_str(st.right)
             kind = _concat_kind(suffix) if suffix is not None else _STR
         self.emit(ind, f"{t} = {' + '.join(parts)}")
@@ -842,6 +867,16 @@ class _Gen:
             self.loop(s, ind, guarded=True)
         elif isinstance(s, A.ForEach):
             self.for_each(s, ind, guarded=True)
+        elif isinstance(s, A.Return) and len(self.returns) > 1:
+            # the count of a ``returns`` clause is the caller's check (spec §7.2): the handler does
+            # not run for it
+            self.emit(ind, "try:")
+            v, n = self.ret_expr(s, ind + 1)
+            r = self.temp()
+            self.emit(ind + 1, f"{r} = {v}")
+            self.catch(ind, None)
+            self.emit(ind, "else:")
+            self.emit(ind + 1, f"return {self.ret_value(r, n)}")
         else:
             self.emit(ind, "try:")
             self.stmt(s, ind + 1)
@@ -858,7 +893,11 @@ class _Gen:
         track = self.tracks_last
         if isinstance(s, A.Set):
             v, kind = self.expr(s.value, ind)
+            if track or len(s.targets) > 1:
+                v = self.pin(v, ind)
             if len(s.targets) == 1:
+                if track:  # before the assignment: a path that fails still sets ``last`` (as before issue 16)
+                    self.set_last(v, ind)
                 self.assign(s.targets[0], v, ind)
             else:
                 n = len(s.targets)
@@ -867,8 +906,8 @@ class _Gen:
                     x = self.temp()
                     self.emit(ind, f"{x} = {v}[{i}]")
                     self.assign(target, x, ind)
-            if track:
-                self.set_last(v, ind)
+                if track:
+                    self.set_last(v, ind)
         elif isinstance(s, A.Emit):
             v, kind = self.expr(s.value, ind)
             self.emit(ind, f"write({self.shown(v, kind, 'None')} + '\\n')")
@@ -980,13 +1019,15 @@ class _Gen:
             self.raise_("'return' is not allowed inside an 'on error' or 'on event' handler",
                         ErrorCode.RETURN_VIOLATION, s.span, ind)
             return
+        v, n = self.ret_expr(s, ind)
+        self.emit(ind, f"return {self.ret_value(v, n)}")
+
+    def ret_expr(self, s: A.Return, ind: int) -> tuple[str, int]:
+        """The value a ``return`` gives (nil, the value, a list of the values) and how many it names."""
         vals = [self.expr(x, ind)[0] for x in s.values]
-        if not vals:
-            self.emit(ind, "return None")
-        elif len(vals) == 1:
-            self.emit(ind, f"return {self.ret_value(vals[0], 1)}")
-        else:
-            self.emit(ind, f"return {self.ret_value('[' + ', '.join(vals) + ']', len(vals))}")
+        if len(vals) < 2:
+            return (vals[0] if vals else "None"), 1
+        return "[" + ", ".join(vals) + "]", len(vals)
 
     def ret_value(self, v: str, n: int) -> str:
         """``v`` checked against a multi-name ``returns`` clause (code 2 on a count mismatch)."""
@@ -1100,9 +1141,12 @@ def _generating(name: str, span: Span, fn: Callable[..., Any], *args: Any) -> An
 
 
 def forget_compiled(rt: Interpreter) -> None:
-    """Drop all compiled procedures (a procedure was redefined: direct calls may not match it)."""
+    """Drop all compiled procedures and event handler bodies (a procedure was redefined: direct
+    calls compiled for its old arity may not match it)."""
     for p in rt.procedures_table.values():
         p.fn = None
+    for h in rt.events:
+        h.run = None
     ns = rt.codespace
     if ns is not None:
         for key in [k for k in ns if k.startswith("P_")]:
@@ -1246,6 +1290,8 @@ class _KindWalk:
         return defined
 
     def stmt(self, s: A.Stmt, defined: set[str]) -> set[str]:
+        """The names certainly assigned after ``s``; ``defined`` (owned by the caller's block) grows in
+        place (a copy per assignment made long procedures quadratic to compile)."""
         if isinstance(s, A.Return):
             self.returns.add(self.kind(s.values[0], defined) if len(s.values) == 1 else None)
             return defined
@@ -1253,11 +1299,12 @@ class _KindWalk:
             k = self.kind(s.value, defined) if len(s.targets) == 1 else None
             for t in s.targets:
                 self.note(t.name, None if t.path else k)
-            return defined | {t.name for t in s.targets}
+            defined.update(t.name for t in s.targets)
+            return defined
         if isinstance(s, A.Ask):
             if s.target is not None:
                 self.note(s.target.name, None)
-                return defined | {s.target.name}
+                defined.add(s.target.name)
             return defined
         if isinstance(s, A.If):
             a = self.block(s.body, set(defined))

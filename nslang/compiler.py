@@ -36,6 +36,21 @@ from __future__ import annotations
 
 from . import ast as A
 from . import values as V
+from ._astfacts import assigned, call_nesting, find_handler, implicit_result, reads_last, walk
+from ._kinds import (
+    BOOL,
+    INT,
+    NSTR,
+    STR,
+    STRS,
+    concat_kind,
+    infer_kinds,
+    literal_kind,
+    maybe_str,
+    param_uses,
+    plain_str,
+    recur_kind,
+)
 from ._runtime import SLOW, codespace, placeholder_re
 from ._stack import note_procedure
 from .builtins import BUILTINS
@@ -54,135 +69,12 @@ __all__ = ["CompiledProcedure", "Compiler", "forget_compiled", "implicit_result"
 if TYPE_CHECKING:  # pragma: no cover
     Frame = dict[str, Any]
 
-_INT = "int"
-_STR = "str"
-#: a string with no numeric reading (``+`` with it always concatenates; ``==`` is string equality)
-_NSTR = "nstr"
-_STRS = (_STR, _NSTR)
 #: the entry checks of parameters by kind (a procedure's checked copy, issue 16 item 2)
-_ENTRY_TEST = {_INT: "type({v}) is int", _STR: "type({v}) is str", _NSTR: "type({v}) is str and nonnum({v})"}
-#: the last characters a string with a numeric reading can have (digits, ".", inf, infinity, nan)
-_NUM_END = frozenset("0123456789.fFyYnN")
-_BOOL = "bool"
+_ENTRY_TEST = {INT: "type({v}) is int", STR: "type({v}) is str", NSTR: "type({v}) is str and nonnum({v})"}
 #: ints in this range are written into generated code as literals
 _SMALL = 1 << 62
 _CATCH = "(NSRuntimeError, MemoryError)"
 _CMP = {"<", "<=", ">", ">="}
-
-
-def _reads_last(nodes: Any) -> bool:
-    """Does this code read the last-result register (``last``, ``{{last}}``, ``eval``, raw strings)?"""
-    for n in _walk(nodes):
-        if isinstance(n, (A.Last, A.Eval)):
-            return True
-        if isinstance(n, A.Placeholder) and n.name == "last":
-            return True
-        if isinstance(n, A.RawString) and n.interpolate and "last" in n.text:
-            return True
-    return False
-
-
-def _walk(nodes: Any) -> Iterable[Any]:
-    """Every AST node under ``nodes`` (a node or a tuple of nodes), iteratively."""
-    stack = list(nodes) if isinstance(nodes, (list, tuple)) else [nodes]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, tuple):
-            stack.extend(n)
-            continue
-        yield n
-        for s in getattr(type(n), "__slots__", ()):
-            v = getattr(n, s, None)
-            if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
-                stack.append(v)
-
-
-_VALUE_STMTS = (A.Set, A.Emit, A.Must, A.Call, A.Ask)
-
-
-def implicit_result(body: tuple[A.Stmt, ...]) -> tuple[bool, A.Stmt | None]:
-    """How a procedure body gets its value when it ends without ``return`` (spec §7.2, issue 15).
-
-    Returns ``(implicit, final)``: ``implicit`` is false when the body cannot run off its end (its
-    final statement is ``return`` or ``fail``); ``final`` is that statement when it is a
-    set/emit/must/call/ask, whose value is then the result, else None (a final ``if``/loop: the
-    value is the last-result register, so the whole body tracks it).
-    """
-    stmts = [s for s in body if not isinstance(s, A.OnError)]
-    if not stmts:
-        return False, None
-    last = stmts[-1]
-    if isinstance(last, (A.Return, A.Fail)):
-        return False, None
-    return True, last if isinstance(last, _VALUE_STMTS) else None
-
-
-def _call_nesting(body: tuple[A.Stmt, ...]) -> int:
-    """How many levels of statements and expressions lie around the deepest procedure or tool call
-    in a body (1: a call statement at the top); bounds the Python frames of one call (nslang._stack)."""
-    best = 0
-    stack: list[tuple[Any, int]] = [(s, 1) for s in body]
-    while stack:
-        n, d = stack.pop()
-        if isinstance(n, tuple):
-            stack.extend((x, d) for x in n)
-            continue
-        if isinstance(n, (A.ProcCall, A.ToolCall)) and d > best:
-            best = d
-        for s in getattr(type(n), "__slots__", ()):
-            v = getattr(n, s, None)
-            if isinstance(v, (tuple, list)) or hasattr(type(v), "__slots__") and not isinstance(v, (str, Span)):
-                stack.append((v, d + 1))
-    return best
-
-
-def _find_handler(body: tuple[A.Stmt, ...]) -> A.OnError | None:
-    """The first ``on error`` at any depth of a body (hoisted; the first one wins)."""
-    for s in body:
-        if isinstance(s, A.OnError):
-            return s
-        for attr in ("body", "orelse"):
-            inner = getattr(s, attr, None)
-            if inner:
-                h = _find_handler(inner)
-                if h is not None:
-                    return h
-    return None
-
-
-def _assigned(body: tuple[A.Stmt, ...]) -> set[str]:
-    """The names a body assigns anywhere (``set``, ``for each``, ``ask … into``), handlers included."""
-    out: set[str] = set()
-    for n in _walk(body):
-        if isinstance(n, A.LValue):
-            out.add(n.name)
-        elif isinstance(n, A.ForEach):
-            out.add(n.var)
-    return out
-
-
-def _literal_kind(v: Any) -> str | None:
-    t = type(v)
-    if t is str:
-        return _NSTR if V.string_number(v) is None else _STR
-    return _INT if t is int else _BOOL if t is bool else None
-
-
-def _concat_kind(suffix: str) -> str:
-    """The kind of ``x + suffix`` for a string literal ``suffix`` with no numeric reading."""
-    return _NSTR if suffix and suffix[-1] not in _NUM_END else _STR
-
-
-def _plain_str(e: A.Expr) -> str | None:
-    """The text of a string literal that has no numeric reading (``+`` with it always concatenates)."""
-    if isinstance(e, A.Literal) and type(e.value) is str and V.string_number(e.value) is None:
-        return e.value
-    return None
-
-
-def _maybe_str(kind: str | None, e: A.Expr) -> bool:
-    """Can this operand be a string at run time (and is it not a Python literal in the source)?"""
-    return (kind is None or kind in _STRS) and not isinstance(e, A.Literal)
 
 
 class _TooDeep(Exception):
@@ -219,7 +111,7 @@ class CompiledProcedure:
             fn = self.fn = Compiler(rt).procedure(self.node)
             if rt.procedures_table.get(self.name) is self:
                 codespace(rt)["P_" + self.name] = fn
-            note_procedure(rt, _call_nesting(self.node.body), depth)
+            note_procedure(rt, call_nesting(self.node.body), depth)
         return fn
 
     def arity_error(self, n: int) -> NSRuntimeError:
@@ -257,16 +149,16 @@ class Compiler:
         return _generating(p.name, p.span, self._procedure, p)
 
     def _procedure(self, p: A.Procedure) -> Callable[..., Any]:
-        handler = _find_handler(p.body)
+        handler = find_handler(p.body)
         implicit, final = implicit_result(p.body)
         params = p.needs + p.optional
         g = _Gen(self, p.name, "procedure", locals_=True,
-                 tracks_last=_reads_last(p.body) or (implicit and final is None), handler=handler is not None)
+                 tracks_last=reads_last(p.body) or (implicit and final is None), handler=handler is not None)
         g.track_stmt = final
         g.returns = p.returns
         g.proc_span = p.span
         g.params = params
-        g.assigned = _assigned(p.body) | set(params)
+        g.assigned = assigned(p.body) | set(params)
         if handler is not None:
             g.assigned |= {"system_error_message", "system_error_code"}
         fname = "P_" + p.name
@@ -288,19 +180,19 @@ class Compiler:
         else:
             # parameters used as numbers that stay ints: their types are checked once, here, and a
             # copy of the body runs without type tests on them (issue 16 item 2)
-            nums, strs = _param_uses(p.body, p.name, params)
+            nums, strs = param_uses(p.body, p.name, params)
             local = g.assigned - set(params)
-            generic = _infer_kinds(p.body, set(params), local, set(), set())[0]
-            kinds = _infer_kinds(p.body, set(params), local, nums, strs)[0] if nums or strs else generic
+            generic = infer_kinds(p.body, set(params), local, set(), set())[0]
+            kinds = infer_kinds(p.body, set(params), local, nums, strs)[0] if nums or strs else generic
             assumed = [n for n in params if n in kinds]
             if assumed:
                 entry = {n: kinds[n] for n in assumed}
-                if not implicit and any(isinstance(n, A.ProcCall) and n.name == p.name for n in _walk(p.body)):
+                if not implicit and any(isinstance(n, A.ProcCall) and n.name == p.name for n in walk(p.body)):
                     # a self-recursive call with arguments of the checked kinds returns what this copy
                     # returns: ints, if every ``return`` gives an int when the calls do
-                    recur = (p.name, params, entry, _INT)
-                    again, rets = _infer_kinds(p.body, set(params), local, nums, strs, recur)
-                    if rets == {_INT} and all(again.get(n) == k for n, k in entry.items()):
+                    recur = (p.name, params, entry, INT)
+                    again, rets = infer_kinds(p.body, set(params), local, nums, strs, recur)
+                    if rets == {INT} and all(again.get(n) == k for n, k in entry.items()):
                         kinds, g.recur = again, recur
                 test = " and ".join(_ENTRY_TEST[kinds[n]].format(v=f"v_{n}") for n in assumed)
                 g.emit(2, f"if {test}:")
@@ -316,15 +208,15 @@ class Compiler:
 
     def command(self, c: A.CommandBlock, index: int) -> Callable[[Frame], Any]:
         """Compile a command block into ``run(globals_frame)``."""
-        handler = _find_handler(c.body)
+        handler = find_handler(c.body)
         name = f"command #{index}"
         g = _Gen(self, name, "command", locals_=False,
-                 tracks_last=_reads_last(c.body) or self.rt.commands_track_last, handler=handler is not None)
+                 tracks_last=reads_last(c.body) or self.rt.commands_track_last, handler=handler is not None)
         return _generating(name, c.span, self._dict_body, g, c.body, handler, f"C_{index}", c.span)
 
     def event_body(self, h: A.EventHandler) -> Callable[[Frame], Any]:
         """Compile an ``on event`` body into ``run(frame)``; it runs in handler mode (``return`` is code 12)."""
-        g = _Gen(self, "on event", "event", locals_=False, tracks_last=_reads_last(h.body), handler=False)
+        g = _Gen(self, "on event", "event", locals_=False, tracks_last=reads_last(h.body), handler=False)
         g.in_handler = True
         return _generating("on event", h.span, self._dict_body, g, h.body, None, "E_", h.span)
 
@@ -467,7 +359,7 @@ class _Gen:
         """Emit the lines computing ``e``; return a Python expression (a name or constant) for it and
         its kind when the compiler knows it ("int", "str", "bool")."""
         if isinstance(e, A.Literal):
-            return self.lit(e.value), _literal_kind(e.value)
+            return self.lit(e.value), literal_kind(e.value)
         if isinstance(e, A.Variable):
             return self.read(e.name, e.span, ind)
         if isinstance(e, A.BinOp):
@@ -483,7 +375,7 @@ class _Gen:
             self.emit(ind, f"if {'' if isinstance(e, A.And) else 'not '}{t}:")
             right, _ = self.expr(e.right, ind + 1)
             self.emit(ind + 1, f"{t} = bool({right})")
-            return t, _BOOL
+            return t, BOOL
         if isinstance(e, A.UnaryOp):
             return self.unary(e, t, ind)
         if isinstance(e, A.ToolCall):
@@ -509,7 +401,7 @@ class _Gen:
                     key = self.lit(k.value if type(k.value) is str else V.display(k.value))
                 else:
                     kc, kk = self.expr(k, ind)
-                    key = kc if kk in _STRS else f"({kc} if type({kc}) is str else display({kc}))"
+                    key = kc if kk in STRS else f"({kc} if type({kc}) is str else display({kc}))"
                     if key != kc:
                         kt = self.temp()
                         self.emit(ind, f"{kt} = {key}")
@@ -519,14 +411,14 @@ class _Gen:
             return t, None
         if isinstance(e, A.RawString):
             if not e.interpolate or "{{" not in e.text:
-                return self.lit(e.text), _literal_kind(e.text)
+                return self.lit(e.text), literal_kind(e.text)
             names = placeholder_re().findall(e.text)
             self.emit(ind, f"{t} = interp({self.lit(e.text)}, {self.scope(names)}, {self.const(e.span)})")
-            return t, _STR
+            return t, STR
         if isinstance(e, A.Eval):
             inner, _ = self.expr(e.expr, ind)
             self.emit(ind, f"{t} = interp(idisplay({inner}), {self.scope(None)}, {self.const(e.span)})")
-            return t, _STR
+            return t, STR
         if isinstance(e, A.Placeholder):
             if e.name == "last":
                 return self.get_last(), None
@@ -550,31 +442,31 @@ class _Gen:
                     self.emit(ind, f"{t} = type_name(v_{name}) if v_{name} is not U else typeof_global({name!r}, {sp})")
                 else:
                     self.emit(ind, f"{t} = typeof_global({name!r}, {sp})")
-                return t, _STR
+                return t, STR
             inner, _ = self.expr(e.operand, ind)
             self.emit(ind, f"{t} = type_name({inner})")
-            return t, _STR
+            return t, STR
         if op in ("-", "~") and isinstance(e.operand, A.Literal) and type(e.operand.value) in (int, float):
             v = e.operand.value
             if op == "-":
-                return self.lit(-v), _literal_kind(v)
+                return self.lit(-v), literal_kind(v)
             if type(v) is int:
-                return self.lit(~v), _INT
+                return self.lit(~v), INT
         inner, kind = self.expr(e.operand, ind)
         if op in ("not", "no"):
             self.emit(ind, f"{t} = not {inner}")
-            return t, _BOOL
+            return t, BOOL
         if op == "some":
             self.emit(ind, f"{t} = bool({inner})")
-            return t, _BOOL
+            return t, BOOL
         if op == "must":
             self.emit(ind, f"if not {inner}: {self.must_fn(e.operand, span, 'must')}({inner})")
             return inner, kind
         sp = self.const(span)
         if op == "-":
-            if kind == _INT:
+            if kind == INT:
                 self.emit(ind, f"{t} = -{inner}")
-                return t, _INT
+                return t, INT
             self.emit(ind, f"{t} = -{inner} if type({inner}) is int or type({inner}) is float "
                            f"else unop(NEG, {inner}, {sp})")
             return t, None
@@ -584,9 +476,9 @@ class _Gen:
     @staticmethod
     def shown(x: str, kind: str | None, span: str) -> str:
         """The display string of ``x`` (a string as is, an int by ``str``, else ``show``)."""
-        if kind in _STRS:
+        if kind in STRS:
             return x
-        if kind == _INT:
+        if kind == INT:
             return f"(str({x}) if -STR_SAFE < {x} < STR_SAFE else show({x}, {span}))"
         return (f"({x} if type({x}) is str else str({x}) if type({x}) is int and -STR_SAFE < {x} < STR_SAFE "
                 f"else show({x}, {span}))")
@@ -605,9 +497,9 @@ class _Gen:
             c = self.pin(self.expr(e.target, ind)[0], ind)
         i, ik = self.expr(e.index, ind)
         t = self.temp()
-        if ik in _STRS:
+        if ik in STRS:
             self.emit(ind, f"if type({c}) is dict and {i} in {c}:")
-        elif ik == _INT:
+        elif ik == INT:
             self.emit(ind, f"if type({c}) is list and -1 < {i} < len({c}):")
         else:
             self.emit(ind, f"if type({c}) is list and type({i}) is int and -1 < {i} < len({c}):")
@@ -622,7 +514,7 @@ class _Gen:
     def peek_kind(self, e: A.Expr) -> str | None:
         """The kind :meth:`expr` will give a literal or a variable, before any code is written."""
         if isinstance(e, A.Literal):
-            return _literal_kind(e.value)
+            return literal_kind(e.value)
         if isinstance(e, A.Variable) and self.locals and e.name in self.defined:
             return self.kinds.get(e.name)
         return None
@@ -645,11 +537,11 @@ class _Gen:
         kind = self.peek_kind(x)
         sure = 0
         for st in steps:
-            suffix = _plain_str(st.right)
+            suffix = plain_str(st.right)
             if suffix is not None:
-                kind = _concat_kind(suffix)
-            elif kind == _NSTR or (sure == 0 and _plain_str(x) is not None):
-                kind = _STR
+                kind = concat_kind(suffix)
+            elif kind == NSTR or (sure == 0 and plain_str(x) is not None):
+                kind = STR
             else:
                 break
             sure += 1
@@ -657,7 +549,7 @@ class _Gen:
             return None
         first, fk = self.expr(x, ind)
         parts = [self.shown(first, fk, self.const(steps[0].span))]
-        long = int(fk != _INT and not isinstance(x, A.Literal))
+        long = int(fk != INT and not isinstance(x, A.Literal))
         t = self.temp()
         kind = fk
         joined = None  # the span of the last ``+`` in ``parts``
@@ -670,7 +562,7 @@ class _Gen:
                 self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {joined})")
                 parts, long, joined = [t], 1, None
             b, kb = self.expr(st.right, ind)
-            grows = kb != _INT and not isinstance(st.right, A.Literal)
+            grows = kb != INT and not isinstance(st.right, A.Literal)
             if long + grows > 2:  # at most two long operands joined between two checks
                 self.emit(ind, f"{t} = {' + '.join(parts)}")
                 self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
@@ -678,8 +570,8 @@ class _Gen:
             parts.append(self.shown(b, kb, span))
             long += grows
             joined = span
-            suffix = _plain_str(st.right)
-            kind = _concat_kind(suffix) if suffix is not None else _STR
+            suffix = plain_str(st.right)
+            kind = concat_kind(suffix) if suffix is not None else STR
         self.emit(ind, f"{t} = {' + '.join(parts)}")
         self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {self.const(steps[sure - 1].span)})")
         if sure == len(steps):
@@ -698,36 +590,36 @@ class _Gen:
             joined = self.concat(e, ind)
             if joined is not None:
                 return joined
-        lit_r = _plain_str(e.right) if op == "+" else None
-        lit_l = _plain_str(e.left) if op == "+" and left is None else None
+        lit_r = plain_str(e.right) if op == "+" else None
+        lit_l = plain_str(e.left) if op == "+" and left is None else None
         a, ka = self.expr(e.left, ind) if left is None else left
         b, kb = self.expr(e.right, ind)
         t = self.temp()
         span = self.const(e.span)
-        ints = ka == _INT and kb == _INT
+        ints = ka == INT and kb == INT
         if op == "+":
             if ints:
-                return f"({a} + {b})", _INT
-            if lit_r is not None or lit_l is not None or ka == _NSTR:  # always a concatenation of display strings
-                if lit_r is not None or ka == _NSTR:
+                return f"({a} + {b})", INT
+            if lit_r is not None or lit_l is not None or ka == NSTR:  # always a concatenation of display strings
+                if lit_r is not None or ka == NSTR:
                     self.emit(ind, f"{t} = {self.shown(a, ka, span)} + {self.shown(b, kb, span)}")
                 else:
                     self.emit(ind, f"{t} = {a} + {self.shown(b, kb, span)}")
                 self.emit(ind, f"if len({t}) > LIMIT: too_large({t}, {span})")
-                return t, (_concat_kind(lit_r) if lit_r is not None else _STR)
+                return t, (concat_kind(lit_r) if lit_r is not None else STR)
             head = "if"
-            if ka not in _STRS and kb not in _STRS:
+            if ka not in STRS and kb not in STRS:
                 self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
                 self.emit(ind + 1, f"{t} = {a} + {b}")
                 head = "elif"
-            if _maybe_str(ka, e.left) and not isinstance(e.right, A.Literal):
+            if maybe_str(ka, e.left) and not isinstance(e.right, A.Literal):
                 # a string with no numeric reading joins a string or an int (spec §4.3), within the size limit
-                is_str = "" if ka in _STRS else f"type({a}) is str and "
+                is_str = "" if ka in STRS else f"type({a}) is str and "
                 with_str = f"len({a}) + len({b}) <= LIMIT"
                 with_int = f"-STR_SAFE < {b} < STR_SAFE and len({a}) < LIMIT - 700"
-                if kb == _INT:
+                if kb == INT:
                     test, joined = with_int, f"str({b})"
-                elif kb in _STRS:
+                elif kb in STRS:
                     test, joined = with_str, b
                 else:
                     test = f"(type({b}) is str and {with_str} or type({b}) is int and {with_int})"
@@ -743,26 +635,26 @@ class _Gen:
         slow = self.const(SLOW[op])
         if op in ("-",) or op in _CMP:
             if ints:  # operands are local ints or literals: the expression is used as it stands
-                return f"({a} {op} {b})", (_INT if op == "-" else _BOOL)
+                return f"({a} {op} {b})", (INT if op == "-" else BOOL)
             self.emit(ind, f"if {self.both_int(a, ka, b, kb)}:")
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
-            return t, (None if op == "-" else _BOOL)
+            return t, (None if op == "-" else BOOL)
         if op == "*":  # an exact product must stay within values.MAX_INT_DIGITS
             self.emit(ind, f"if {self.both_int(a, ka, b, kb)} and INT_LOW < ({t} := {a} * {b}) < INT_BOUND:")
             self.emit(ind + 1, "pass")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
-            return t, (_INT if ints else None)
+            return t, (INT if ints else None)
         if op in ("==", "!="):
-            if ints or ka in _STRS and kb in _STRS and _NSTR in (ka, kb):
-                return f"({a} {op} {b})", _BOOL
-            if _NSTR in (ka, kb):  # a string with no numeric reading equals only the same string
-                self.emit(ind, f"if type({b if ka == _NSTR else a}) is str:")
-            elif _maybe_str(ka, e.left) and _maybe_str(kb, e.right):
+            if ints or ka in STRS and kb in STRS and NSTR in (ka, kb):
+                return f"({a} {op} {b})", BOOL
+            if NSTR in (ka, kb):  # a string with no numeric reading equals only the same string
+                self.emit(ind, f"if type({b if ka == NSTR else a}) is str:")
+            elif maybe_str(ka, e.left) and maybe_str(kb, e.right):
                 test = f"({a} == {b} or {a}[:1] not in NUMSTART or {b}[:1] not in NUMSTART)"
-                if ka in _STRS and kb in _STRS:
+                if ka in STRS and kb in STRS:
                     self.emit(ind, f"if {test}:")
                 else:
                     self.emit(ind, f"if type({a}) is int is type({b}) or type({a}) is str is type({b}) and {test}:")
@@ -771,23 +663,23 @@ class _Gen:
             self.emit(ind + 1, f"{t} = {a} {op} {b}")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
-            return t, _BOOL
+            return t, BOOL
         if op == "%":
             self.emit(ind, f"if {self.both_int(a, ka, b, kb)} and {a} >= 0 and {b} > 0:")
             self.emit(ind + 1, f"{t} = {a} % {b}")
             self.emit(ind, "else:")
             self.emit(ind + 1, f"{t} = slow({slow}, {a}, {b}, {span})")
-            return t, (_INT if ints else None)
+            return t, (INT if ints else None)
         self.emit(ind, f"{t} = slow({slow}, {a}, {b}, {span})")
         return t, None
 
     @staticmethod
     def both_int(a: str, ka: str | None, b: str, kb: str | None) -> str:
-        if ka == _INT and kb == _INT:
+        if ka == INT and kb == INT:
             return "True"
-        if ka == _INT:
+        if ka == INT:
             return f"type({b}) is int"
-        if kb == _INT:
+        if kb == INT:
             return f"type({a}) is int"
         return f"type({a}) is int is type({b})"
 
@@ -804,14 +696,14 @@ class _Gen:
             x, _ = self.expr(e.args[0], ind)
             if lname == "len":
                 self.emit(ind, f"{t} = len({x}) if type({x}) in LEN_TYPES else call_builtin(builtin_len, {x}, {span})")
-                return t, _INT
+                return t, INT
             self.emit(ind, f"{t} = call_builtin({self.const(builtin)}, {x}, {span})")
             return t, None
         coded = [self.expr(a, ind) for a in e.args]
         args = [c for c, _ in coded]
         name = e.name
         target = self.rt.procedures_table.get(name)
-        kind = _recur_kind(self.recur, name, [k for _, k in coded])
+        kind = recur_kind(self.recur, name, [k for _, k in coded])
         if target is not None and target.nreq <= len(args) <= target.nmax:
             ns = codespace(self.rt)
             fname = "P_" + name
@@ -1174,147 +1066,3 @@ def _too_deep(name: str, span: Span) -> NSRuntimeError:
                           "about 17 loops or 90 blocks inside each other)",
                           code=ErrorCode.NESTING_DEPTH_EXCEEDED, span=span)
 
-
-# =============================================================================================
-# Kinds of local variables: which ones only ever hold ints ("ints inferred through loops")
-
-
-def _infer_kinds(body: tuple[A.Stmt, ...], params: set[str], locals_: set[str], ints: set[str],
-                 strs: set[str], recur: Any = None) -> tuple[dict[str, str], set[str | None]]:
-    """Kinds of the variables of a body without ``on error``: those whose every assignment gives an
-    int (or a string, or a string with no numeric reading) and that are read only where certainly
-    assigned. The compiler then drops the type tests on them (issue 16 item 2: "ints inferred
-    through loops"). ``locals_``: the variables it assigns (not parameters); ``ints``/``strs``:
-    parameters taken to be ints/strings on entry (checked there); ``recur``: the kind a self-recursive
-    call gives (see :func:`_recur_kind`). Returns the kinds and the kinds of the ``return`` values.
-
-    One monotone pass per kind: start from every candidate and drop those with an assignment of
-    another kind until none changes; later kinds see the variables earlier ones settled.
-    """
-    known: dict[str, str] = {}
-    for kind, assume in ((_INT, ints), (_NSTR, strs), (_STR, strs)):
-        cands = {n: kind for n in (locals_ | assume) if n not in known}
-        while True:
-            found: dict[str, set[str | None]] = {}
-            _KindWalk({**known, **cands}, found, recur).block(body, set(params))
-            new = {n: kind for n in cands if all(_fits(k, kind) for k in found.get(n, ()))}
-            if new == cands:
-                break
-            cands = new
-        known.update(cands)
-    walk = _KindWalk(known, {}, recur)
-    walk.block(body, set(params))
-    return known, walk.returns
-
-
-def _recur_kind(recur: Any, name: str, arg_kinds: list[str | None]) -> str | None:
-    """The kind of a call to ``name`` with arguments of ``arg_kinds`` when it is the procedure whose
-    checked copy is being written (``recur``) and the arguments pass its entry checks."""
-    if recur is None or name != recur[0] or len(arg_kinds) != len(recur[1]):
-        return None
-    entry = recur[2]
-    if all(_fits(k, entry[p]) for p, k in zip(recur[1], arg_kinds) if p in entry):
-        return recur[3]  # type: ignore[no-any-return]
-    return None
-
-
-def _fits(k: str | None, kind: str) -> bool:
-    return k == kind or (kind == _STR and k == _NSTR)
-
-
-def _param_uses(body: tuple[A.Stmt, ...], name: str, params: tuple[str, ...]) -> tuple[set[str], set[str]]:
-    """Parameters worth a check on entry: those a body uses, inside a loop or anywhere in a procedure
-    that calls itself, as numbers (arithmetic, comparison, index) and, of the others, those it uses as
-    strings (``==``, ``for each`` over them). A body without such uses is written out once."""
-    recursive = any(isinstance(n, A.ProcCall) and n.name == name for n in _walk(body))
-    scope: Any = body if recursive else [s for s in _walk(body) if isinstance(s, (A.While, A.ForEach))]
-    nums: set[str] = set()
-    strs: set[str] = set()
-    for n in _walk(scope):
-        if isinstance(n, A.BinOp):
-            names = {x.name for x in (n.left, n.right) if isinstance(x, A.Variable)}
-            (strs if n.op in ("==", "!=") else nums).update(names)
-        elif isinstance(n, A.Index) and isinstance(n.index, A.Variable):
-            nums.add(n.index.name)
-        elif isinstance(n, A.ForEach) and isinstance(n.iterable, A.Variable):
-            strs.add(n.iterable.name)
-    p = set(params)
-    return nums & p, (strs - nums) & p
-
-
-class _KindWalk:
-    """One pass of :func:`_infer_kinds`: the kinds assigned to each variable, with the same definite
-    assignment rules as :class:`_Gen` (an uncertain read may be a global of any type)."""
-
-    def __init__(self, kinds: dict[str, str], found: dict[str, set[str | None]], recur: Any = None) -> None:
-        self.kinds = kinds
-        self.found = found
-        self.recur = recur
-        self.returns: set[str | None] = set()
-
-    def note(self, name: str, kind: str | None) -> None:
-        self.found.setdefault(name, set()).add(kind)
-
-    def kind(self, e: A.Expr, defined: set[str]) -> str | None:
-        """The kind the generator gives ``e`` (the same rules as :meth:`_Gen.expr`)."""
-        if isinstance(e, A.Literal):
-            return _literal_kind(e.value)
-        if isinstance(e, A.Variable):
-            return self.kinds.get(e.name) if e.name in defined else None
-        if isinstance(e, A.BinOp):
-            ka, kb = self.kind(e.left, defined), self.kind(e.right, defined)
-            if e.op in ("+", "-", "*", "%") and ka == _INT and kb == _INT:
-                return _INT
-            if e.op == "+":
-                suffix = _plain_str(e.right)
-                if suffix is not None:
-                    return _concat_kind(suffix)
-                if _plain_str(e.left) is not None or ka == _NSTR:
-                    return _STR
-            return None
-        if isinstance(e, A.ProcCall):
-            if e.name.lower() == "len" and len(e.args) == 1:
-                return _INT
-            return _recur_kind(self.recur, e.name, [self.kind(a, defined) for a in e.args])
-        if isinstance(e, A.UnaryOp) and e.op == "-" and not isinstance(e.operand, A.Literal):
-            return _INT if self.kind(e.operand, defined) == _INT else None
-        if isinstance(e, A.UnaryOp) and e.op == "-":
-            return _literal_kind(-e.operand.value) if type(e.operand.value) in (int, float) else None  # type: ignore[attr-defined]
-        if isinstance(e, A.RawString) and (not e.interpolate or "{{" not in e.text):
-            return _literal_kind(e.text)
-        return None
-
-    def block(self, stmts: tuple[A.Stmt, ...], defined: set[str]) -> set[str]:
-        for s in stmts:
-            defined = self.stmt(s, defined)
-        return defined
-
-    def stmt(self, s: A.Stmt, defined: set[str]) -> set[str]:
-        """The names certainly assigned after ``s``; ``defined`` (owned by the caller's block) grows in
-        place (a copy per assignment made long procedures quadratic to compile)."""
-        if isinstance(s, A.Return):
-            self.returns.add(self.kind(s.values[0], defined) if len(s.values) == 1 else None)
-            return defined
-        if isinstance(s, A.Set):
-            k = self.kind(s.value, defined) if len(s.targets) == 1 else None
-            for t in s.targets:
-                self.note(t.name, None if t.path else k)
-            defined.update(t.name for t in s.targets)
-            return defined
-        if isinstance(s, A.Ask):
-            if s.target is not None:
-                self.note(s.target.name, None)
-                defined.add(s.target.name)
-            return defined
-        if isinstance(s, A.If):
-            a = self.block(s.body, set(defined))
-            b = self.block(s.orelse, set(defined)) if s.orelse else defined
-            return a & b
-        if isinstance(s, A.While):
-            self.block(s.body, set(defined))
-            return defined
-        if isinstance(s, A.ForEach):
-            self.note(s.var, _STR if self.kind(s.iterable, defined) in _STRS else None)
-            self.block(s.body, defined | {s.var})
-            return defined
-        return defined

@@ -46,7 +46,8 @@ def _key(src: str, name: str) -> str:
     h = sha256(_VERSION + repr(sys.version_info).encode() + b"\0")
     h.update(name.encode("utf-8", "surrogatepass") + b"\0")
     h.update(src.encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    digest: str = h.hexdigest()
+    return digest
 
 
 def load(src: str, name: str) -> tuple[str | None, CodeType | None]:

@@ -160,7 +160,10 @@ class KindWalk:
         if isinstance(e, A.UnaryOp) and e.op == "-" and not isinstance(e.operand, A.Literal):
             return INT if self.kind(e.operand, defined) == INT else None
         if isinstance(e, A.UnaryOp) and e.op == "-":
-            return literal_kind(-e.operand.value) if type(e.operand.value) in (int, float) else None  # type: ignore[attr-defined]
+            operand = e.operand
+            if isinstance(operand, A.Literal) and type(operand.value) in (int, float):
+                return literal_kind(-operand.value)
+            return None
         if isinstance(e, A.RawString) and (not e.interpolate or "{{" not in e.text):
             return literal_kind(e.text)
         return None

@@ -52,7 +52,7 @@ class Record:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._key() == other._key()  # type: ignore[attr-defined, no-any-return]
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
         if not self._frozen:

@@ -353,7 +353,8 @@ def _build(rt: Interpreter) -> dict[str, Any]:
                 raise _at(value_too_large("the interpolated string", size, limit), span)
             return out
 
-        return placeholder_re().sub(sub, text)
+        result: str = placeholder_re().sub(sub, text)
+        return result
 
     def typeof_global(name: str, span: Span) -> str:
         try:

@@ -146,7 +146,8 @@ class Compiler:
         The call depth limit is code 37; a wrong number of values for a multi-name ``returns`` clause
         is code 2; a body nested too deeply for Python's compiler is code 38 (raised here).
         """
-        return _generating(p.name, p.span, self._procedure, p)
+        fn: Callable[..., Any] = _generating(p.name, p.span, self._procedure, p)
+        return fn
 
     def _procedure(self, p: A.Procedure) -> Callable[..., Any]:
         handler = find_handler(p.body)
@@ -212,13 +213,16 @@ class Compiler:
         name = f"command #{index}"
         g = _Gen(self, name, "command", locals_=False,
                  tracks_last=reads_last(c.body) or self.rt.commands_track_last, handler=handler is not None)
-        return _generating(name, c.span, self._dict_body, g, c.body, handler, f"C_{index}", c.span)
+        run: Callable[[Frame], Any] = _generating(name, c.span, self._dict_body, g, c.body, handler, f"C_{index}",
+                                                  c.span)
+        return run
 
     def event_body(self, h: A.EventHandler) -> Callable[[Frame], Any]:
         """Compile an ``on event`` body into ``run(frame)``; it runs in handler mode (``return`` is code 12)."""
         g = _Gen(self, "on event", "event", locals_=False, tracks_last=reads_last(h.body), handler=False)
         g.in_handler = True
-        return _generating("on event", h.span, self._dict_body, g, h.body, None, "E_", h.span)
+        run: Callable[[Frame], Any] = _generating("on event", h.span, self._dict_body, g, h.body, None, "E_", h.span)
+        return run
 
     def _dict_body(self, g: _Gen, body: tuple[A.Stmt, ...], handler: A.OnError | None, fname: str,
                    span: Span) -> Callable[[Frame], Any]:
@@ -618,14 +622,14 @@ class _Gen:
                 with_str = f"len({a}) + len({b}) <= LIMIT"
                 with_int = f"-STR_SAFE < {b} < STR_SAFE and len({a}) < LIMIT - 700"
                 if kb == INT:
-                    test, joined = with_int, f"str({b})"
+                    test, right = with_int, f"str({b})"
                 elif kb in STRS:
-                    test, joined = with_str, b
+                    test, right = with_str, b
                 else:
                     test = f"(type({b}) is str and {with_str} or type({b}) is int and {with_int})"
-                    joined = f"({b} if type({b}) is str else str({b}))"
+                    right = f"({b} if type({b}) is str else str({b}))"
                 self.emit(ind, f"{head} {is_str}{a}[:1] not in NUMSTART and {test}:")
-                self.emit(ind + 1, f"{t} = {a} + {joined}")
+                self.emit(ind + 1, f"{t} = {a} + {right}")
             elif head == "if":
                 self.emit(ind, f"{t} = add({a}, {b}, {span})")
                 return t, None

@@ -263,6 +263,7 @@ def codespace(rt: Interpreter) -> dict[str, Any]:
         if rt.codespace is None:
             rt.codespace = ns = _build(rt)
             ns["CPV"] = rt.depth_checkpoint  # (set meanwhile by another thread's run)
+            ns["BUDGET"] = rt.counts_steps()
         return rt.codespace
 
 

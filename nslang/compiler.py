@@ -167,8 +167,7 @@ class Compiler:
         g.emit(1, f"def {fname}({sig}):")
         args = "".join(f"v_{n}, " for n in params)
         g.emit(2, f"if _d > CPV: return deep({fname}, {p.name!r}, _d, ({args}))")
-        if self.rt.limits.max_steps or self.rt.limits.timeout_s:
-            g.emit(2, "charge(1)")
+        g.emit(2, "if BUDGET: charge(1)")  # (a step budget or a deadline in force: Interpreter.watch_budget)
         unset = sorted(g.assigned - set(params))
         if unset:
             g.emit(2, " = ".join(f"v_{n}" for n in unset) + " = U")
@@ -263,7 +262,6 @@ class _Gen:
         self.recur: tuple[str, tuple[str, ...], dict[str, str], str] | None = None
         lim = self.rt.limits
         self.loop_limit = lim.max_loop_iterations or (1 << 62)
-        self.budget = bool(lim.max_steps or lim.timeout_s)
 
     # -- output -----------------------------------------------------------------------------------
 
@@ -952,8 +950,7 @@ class _Gen:
             self.emit(ind, f"for {n} in range({self.loop_limit}):")
             cond, _ = self.expr(s.cond, ind + 1)
             self.emit(ind + 1, f"if not {cond}: break")
-            if self.budget:
-                self.emit(ind + 1, f"charge({per})")
+            self.emit(ind + 1, f"if BUDGET: charge({per})")
             self.loop_body(s.body, ind + 1)
             self.emit(ind, "else:")
             cond, _ = self.expr(s.cond, ind + 1)
@@ -969,8 +966,7 @@ class _Gen:
         self.emit(ind + 2, f"if {c}:")
         self.emit(ind + 3, f"{n} += 1")
         self.emit(ind + 3, f"if {n} > {self.loop_limit}: raise loop_error({self.loop_limit}, {sp})")
-        if self.budget:
-            self.emit(ind + 3, f"charge({per})")
+        self.emit(ind + 3, f"if BUDGET: charge({per})")
         self.catch(ind + 1, "break")
         self.emit(ind + 1, f"if not {c}: break")
         self.loop_body(s.body, ind + 1)
@@ -995,8 +991,7 @@ class _Gen:
             x = self.temp()
             self.emit(ind, f"for {x} in {items}:")
             self.write(s.var, x, ind + 1)
-        if self.budget:
-            self.emit(ind + 1, f"charge({max(1, len(s.body))})")
+        self.emit(ind + 1, f"if BUDGET: charge({max(1, len(s.body))})")
         self.loop_body(s.body, ind + 1)
         self.defined = before
 

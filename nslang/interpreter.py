@@ -252,6 +252,8 @@ class Interpreter:
         self.handler_cleared = False
         self._steps = 0
         self._step_mark = 0  # charge() checks the budget and the deadline when _steps reaches this
+        self._narrowings = 0  # tool calls running under their own deadline (narrowed_deadline), all threads
+        self._budget_lock = _thread.allocate_lock()
         self._deadline: float | None = None
         # a tool call's own deadline (a model's tool call, issue 12), per thread and context: Map's
         # threads and host threads running tasks on this interpreter each narrow only their own
@@ -671,6 +673,18 @@ class Interpreter:
         if self._steps >= self._step_mark:
             self._check_budget()
 
+    def counts_steps(self) -> bool:
+        """Must running code call :meth:`charge` now: a step budget, a run deadline or a tool call's
+        deadline is in force (in any thread)?"""
+        return self.limits.max_steps is not None or self._deadline is not None or self._narrowings > 0
+
+    def watch_budget(self) -> None:
+        """Tell the generated code whether to count statements (its global ``BUDGET``, read at every
+        call and loop pass: no limit in force costs one test there, issue 16 item 2)."""
+        ns = self.codespace
+        if ns is not None:
+            ns["BUDGET"] = self.counts_steps()
+
     def _check_budget(self) -> None:
         lim = self.limits.max_steps
         if lim is not None and self._steps > lim:
@@ -703,7 +717,7 @@ class Interpreter:
         ``tool.AIWorker.Map``) also stop at ``deadline`` (``time.monotonic()`` seconds): a model's tool
         call runs under its own time limit (issue 12 item 2) without shortening what other threads do
         on this interpreter."""
-        return _Narrowed(self._narrowed, deadline)
+        return _Narrowed(self, deadline)
 
     def remaining_time(self) -> float | None:
         """Seconds left before the run's deadline (``limits.timeout_s``), 0.0 once it has passed; None when
@@ -817,17 +831,25 @@ class Interpreter:
 class _Narrowed:
     """The context manager of :meth:`Interpreter.narrowed_deadline` (no contextlib at start-up)."""
 
-    __slots__ = ("var", "deadline", "token")
+    __slots__ = ("interp", "deadline", "token")
 
-    def __init__(self, var: Any, deadline: float) -> None:
-        self.var = var
+    def __init__(self, interp: Interpreter, deadline: float) -> None:
+        self.interp = interp
         self.deadline = deadline
 
     def __enter__(self) -> None:
-        self.token = self.var.set(self.deadline)
+        it = self.interp
+        self.token = it._narrowed.set(self.deadline)
+        with it._budget_lock:
+            it._narrowings += 1
+        it.watch_budget()
 
     def __exit__(self, *exc: object) -> None:
-        self.var.reset(self.token)
+        it = self.interp
+        it._narrowed.reset(self.token)
+        with it._budget_lock:
+            it._narrowings -= 1
+        it.watch_budget()
 
 
 class _RunGuard:
@@ -849,6 +871,7 @@ class _RunGuard:
         if self.top:
             it._steps = it._step_mark = 0
             it._deadline = time.monotonic() + it.limits.timeout_s if it.limits.timeout_s else None
+            it.watch_budget()
             start_run(it)
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> bool:
@@ -858,6 +881,7 @@ class _RunGuard:
         if self.top:
             it._deadline = None
             it.handler_cleared = False
+            it.watch_budget()
         if et is RecursionError:
             raise it.recursion_error() from None
         if et is MemoryError:

@@ -232,3 +232,24 @@ def test_a_joined_chain_keeps_the_value_size_limit_and_display_rules() -> None:
     shown = ('func main() means\n  set l = [1, "a"]\n  return "l=" + l + ";" + nil + "|" + 1.5 + "|" + true + '
              '"|" + {"k": 2}\nendfunc\n')
     assert _run(shown)[0] == "l=" + V.display([1, "a"]) + ";|1.5|true|" + V.display({"k": 2})
+
+
+def test_deadlines_reach_code_compiled_without_limits() -> None:
+    """Code compiled when no limit was in force still stops at a deadline set later: a run's
+    ``timeout_s`` set after the first call, and a tool call's own deadline (``narrowed_deadline``)."""
+    import time
+
+    src = ("func spin(needs n) means\n  set i = 0\n  while i < n\n    set k = 0\n    while k < 1000\n"
+           "      set k = k + 1\n    endwhile\n    set i = i + 1\n  endwhile\n  return i\nendfunc\n")
+    it = Interpreter(stdout=io.StringIO(), load_stdlib=False, max_loop_iterations=0)
+    it.load(src)
+    assert it.call("spin", 2) == 2  # compiled with no limit in force
+    it.limits.timeout_s = 0.2
+    with pytest.raises(NSRuntimeError) as e:
+        it.call("spin", 10**9)
+    assert e.value.code == 31
+    it.limits.timeout_s = None
+    with it.narrowed_deadline(time.monotonic() + 0.2), pytest.raises(NSRuntimeError) as e:
+        it.call("spin", 10**9)
+    assert e.value.code == 31
+    assert it.call("spin", 3) == 3  # and no deadline once it is over

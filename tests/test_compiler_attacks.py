@@ -11,20 +11,7 @@ import pytest
 
 from nslang import Interpreter
 from nslang.errors import NSRuntimeError
-
-
-def _run(src: str, *args: object, target: str = "main", **kw: object) -> tuple[object, str]:
-    out = io.StringIO()
-    it = Interpreter(stdout=out, stderr=io.StringIO(), load_stdlib=False, **kw)  # type: ignore[arg-type]
-    it.load(src, name="c.ns")
-    return it.call(target, *args), out.getvalue()
-
-
-def _fails(src: str, *args: object, **kw: object) -> NSRuntimeError:
-    with pytest.raises(NSRuntimeError) as e:
-        _run(src, *args, **kw)
-    return e.value
-
+from tests.test_compiler import _fails, _run
 
 # ---- the returns clause ------------------------------------------------------------------------------
 

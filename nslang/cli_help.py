@@ -41,7 +41,8 @@ def _file_line(label: str, path: Path | None) -> str:
 
 
 def info_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    """Version, Python, sandbox directory, parse cache, REPL history and the AI worker data files."""
+    """Version, Python, sandbox directory, parse and compiled-code caches, REPL history and the AI worker
+    data files."""
     from .cli_workers import PERFORMANCE_FILE
     from .interpreter import Interpreter
     from .parser import _cache_dir
@@ -59,5 +60,6 @@ def info_command(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     out.write(_file_line("performance records", sandbox / PERFORMANCE_FILE))
     cache = None if os.environ.get("NSLANG_NO_CACHE") else _cache_dir()
     out.write(_file_line("parse cache", cache))
+    out.write(_file_line("compiled-code cache", None if cache is None else cache.parent / "code"))
     out.write(_file_line("REPL history", default_history_path()))
     return 0

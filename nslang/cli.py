@@ -369,6 +369,7 @@ def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     from .checker import check_program
     from .interpreter import RESOLVER_CONSTANTS, Interpreter, _stdlib_index
     from .parser import parse
+    from .reference import PROMPT_GLOBALS
 
     worst = EXIT_OK
     progs = []
@@ -387,7 +388,7 @@ def _check(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 _report(e, err, args.debug)
                 return EXIT_SYNTAX
         groups = [progs] if args.together else [[p] for p in progs]
-        predefined = [*interp.globals, *RESOLVER_CONSTANTS]
+        predefined = [*interp.globals, *PROMPT_GLOBALS, *RESOLVER_CONSTANTS]
         stdlib = list(_stdlib_index())
         errors = warnings = 0
         defined_in = {p.name: prog.source for prog in progs for p in prog.procedures}

@@ -38,7 +38,7 @@ from .errors import (
     out_of_memory,
 )
 from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
-from .reference import prompt_globals
+from .reference import PROMPT_GLOBALS, prompt
 from .source import Span
 from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
 from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_python
@@ -213,7 +213,8 @@ class Interpreter:
         self.stderr: IO[str] = stderr if stderr is not None else sys.stderr
         self._sandbox_arg = sandbox_dir
         self._sandbox: Path | None = None
-        self.globals: dict[str, Any] = dict(TYPE_CONSTANTS, **prompt_globals())  # spec §4.10
+        #: global variables; the predefined prompt globals (spec §4.10) are read when first looked up
+        self.globals: dict[str, Any] = dict(TYPE_CONSTANTS)
         self.procedures_table: dict[str, CompiledProcedure] = {}
         self.metadata: dict[str, str] = {}
         self.events: list[_EventHandler] = []
@@ -578,7 +579,9 @@ class Interpreter:
 
     def get_global(self, name: str, default: Any = None) -> Any:
         """A global variable's value as a Python value (``default`` when undefined)."""
-        return to_python(self.globals[name]) if name in self.globals else default
+        if name in self.globals:
+            return to_python(self.globals[name])
+        return prompt(PROMPT_GLOBALS[name]) if name in PROMPT_GLOBALS else default
 
     @property
     def procedures(self) -> dict[str, A.Procedure]:
@@ -601,6 +604,9 @@ class Interpreter:
             return self.globals[name]
         except KeyError:
             pass
+        kind = PROMPT_GLOBALS.get(name)
+        if kind is not None:  # a predefined prompt global (spec §4.10), as if it were in the globals
+            return prompt(kind)
         if name in self.procedures_table:
             return ProcedureRef(name)
         if name in RESOLVER_CONSTANTS:

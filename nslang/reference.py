@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from .tools.registry import ToolRegistry
 
-__all__ = ["TOPICS", "prompt", "prompt_globals", "topic"]
+__all__ = ["PROMPT_GLOBALS", "TOPICS", "prompt", "prompt_globals", "topic"]
 
 _DOCS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "docs")
 
@@ -50,9 +50,13 @@ def prompt(kind: str) -> str:
     return _read(f"prompt_{kind}.md")
 
 
+#: the predefined prompt globals (spec §4.10) and the prompt each holds; read on first use
+PROMPT_GLOBALS = {"NEUROSCRIPT_DEVELOP_PROMPT": "develop", "NEUROSCRIPT_EXECUTE_PROMPT": "execute"}
+
+
 def prompt_globals() -> dict[str, str]:
     """The predefined prompt globals (spec §4.10): ``{"NEUROSCRIPT_DEVELOP_PROMPT": …, …}``."""
-    return {"NEUROSCRIPT_DEVELOP_PROMPT": prompt("develop"), "NEUROSCRIPT_EXECUTE_PROMPT": prompt("execute")}
+    return {name: prompt(kind) for name, kind in PROMPT_GLOBALS.items()}
 
 
 def topic(name: str = "", registry: ToolRegistry | None = None) -> str:

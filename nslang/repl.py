@@ -1042,6 +1042,7 @@ class ReplCompleter(Completer):
     def _word_candidates(self, word: str) -> Iterable[tuple[str, str]]:
         from ._transformer import KEYWORDS
         from .interpreter import TYPE_CONSTANTS
+        from .reference import PROMPT_GLOBALS
         from .values import short_repr, type_name
 
         interp = self.repl.interp
@@ -1057,6 +1058,8 @@ class ReplCompleter(Completer):
         for k, v in list(interp.globals.items()):
             rank = 4 if k in TYPE_CONSTANTS else 0
             add(rank, k, f"{type_name(v)} {short_repr(v, 40)}")
+        for k in PROMPT_GLOBALS:
+            add(4, k, "string (a predefined prompt)")
         for name, cp in list(interp.procedures_table.items()):
             add(1, name, proc_signature(cp.node))
         for k in sorted(KEYWORDS):

@@ -22,7 +22,20 @@ from .errors import (
 )
 from .interpreter import Interpreter, Limits, LoadResult
 from .parser import parse
-from .tools.registry import ArgSpec, ToolContext, ToolSpec, tool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from .tools.registry import ArgSpec, ToolContext, ToolSpec, tool
+
+
+def __getattr__(name: str) -> object:
+    """``ArgSpec``, ``ToolContext``, ``ToolSpec`` and ``tool`` load the tool registry on first use (a run
+    that calls no tool does not import it; issue 16 item 3)."""
+    if name in ("ArgSpec", "ToolContext", "ToolSpec", "tool"):
+        from .tools import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'nslang' has no attribute {name!r}")
 
 __all__ = [
     "ArgSpec",

@@ -40,7 +40,6 @@ from .errors import (
 from .limits import DEFAULT_MAX_VALUE_BYTES, LineReader
 from .reference import PROMPT_GLOBALS, prompt
 from .source import Span
-from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
 from .values import EventValue, ProcedureRef, ToolRef, display, from_python, to_python
 
 TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
@@ -49,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path  # imported where used: it costs ~5 ms of start-up (issue 16 item 3)
     from typing import IO, Any
 
+    from .tools.registry import Tool, ToolContext, ToolRegistry, ToolSpec
     from .workers.manager import AIWorkerManager
 
 __all__ = ["MAX_CALL_DEPTH", "Interpreter", "Limits", "LoadResult"]
@@ -218,8 +218,8 @@ class Interpreter:
         self.procedures_table: dict[str, CompiledProcedure] = {}
         self.metadata: dict[str, str] = {}
         self.events: list[_EventHandler] = []
-        self.tools = ToolRegistry()
-        self._tool_ctx = ToolContext(self)
+        self._tools: ToolRegistry | None = None  # built with the built-in tools on first use (see tools)
+        self._tool_ctx: ToolContext | None = None
         self._pending_commands: list[tuple[A.CommandBlock, int]] = []
         self._command_count = 0
         self._workers: AIWorkerManager | None = None
@@ -262,7 +262,6 @@ class Interpreter:
                                                                                       default=None)
         self._runs = 0  # nesting of _RunGuard: only the outermost sets and clears the limits
         self._line_reader = LineReader()
-        self._register_builtin_tools()
 
     @property
     def depth_checkpoint(self) -> int:
@@ -278,7 +277,29 @@ class Interpreter:
 
     # ===================================================================================== setup
 
-    def _register_builtin_tools(self) -> None:
+    @property
+    def tools(self) -> ToolRegistry:
+        """The tool registry: host tools and the built-in groups (each group's module is imported on its
+        first call). Built on first use: a run that calls no tool does not load it (issue 16 item 3)."""
+        reg = self._tools
+        if reg is None:
+            from .tools.registry import ToolContext, ToolRegistry
+
+            reg = ToolRegistry()
+            self._register_builtin_tools(reg)
+            self._tool_ctx = ToolContext(self)
+            self._tools = reg
+        return reg
+
+    @tools.setter
+    def tools(self, registry: ToolRegistry) -> None:
+        from .tools.registry import ToolContext
+
+        self._tools = registry
+        if self._tool_ctx is None:
+            self._tool_ctx = ToolContext(self)
+
+    def _register_builtin_tools(self, registry: ToolRegistry) -> None:
         by_module: dict[str, list[str]] = {}
         for group, mod in BUILTIN_TOOL_MODULES.items():
             by_module.setdefault(mod, []).append(group)
@@ -299,7 +320,7 @@ class Interpreter:
             loader = loader_for(mod)
             flat = LAZY_PREFIXES.get(mod.rsplit(".", 1)[-1], ())  # upstream ungrouped names (Length, Add…)
             for g in groups:
-                self.tools.register_lazy(g, loader, aliases=flat)
+                registry.register_lazy(g, loader, aliases=flat)
 
         def load_workers(reg: ToolRegistry) -> None:
             try:
@@ -310,7 +331,7 @@ class Interpreter:
                 return
             register_worker_tools(reg)
 
-        self.tools.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
+        registry.register_lazy("aiworkerdefinition", load_workers, aliases=WORKER_TOOL_GROUPS[1:])
 
     @staticmethod
     def _open_cassette(max_cost_usd: float | None, record: Any, replay: Any) -> tuple[float | None, Any, Any]:
@@ -426,7 +447,8 @@ class Interpreter:
 
     def invoke_tool(self, t: Tool, args: list[Any], named: dict[str, Any] | None = None) -> Any:
         """Call a resolved tool with NeuroScript values (validated and coerced against its spec)."""
-        return self.tools.invoke(self._tool_ctx, t, args, named)
+        tools = self.tools
+        return tools.invoke(self._tool_ctx, t, args, named)
 
     # ===================================================================================== loading
 

@@ -80,7 +80,8 @@ def test_cached_run_keeps_heavy_modules_off_the_run_path(tmp_path: Path) -> None
             "'pathlib', 'lark', 'shutil', 'concurrent', 'logging', 'typing', 'dataclasses', 'inspect', 'enum', "
             "'re', 'threading', 'functools', 'collections', 'datetime', 'contextlib', 'importlib', 'types', "
             "'nslang'} and not m.startswith('nslang.') "
-            "or m.startswith(('nslang.workers', 'nslang.llm', 'nslang._lark', 'nslang._transformer', 'nslang.tools'))))")
+            "or m.startswith(('nslang.workers', 'nslang.llm', 'nslang._lark', 'nslang._transformer', "
+            "'nslang.tools'))))")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                            timeout=120).stdout for _ in range(2)]  # the first one fills the parse cache

@@ -8,8 +8,6 @@ undefined (``ln(0)``, ``sin(+Inf)``) or an integer beyond the float range is cod
 
 from __future__ import annotations
 
-import math
-
 from .errors import ErrorCode, NSRuntimeError
 from .values import (
     ErrorValue,
@@ -49,14 +47,18 @@ def _real(name: str, x: Any) -> float:
                              code=ErrorCode.EVALUATION) from None
 
 
-def _math(name: str, fn: Callable[[float], float], domain: Callable[[float], bool] | None = None,
+def _math(name: str, fn_name: str, domain: Callable[[float], bool] | None = None,
           why: str = "") -> Callable[[Any], float]:
+    """Built-in ``name`` computing :mod:`math`'s ``fn_name`` (``math`` is imported on the first call:
+    it stays off the start-up path, issue 16 item 3)."""
     def impl(x: Any) -> float:
         v = _real(name, x)
         if domain is not None and not domain(v):
             raise NSRuntimeError(f"{name}({format_number(v)}) is undefined: {why}", code=ErrorCode.EVALUATION)
+        import math
+
         try:
-            return fn(v)
+            return getattr(math, fn_name)(v)  # type: ignore[no-any-return]
         except ValueError:  # sin/cos/tan of an infinity: Python refuses what IEEE calls NaN
             raise NSRuntimeError(f"{name}({format_number(v)}) is undefined", code=ErrorCode.EVALUATION) from None
 
@@ -83,14 +85,14 @@ def _ord(x: Any) -> int:
 #: name (lower case) → implementation taking one NeuroScript value.
 BUILTINS: dict[str, Callable[[Any], Any]] = {
     "len": _len,
-    "ln": _math("ln", math.log, lambda v: v > 0, "needs x > 0"),
-    "log": _math("log", math.log10, lambda v: v > 0, "needs x > 0"),
-    "sin": _math("sin", math.sin),
-    "cos": _math("cos", math.cos),
-    "tan": _math("tan", math.tan),
-    "asin": _math("asin", math.asin, lambda v: -1 <= v <= 1, "needs -1 <= x <= 1"),
-    "acos": _math("acos", math.acos, lambda v: -1 <= v <= 1, "needs -1 <= x <= 1"),
-    "atan": _math("atan", math.atan),
+    "ln": _math("ln", "log", lambda v: v > 0, "needs x > 0"),
+    "log": _math("log", "log10", lambda v: v > 0, "needs x > 0"),
+    "sin": _math("sin", "sin"),
+    "cos": _math("cos", "cos"),
+    "tan": _math("tan", "tan"),
+    "asin": _math("asin", "asin", lambda v: -1 <= v <= 1, "needs -1 <= x <= 1"),
+    "acos": _math("acos", "acos", lambda v: -1 <= v <= 1, "needs -1 <= x <= 1"),
+    "atan": _math("atan", "atan"),
     "is_string": lambda x: type(x) is str,
     "is_bool": lambda x: type(x) is bool,
     "is_list": lambda x: type(x) is list,

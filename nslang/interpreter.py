@@ -18,7 +18,6 @@ from __future__ import annotations
 import _thread
 import contextvars
 import io
-import math
 import os
 import sys
 import time
@@ -199,7 +198,7 @@ class Interpreter:
             raise UsageError(f"max_loop_iterations must be 0 (no limit) or more, got {lim.max_loop_iterations}")
         if lim.max_steps is not None and lim.max_steps < 1:
             raise UsageError(f"max_steps must be at least 1, got {lim.max_steps}")
-        if lim.timeout_s is not None and not 0 < lim.timeout_s < math.inf:  # NaN, 0 and -1 meant no limit
+        if lim.timeout_s is not None and not 0 < lim.timeout_s < float("inf"):  # NaN, 0 and -1 meant no limit
             raise UsageError(f"timeout_s must be a positive number of seconds, got {lim.timeout_s}")
         self.limits = lim
         if max_cost_usd is not None and (isinstance(max_cost_usd, bool) or not isinstance(max_cost_usd, (int, float))

@@ -37,7 +37,6 @@ with more digits, such as a numeric string or a number literal, reads as a float
 
 from __future__ import annotations
 
-import math
 import sys
 
 from .errors import ErrorCode, NSRuntimeError
@@ -46,6 +45,9 @@ TYPE_CHECKING = False  # typing stays off the start-up path (issue 16 item 3)
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Callable
     from typing import Any
+
+_INF = float("inf")  # (no math import at start-up, issue 16 item 3)
+_NAN = float("nan")
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -223,12 +225,12 @@ def format_number(v: int | float) -> str:
         return _int_text(v)
     if v != v:
         return "NaN"
-    if v == math.inf:
+    if v == _INF:
         return "+Inf"
-    if v == -math.inf:
+    if v == -_INF:
         return "-Inf"
     if v.is_integer() and abs(v) < 1e16:
-        return str(int(v)) if v != 0 or math.copysign(1.0, v) > 0 else "-0"
+        return str(int(v)) if v != 0 or str(v)[0] != "-" else "-0"
     r = repr(v)
     if "e" in r or "E" in r:
         from decimal import Decimal
@@ -375,9 +377,8 @@ def _number_res() -> list[Any]:
         _NUMBER_RES[:] = [re.compile(r"[+-]?[0-9]+\Z"),
                           re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")]
     return _NUMBER_RES
-_SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
-            "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan, "+nan": math.nan,
-            "-nan": math.nan}
+_SPECIAL = {"inf": _INF, "+inf": _INF, "-inf": -_INF, "infinity": _INF, "+infinity": _INF, "-infinity": -_INF,
+            "nan": _NAN, "+nan": _NAN, "-nan": _NAN}
 
 
 def string_number(s: str) -> int | float | None:
@@ -532,6 +533,8 @@ def power(a: Any, b: Any) -> Any:
     beyond :data:`MAX_INT_DIGITS` digits is error 37 (refused before it is computed); an integer
     operand too large for a float is error 17.
     """
+    import math
+
     x, y = _arith_operands("**", a, b)
     if type(x) is int and type(y) is int and y >= 0:
         if abs(x) > 1 and (abs(x).bit_length() - 1) * y > MAX_INT_DIGITS * 3.33:  # 2**3.33 > 10

@@ -78,7 +78,7 @@ def test_cached_run_keeps_heavy_modules_off_the_run_path(tmp_path: Path) -> None
             f"main(['run', {str(script)!r}])\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'argparse', 'pickle', 'platformdirs', "
             "'pathlib', 'lark', 'shutil', 'concurrent', 'logging', 'typing', 'dataclasses', 'inspect', 'enum', "
-            "'re', 'threading', 'functools', 'collections', 'datetime', 'contextlib', 'importlib', 'types', "
+            "'re', 'threading', 'functools', 'collections', 'datetime', 'contextlib', 'importlib', 'types', 'math', "
             "'nslang'} and not m.startswith('nslang.') "
             "or m.startswith(('nslang.workers', 'nslang.llm', 'nslang._lark', 'nslang._transformer', "
             "'nslang.tools'))))")

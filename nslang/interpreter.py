@@ -446,8 +446,10 @@ class Interpreter:
 
     def invoke_tool(self, t: Tool, args: list[Any], named: dict[str, Any] | None = None) -> Any:
         """Call a resolved tool with NeuroScript values (validated and coerced against its spec)."""
-        tools = self.tools
-        return tools.invoke(self._tool_ctx, t, args, named)
+        tools = self.tools  # (builds the registry and the tool context on first use)
+        ctx = self._tool_ctx
+        assert ctx is not None
+        return tools.invoke(ctx, t, args, named)
 
     # ===================================================================================== loading
 
